@@ -1,0 +1,116 @@
+"""The `stancegraph` command: serve, validate, fix evidence, report statistics."""
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.corpus import Corpus
+from app.evidence import fix_all
+from app.loader import check
+from app.namespaces import compact
+from app.problems import DataError
+from app.settings import Settings
+from app.statistics import document_statistics
+
+cli = typer.Typer(help="Stancegraph: who proposes, rejects and conditions what in international negotiations.")
+# Output that goes to a pipe or a file is not squeezed into 80 columns.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+errors = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Folder with sources/, encodings/, links/.")]
+
+
+def _settings(data_dir: Path | None = None, **overrides) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    return Settings(**values)
+
+
+@cli.command()
+def validate(data_dir: DataDir = None, shacl: bool = typer.Option(True, help="Run the SHACL shapes too.")) -> None:
+    """Parse every file, run SHACL, check every quote and link; print problems as file:line and exit 1 on errors."""
+    corpus = Corpus(_settings(data_dir))
+    _, problems = check(corpus, shacl=shacl)
+    for problem in problems:
+        (errors if problem.is_error else console).print(str(problem), markup=False, highlight=False)
+    failed = sum(p.is_error for p in problems)
+    warned = len(problems) - failed
+    if failed:
+        errors.print(f"[red]{failed} error(s)[/red], {warned} warning(s) in {len(corpus.data_files())} files")
+        raise typer.Exit(1)
+    console.print(f"[green]valid[/green]: {len(corpus.data_files())} files, {warned} warning(s)")
+
+
+@cli.command()
+def evidence(
+    fix: bool = typer.Option(False, "--fix", help="Write prefix, suffix and offsets of every quote into the files."),
+    data_dir: DataDir = None,
+) -> None:
+    """Check the quote selectors of every encoding, or fill them in with --fix (encoders never count characters)."""
+    corpus = Corpus(_settings(data_dir))
+    if not fix:
+        _, problems = check(corpus, shacl=False)
+        quote_problems = [p for p in problems if "quote" in p.message or "oa:" in p.message]
+        for problem in quote_problems:
+            errors.print(str(problem), markup=False, highlight=False)
+        if quote_problems:
+            raise typer.Exit(1)
+        console.print("[green]every quote is at its stated place[/green]")
+        return
+    missing_any = False
+    for path, (changed, missing) in fix_all(corpus).items():
+        console.print(f"{corpus.name(path)}: {changed} selector(s) updated")
+        for message in missing:
+            missing_any = True
+            errors.print(f"{corpus.name(path)}: {message}", markup=False, highlight=False)
+    if missing_any:
+        raise typer.Exit(1)
+
+
+@cli.command()
+def stats(data_dir: DataDir = None) -> None:
+    """Counts per source document: actors, proposals, stances, preconditions, claims, events, quotes."""
+    corpus = Corpus(_settings(data_dir))
+    try:
+        rows = document_statistics(corpus)
+    except DataError as err:
+        errors.print(str(err), markup=False, highlight=False)
+        raise typer.Exit(1) from err
+    table = Table(title="Encoded per source document")
+    columns = list(rows[0]) if rows else []
+    for column in columns:
+        table.add_column(column, justify="left" if column == "document" else "right")
+    for row in rows:
+        table.add_row(*(compact(str(row[c])) for c in columns))
+    console.print(table)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
+    store: Annotated[str | None, typer.Option(help="Store backend: memory.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Load data/ into the embedded store and serve it over HTTP."""
+    import uvicorn
+
+    from app.server import create_app
+
+    settings = _settings(data_dir, host=host, port=port, store=store)
+    try:
+        application = create_app(settings)
+    except DataError as err:
+        errors.print("[red]data/ does not load:[/red]")
+        errors.print(str(err), markup=False, highlight=False)
+        raise typer.Exit(1) from err
+    uvicorn.run(application, host=settings.host, port=settings.port)
+
+
+def main() -> None:
+    cli()

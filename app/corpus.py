@@ -1,0 +1,109 @@
+"""Which files make up the dataset and which named graph each one goes to.
+
+Layout (see docs/encoding.md):
+  ontology/*.ttl            -> graph id:graph/ontology      (shapes.ttl is for validation only)
+  data/entities.ttl         -> graph id:graph/entities      (the authority file of actors, proposals, ...)
+  data/links/*.ttl          -> graph id:graph/links         (skos:exactMatch to Wikidata, DBpedia)
+  data/sources/ID.ttl       -> default graph                (document metadata)
+  data/sources/ID.txt       -> sg:fullText of the document  (verbatim text)
+  data/encodings/ID.ttl     -> graph id:graph/ID            (everything encoded from document ID)
+"""
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.namespaces import ENTITIES_GRAPH, LINKS_GRAPH, ONTOLOGY_GRAPH, document_graph, document_iri
+from app.problems import Problem, relative
+from app.settings import Settings
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """An RDF file and the named graph it is loaded into (None: the default graph)."""
+
+    path: Path
+    graph: str | None
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    """A source text with its metadata file and (once encoded) its encoding file."""
+
+    doc_id: str
+    metadata: Path
+    text: Path
+    encoding: Path
+
+    @property
+    def iri(self) -> str:
+        return document_iri(self.doc_id)
+
+    @property
+    def graph(self) -> str:
+        return document_graph(self.doc_id)
+
+    def read_text(self) -> str:
+        return self.text.read_text(encoding="utf-8")
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Everything under data/ and ontology/ that is loaded, found by convention rather than listed by hand."""
+
+    settings: Settings
+
+    @property
+    def root(self) -> Path:
+        return self.settings.data_dir.parent
+
+    def documents(self) -> list[SourceDocument]:
+        sources = self.settings.data_dir / "sources"
+        encodings = self.settings.data_dir / "encodings"
+        return [
+            SourceDocument(meta.stem, meta, meta.with_suffix(".txt"), encodings / meta.name)
+            for meta in sorted(sources.glob("*.ttl"))
+        ]
+
+    def document_by_graph(self) -> dict[str, SourceDocument]:
+        return {doc.graph: doc for doc in self.documents()}
+
+    def data_files(self) -> list[DataFile]:
+        """Every RDF file to load, in load order."""
+        data = self.settings.data_dir
+        ontology = [
+            DataFile(p, ONTOLOGY_GRAPH)
+            for p in sorted(self.settings.ontology_dir.glob("*.ttl"))
+            if p.resolve() != self.settings.shapes_file.resolve()
+        ]
+        entities = [DataFile(p, ENTITIES_GRAPH) for p in sorted(data.glob("entities*.ttl"))]
+        links = [DataFile(p, LINKS_GRAPH) for p in sorted((data / "links").glob("*.ttl"))]
+        documents = self.documents()
+        metadata = [DataFile(doc.metadata, None) for doc in documents]
+        encodings = [DataFile(doc.encoding, doc.graph) for doc in documents if doc.encoding.exists()]
+        return ontology + entities + links + metadata + encodings
+
+    def layout_problems(self) -> list[Problem]:
+        """Files that break the layout: a text without metadata, an encoding without a document."""
+        problems = []
+        documents = self.documents()
+        known = {doc.doc_id for doc in documents}
+        for doc in documents:
+            if not doc.text.exists():
+                problems.append(Problem(self.name(doc.metadata), 0, f"text file {doc.text.name} is missing"))
+        for encoding in sorted((self.settings.data_dir / "encodings").glob("*.ttl")):
+            if encoding.stem not in known:
+                problems.append(
+                    Problem(self.name(encoding), 0, f"no source document sources/{encoding.stem}.ttl for this encoding")
+                )
+        for text in sorted((self.settings.data_dir / "sources").glob("*.txt")):
+            if text.stem not in known:
+                problems.append(Problem(self.name(text), 0, f"no metadata file sources/{text.stem}.ttl for this text"))
+        return problems
+
+    def name(self, path: Path) -> str:
+        """The path as shown in messages: relative to the project."""
+        return relative(path, self.root)

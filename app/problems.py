@@ -1,0 +1,71 @@
+"""Problems found in data files, reported as `file:line: message` so an encoder can jump to them."""
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+_PREFIX_RE = re.compile(r"@prefix\s+([\w-]*):\s*<([^>]*)>", re.IGNORECASE)
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with the data; `error` blocks a load, `warning` does not."""
+
+    file: str
+    line: int
+    message: str
+    severity: str = "error"
+    column: int = 0
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        if self.column:
+            where += f":{self.column}"
+        return f"{where}: {self.severity}: {self.message}"
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+
+class DataError(Exception):
+    """Raised when data files cannot become a graph; carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+@lru_cache(maxsize=256)
+def _spellings(path: Path, mtime: float) -> tuple[list[str], dict[str, str]]:
+    text = path.read_text(encoding="utf-8")
+    return text.splitlines(), dict(_PREFIX_RE.findall(text))
+
+
+def line_of(path: Path, iri: str, anywhere: bool = False) -> int:
+    """Line where `iri` is first written as a subject in a Turtle file, or anywhere if asked (0: nowhere)."""
+    if not path.is_file():
+        return 0
+    lines, prefixes = _spellings(path, path.stat().st_mtime)
+    tokens = [f"<{iri}>"] + [
+        f"{p}:{iri[len(ns) :]}" for p, ns in prefixes.items() if iri.startswith(ns) and len(iri) > len(ns)
+    ]
+    for number, line in enumerate(lines, start=1):
+        if anywhere:
+            if any(t in line for t in tokens):
+                return number
+        elif any(_starts_with_token(line.lstrip(), t) for t in tokens):
+            return number
+    return 0
+
+
+def _starts_with_token(line: str, token: str) -> bool:
+    return line.startswith(token) and line[len(token) : len(token) + 1] in (" ", "\t", "")

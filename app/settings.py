@@ -1,0 +1,29 @@
+"""All settings in one place: STANCEGRAPH_* environment variables, mirrored by `stancegraph serve` flags."""
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Where the data lives and how the service behaves; read once, passed down explicitly."""
+
+    model_config = SettingsConfigDict(env_prefix="STANCEGRAPH_")
+
+    data_dir: Path = PROJECT_ROOT / "data"
+    ontology_dir: Path = PROJECT_ROOT / "ontology"
+    queries_dir: Path = PROJECT_ROOT / "queries"
+    store: str = "memory"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    validate_on_load: bool = True
+
+    @property
+    def rules_dir(self) -> Path:
+        return self.queries_dir / "rules"
+
+    @property
+    def shapes_file(self) -> Path:
+        return self.ontology_dir / "shapes.ttl"

@@ -1,0 +1,119 @@
+"""The validator catches what encoders get wrong, names the file and line, and the last good graph survives."""
+
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.corpus import Corpus
+from app.loader import check
+from app.problems import DataError
+from app.store import EmbeddedStore
+from tests.conftest import replace_in
+
+ENCODING_2009 = "encodings/000_dcc2f28bf5a60eb8.ttl"
+
+
+def errors(corpus: Corpus) -> list[str]:
+    _, problems = check(corpus)
+    return [str(p) for p in problems if p.is_error]
+
+
+def test_quote_not_in_the_text(corpus_copy):
+    path = corpus_copy.settings.data_dir / ENCODING_2009
+    replace_in(
+        path,
+        'oa:exact "Nobody does things to his own detriment."',
+        'oa:exact "Nobody does anything to his own detriment."',
+    )
+    found = errors(corpus_copy)
+    assert any(
+        e.startswith("data/encodings/000_dcc2f28bf5a60eb8.ttl:") and "quote-10: quote is not in the text" in e
+        for e in found
+    ), found
+
+
+def test_wrong_offsets(corpus_copy):
+    path = corpus_copy.settings.data_dir / ENCODING_2009
+    replace_in(path, "oa:start 0 ; oa:end 82", "oa:start 1 ; oa:end 83")
+    found = errors(corpus_copy)
+    assert any("quote-01: offsets 1-83 select" in e and "(it stands at 0-82)" in e for e in found), found
+
+
+def test_stance_without_holder(corpus_copy):
+    path = corpus_copy.settings.data_dir / ENCODING_2009
+    replace_in(path, "sg:holder id:Russia ; sg:polarity pol:expects", "sg:polarity pol:expects")
+    found = errors(corpus_copy)
+    assert any("stance-11> holder: a statement needs exactly one holder" in e for e in found), found
+    line = next(e for e in found if "stance-11>" in e).split(":")[1]
+    assert (
+        (corpus_copy.settings.data_dir / ENCODING_2009)
+        .read_text()
+        .splitlines()[int(line) - 1]
+        .startswith("d:stance-11 a sg:Stance")
+    )
+
+
+def test_stance_without_source(corpus_copy):
+    path = corpus_copy.settings.data_dir / ENCODING_2009
+    replace_in(
+        path,
+        'sg:date "2009-06-11"^^xsd:date ; sg:source doc:000_dcc2f28bf5a60eb8 ; sg:evidence d:quote-11 .',
+        'sg:date "2009-06-11"^^xsd:date ; sg:evidence d:quote-11 .',
+    )
+    assert any("stance-11> source: a statement needs exactly one source document" in e for e in errors(corpus_copy))
+
+
+def test_malformed_wikidata_iri(corpus_copy):
+    replace_in(corpus_copy.settings.data_dir / "links/wikidata.ttl", "wd:Q159", "<https://www.wikidata.org/wiki/Q159>")
+    found = errors(corpus_copy)
+    assert any(
+        e.startswith("data/links/wikidata.ttl:") and "malformed external link https://www.wikidata.org/wiki/Q159" in e
+        for e in found
+    ), found
+
+
+def test_turtle_syntax_error_names_file_and_line(corpus_copy):
+    path = corpus_copy.settings.data_dir / ENCODING_2009
+    replace_in(path, "d:stance-03 a sg:Stance ;", "d:stance-03 a sg:Stance ;;; [")
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if text.startswith("d:stance-03"))
+    found = errors(corpus_copy)
+    assert len(found) == 1
+    assert found[0].startswith(f"data/encodings/000_dcc2f28bf5a60eb8.ttl:{line}"), found
+    assert "Turtle syntax error" in found[0]
+
+
+def test_changed_source_text_is_refused(corpus_copy):
+    text = corpus_copy.settings.data_dir / "sources/003_cf8b46a4843bbcf9.txt"
+    text.write_text(text.read_text().replace("Calendar", "Calendar!"), encoding="utf-8")
+    assert any("003_cf8b46a4843bbcf9.txt has changed" in e for e in errors(corpus_copy))
+
+
+def test_last_good_graph_keeps_serving_after_a_broken_reload(data_copy):
+    store = EmbeddedStore(data_copy)
+    store.reload()
+    version = store.data_version
+    path = data_copy.data_dir / ENCODING_2009
+    replace_in(path, "d:stance-03 a sg:Stance ;", "d:stance-03 a sg:Stance ;;; [")
+    with pytest.raises(DataError) as raised:
+        store.reload()
+    assert "000_dcc2f28bf5a60eb8.ttl" in str(raised.value)
+    assert store.data_version == version
+    assert bool(store.query("ASK { <https://stancegraph.org/id/Russia> ?p ?o }"))
+
+
+def test_reload_of_good_data_changes_the_version(data_copy):
+    store = EmbeddedStore(data_copy)
+    store.reload()
+    first = store.data_version
+    store.reload()
+    assert store.data_version != first
+
+
+def test_cli_validate_exit_codes(data_copy):
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["validate", "--data-dir", str(data_copy.data_dir)])
+    assert ok.exit_code == 0, ok.output
+    replace_in(data_copy.data_dir / ENCODING_2009, "oa:start 0 ; oa:end 82", "oa:start 5 ; oa:end 82")
+    bad = runner.invoke(cli, ["validate", "--data-dir", str(data_copy.data_dir)])
+    assert bad.exit_code == 1
+    assert "000_dcc2f28bf5a60eb8.ttl:" in bad.output and "offsets 5-82" in bad.output
