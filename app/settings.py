@@ -19,6 +19,18 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     validate_on_load: bool = True
+    admin_token: str | None = None
+    query_timeout: float = 30.0
+    max_rows: int = 100_000
+    max_query_bytes: int = 1_000_000
+    max_upload_bytes: int = 1_000_000_000
+    query_workers: int = 2
+    cors_origins: list[str] = ["*"]
+
+    @property
+    def writable(self) -> bool:
+        """Updates, the Graph Store Protocol's writes and reloads exist only when an admin token is set."""
+        return bool(self.admin_token)
 
     @property
     def rules_dir(self) -> Path:

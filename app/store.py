@@ -1,21 +1,26 @@
-"""The one store interface everything else asks for query results, graphs and the data version.
+"""The one store interface everything else asks for query results, graphs, updates and the data version.
 
 The default backend is an embedded in-memory Oxigraph store. A reload builds a complete new store from the
 files and swaps it in only if it loads cleanly, so readers never see half a graph and a broken file never
-replaces the last good one.
+replaces the last good one. When serving, queries run in killable worker processes (app.workers).
 """
 
+import contextlib
 import secrets
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import pyoxigraph as ox
 
 from app.corpus import Corpus
 from app.loader import LoadReport, build
 from app.settings import Settings
+from app.workers import QueryError, QueryJob, QueryOutcome, QueryPool, execute
 
-QueryResult = ox.QuerySolutions | ox.QueryTriples | ox.QueryBoolean
+Term = ox.NamedNode | ox.BlankNode | ox.Literal
+Row = dict[str, Term | None]
+
+TSV = "text/tab-separated-values"
 
 
 def new_version() -> str:
@@ -23,58 +28,145 @@ def new_version() -> str:
     return secrets.token_hex(8)
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """A store together with the version of the data it holds."""
-
-    store: ox.Store
-    version: str
+class UpdateError(QueryError):
+    """A SPARQL Update or Graph Store write that was refused or failed; nothing was changed."""
 
 
 class EmbeddedStore:
-    """pyoxigraph in this process, loaded from data/ and ontology/."""
+    """pyoxigraph in this process, loaded from data/ and ontology/.
 
-    def __init__(self, settings: Settings):
+    With `pooled=True` (the server) every query runs in a forked worker that is killed at its deadline;
+    without (CLI, tests of pure functions) queries run in-process with no time limit.
+    """
+
+    def __init__(self, settings: Settings, pooled: bool = False):
         if settings.store != "memory":
             raise ValueError(f"unsupported store {settings.store!r}: this build offers 'memory'")
         self.settings = settings
         self.corpus = Corpus(settings)
-        self._lock = threading.Lock()
-        self._snapshot = Snapshot(ox.Store(), new_version())
+        self._store = ox.Store()
+        self._version = new_version()
+        self._write_lock = threading.Lock()
+        self._pool = QueryPool(settings.query_workers) if pooled else None
         self.last_report: LoadReport | None = None
+
+    # ------------------------------------------------------------------ data lifecycle
 
     def reload(self) -> LoadReport:
         """Re-read all files; on DataError the previous data keeps serving and the error propagates."""
         store, report = build(self.corpus, shacl=self.settings.validate_on_load)
-        with self._lock:
-            self._snapshot = Snapshot(store, new_version())
+        with self._write_lock:
+            self._publish(store)
             self.last_report = report
         return report
 
-    @property
-    def snapshot(self) -> Snapshot:
-        return self._snapshot
+    def _publish(self, store: ox.Store) -> None:
+        self._store = store
+        self._version = new_version()
+        if self._pool:
+            self._pool.refresh(store)
 
     @property
     def data_version(self) -> str:
-        return self._snapshot.version
+        return self._version
 
-    def query(self, sparql: str, *, union_default_graph: bool = True, **options) -> QueryResult:
-        """Evaluate a SPARQL query; by default the default graph is the union of all graphs."""
-        return self._snapshot.store.query(sparql, use_default_graph_as_union=union_default_graph, **options)
+    def close(self) -> None:
+        if self._pool:
+            self._pool.close()
 
-    def select(self, sparql: str, **options) -> list[dict[str, ox.NamedNode | ox.BlankNode | ox.Literal | None]]:
+    # ------------------------------------------------------------------ reading
+
+    def run(self, job: QueryJob, timeout: float | None = None) -> QueryOutcome:
+        """Evaluate and serialize a query (blocking): in a killable worker when serving."""
+        if self._pool:
+            return self._pool.run(job, timeout if timeout is not None else self.settings.query_timeout)
+        return execute(self._store, job)
+
+    def select(self, sparql: str, **dataset) -> list[Row]:
         """A SELECT query's rows as dicts keyed by variable name (unbound variables map to None)."""
-        solutions = self.query(sparql, **options)
+        outcome = self.run(QueryJob(sparql, result_format=TSV, **dataset))
+        solutions = ox.parse_query_results(outcome.body, format=ox.QueryResultsFormat.TSV)
         names = [v.value for v in solutions.variables]
         return [{name: row[name] for name in names} for row in solutions]
 
+    def ask(self, sparql: str, **dataset) -> bool:
+        outcome = self.run(QueryJob(sparql, result_format=TSV, **dataset))
+        return bool(ox.parse_query_results(outcome.body, format=ox.QueryResultsFormat.TSV))
+
     def named_graphs(self) -> list[str]:
-        return sorted(g.value for g in self._snapshot.store.named_graphs() if isinstance(g, ox.NamedNode))
+        rows = self.select("SELECT DISTINCT ?g WHERE { GRAPH ?g { } }", union_default_graph=False)
+        return sorted(row["g"].value for row in rows if isinstance(row["g"], ox.NamedNode))
+
+    # ------------------------------------------------------------------ writing (admin only)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[ox.Store]:
+        """Serialize writers, keep workers from forking mid-write, and publish a new version afterwards."""
+        with self._write_lock:
+            yield self._store
+            self._publish(self._store)
+
+    def update(self, sparql: str) -> None:
+        """Apply a SPARQL 1.1 Update atomically (pyoxigraph applies it in one transaction)."""
+        with self._writing() as store:
+            try:
+                store.update(sparql)
+            except SyntaxError as err:
+                raise UpdateError(f"SPARQL syntax error {err}") from None
+            except (OSError, ValueError) as err:
+                raise UpdateError(f"update failed: {err}") from None
+
+    def replace_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
+        """Graph Store PUT: the graph's content becomes the payload (parsed fully before anything changes)."""
+        quads = self._parse_payload(graph, data, media_type)
+        with self._writing() as store:
+            target = ox.NamedNode(graph) if graph else ox.DefaultGraph()
+            if graph is None:
+                store.clear_graph(target)
+            elif store.contains_named_graph(target):
+                store.remove_graph(target)
+            store.extend(quads)
+            if graph is not None:
+                store.add_graph(target)
+
+    def add_to_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
+        """Graph Store POST: merge the payload into the graph."""
+        quads = self._parse_payload(graph, data, media_type)
+        with self._writing() as store:
+            store.extend(quads)
+            if graph is not None:
+                store.add_graph(ox.NamedNode(graph))
+
+    def delete_graph(self, graph: str | None) -> bool:
+        """Graph Store DELETE: False if the named graph does not exist."""
+        with self._writing() as store:
+            if graph is None:
+                store.clear_graph(ox.DefaultGraph())
+                return True
+            target = ox.NamedNode(graph)
+            if not store.contains_named_graph(target):
+                return False
+            store.remove_graph(target)
+            return True
+
+    def has_graph(self, graph: str) -> bool:
+        return self.ask(f"ASK {{ GRAPH <{ox.NamedNode(graph).value}> {{ }} }}", union_default_graph=False)
+
+    @staticmethod
+    def _parse_payload(graph: str | None, data: bytes, media_type: str) -> list[ox.Quad]:
+        target = ox.NamedNode(graph) if graph else ox.DefaultGraph()
+        fmt = ox.RdfFormat.from_media_type(media_type)
+        if fmt is None:
+            raise UpdateError(f"unsupported RDF media type {media_type!r}")
+        try:
+            triples = ox.parse(data, format=fmt)
+            return [ox.Quad(t.subject, t.predicate, t.object, target) for t in triples]
+        except SyntaxError as err:
+            raise UpdateError(f"payload does not parse as {media_type}: {err}") from None
 
 
-def open_store(settings: Settings) -> EmbeddedStore:
+def open_store(settings: Settings, pooled: bool = False) -> EmbeddedStore:
     """The store the settings ask for, loaded."""
-    store = EmbeddedStore(settings)
+    store = EmbeddedStore(settings, pooled=pooled)
     store.reload()
     return store

@@ -23,7 +23,7 @@ CONFIRMED_LINKS = {
 
 
 def ask(store, pattern: str) -> bool:
-    return bool(store.query(sparql_prologue() + f"ASK {{ {pattern} }}"))
+    return store.ask(sparql_prologue() + f"ASK {{ {pattern} }}")
 
 
 def test_real_data_validates_without_errors(settings):

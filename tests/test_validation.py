@@ -98,7 +98,7 @@ def test_last_good_graph_keeps_serving_after_a_broken_reload(data_copy):
         store.reload()
     assert "000_dcc2f28bf5a60eb8.ttl" in str(raised.value)
     assert store.data_version == version
-    assert bool(store.query("ASK { <https://stancegraph.org/id/Russia> ?p ?o }"))
+    assert store.ask("ASK { <https://stancegraph.org/id/Russia> ?p ?o }")
 
 
 def test_reload_of_good_data_changes_the_version(data_copy):

@@ -1,0 +1,264 @@
+"""Query worker processes, so that a query past its deadline is really stopped.
+
+pyoxigraph cannot cancel a running query, so each query runs in a child process forked from the process
+that holds the loaded in-memory store (fork is copy-on-write: children share its pages). At the deadline
+the child is killed with SIGKILL and a fresh one is forked; other requests, served by other workers, go on.
+The parent never evaluates queries itself while workers exist, so no store lock can be held at fork time.
+"""
+
+import itertools
+import os
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, Pipe
+
+import pyoxigraph as ox
+
+from app.formats import RDF_FORMATS, RESULT_FORMATS
+
+
+@dataclass(frozen=True)
+class QueryJob:
+    """One query and how to answer it: dataset, the formats negotiated per result kind, the row limit."""
+
+    query: str
+    union_default_graph: bool = True
+    default_graphs: tuple[str, ...] | None = None
+    named_graphs: tuple[str, ...] | None = None
+    result_format: str = "text/tab-separated-values"
+    graph_format: str = "application/n-triples"
+    max_rows: int | None = None
+
+
+@dataclass(frozen=True)
+class QueryOutcome:
+    """A serialized answer: kind (solutions, boolean, triples), media type, body, rows, and whether it was cut."""
+
+    kind: str
+    media_type: str
+    body: bytes
+    rows: int
+    truncated: bool
+
+
+class QueryError(Exception):
+    """A query that cannot be answered; `status` is the HTTP status it maps to."""
+
+    status = 400
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class QuerySyntaxError(QueryError):
+    """The query does not parse; the message carries the line and column."""
+
+
+class QueryTimeout(QueryError):
+    status = 503
+
+
+class QueryEvaluationError(QueryError):
+    """The query parsed but failed while running (a SERVICE that fails, a worker that died)."""
+
+    status = 500
+
+
+class ResultNotAcceptable(QueryError):
+    status = 406
+
+
+def execute(store: ox.Store, job: QueryJob) -> QueryOutcome:
+    """Evaluate and serialize with the engine's own serializers; raise QueryError subclasses on failure."""
+    options: dict[str, object] = {"use_default_graph_as_union": job.union_default_graph}
+    if job.default_graphs is not None:
+        options["default_graph"] = [ox.NamedNode(g) for g in job.default_graphs]
+        options["use_default_graph_as_union"] = False
+    if job.named_graphs is not None:
+        options["named_graphs"] = [ox.NamedNode(g) for g in job.named_graphs]
+        if job.default_graphs is None:
+            options["default_graph"] = []
+            options["use_default_graph_as_union"] = False
+    try:
+        result = store.query(job.query, **options)
+        return _serialize(result, job)
+    except SyntaxError as err:
+        raise QuerySyntaxError(f"SPARQL syntax error {err}") from None
+    except (OSError, ValueError, TypeError, RuntimeError) as err:
+        raise QueryEvaluationError(f"query evaluation failed: {err}") from None
+
+
+def _serialize(result, job: QueryJob) -> QueryOutcome:
+    if isinstance(result, ox.QueryBoolean):
+        native = _native(RESULT_FORMATS, job.result_format, "boolean")
+        return QueryOutcome("boolean", job.result_format, result.serialize(format=native), 1, False)
+    limit = job.max_rows
+    if isinstance(result, ox.QueryTriples):
+        native = _native(RDF_FORMATS, job.graph_format, "triples")
+        triples = list(itertools.islice(result, limit + 1 if limit is not None else None))
+        truncated = limit is not None and len(triples) > limit
+        triples = triples[:limit] if truncated else triples
+        return QueryOutcome("triples", job.graph_format, ox.serialize(triples, format=native), len(triples), truncated)
+    native = _native(RESULT_FORMATS, job.result_format, "solutions")
+    variables = result.variables
+    rows = list(itertools.islice(result, limit + 1 if limit is not None else None))
+    truncated = limit is not None and len(rows) > limit
+    rows = rows[:limit] if truncated else rows
+    tsv = _tsv(variables, rows)
+    body = tsv if native == ox.QueryResultsFormat.TSV else _reserialize(tsv, native)
+    return QueryOutcome("solutions", job.result_format, body, len(rows), truncated)
+
+
+def _native(table, media_type: str, kind: str):
+    if media_type not in table:
+        raise ResultNotAcceptable(f"{media_type} cannot represent {kind}")
+    return table[media_type][1]
+
+
+def _tsv(variables: list[ox.Variable], rows: list[ox.QuerySolution]) -> bytes:
+    """SPARQL TSV of the kept rows: terms in N-Triples syntax (tabs inside literals escaped)."""
+    lines = ["\t".join(str(v) for v in variables)]
+    for row in rows:
+        lines.append("\t".join("" if t is None else str(t).replace("\t", "\\t") for t in (row[v] for v in variables)))
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _reserialize(tsv: bytes, native: ox.QueryResultsFormat) -> bytes:
+    return ox.parse_query_results(tsv, format=ox.QueryResultsFormat.TSV).serialize(format=native)
+
+
+def _worker_loop(store: ox.Store, conn: Connection) -> None:
+    """Body of a worker process: answer jobs until the pipe closes; never returns."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            os._exit(0)
+        if job is None:
+            os._exit(0)
+        try:
+            reply: object = execute(store, job)
+        except QueryError as err:
+            reply = err
+        except Exception as err:  # noqa: BLE001 - reported to the parent as a failed query, never a crash
+            reply = QueryEvaluationError(f"query evaluation failed: {type(err).__name__}")
+        try:
+            conn.send(reply)
+        except (OSError, ValueError):
+            os._exit(1)
+
+
+@dataclass
+class Worker:
+    pid: int
+    conn: Connection
+    generation: int
+
+
+class QueryPool:
+    """A fixed number of forked workers over one store snapshot; replaced whenever the data changes."""
+
+    def __init__(self, size: int):
+        self.size = max(1, size)
+        self._idle: queue.Queue[Worker] = queue.Queue()
+        self._lock = threading.Lock()
+        self._store: ox.Store | None = None
+        self._generation = 0
+        self._closed = False
+
+    def refresh(self, store: ox.Store) -> None:
+        """Serve `store` from now on: new workers are forked, old ones retire after their current query."""
+        with self._lock:
+            self._store = store
+            self._generation += 1
+            stale = []
+            while not self._idle.empty():
+                stale.append(self._idle.get_nowait())
+            for _ in range(self.size):
+                self._idle.put(self._fork())
+        for worker in stale:
+            self._stop(worker)
+
+    def run(self, job: QueryJob, timeout: float) -> QueryOutcome:
+        """Blocking: run the job on an idle worker; kill it at the deadline (QueryTimeout)."""
+        deadline = time.monotonic() + timeout
+        worker = self._acquire(deadline)
+        try:
+            worker.conn.send(job)
+            if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
+                self._kill(worker)
+                raise QueryTimeout(f"query stopped after the {timeout:g} s time limit")
+            reply = worker.conn.recv()
+        except (EOFError, OSError, BrokenPipeError):
+            self._kill(worker)
+            raise QueryEvaluationError("the query worker died while evaluating the query") from None
+        except QueryTimeout:
+            raise
+        except BaseException:
+            self._kill(worker)
+            raise
+        self._release(worker)
+        if isinstance(reply, QueryError):
+            raise reply
+        return reply
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            while not self._idle.empty():
+                self._stop(self._idle.get_nowait())
+
+    def _acquire(self, deadline: float) -> Worker:
+        try:
+            return self._idle.get(timeout=max(0.001, deadline - time.monotonic()))
+        except queue.Empty:
+            raise QueryTimeout("no query worker became free before the time limit") from None
+
+    def _release(self, worker: Worker) -> None:
+        with self._lock:
+            if worker.generation == self._generation and not self._closed:
+                self._idle.put(worker)
+                return
+        self._stop(worker)
+
+    def _kill(self, worker: Worker) -> None:
+        """SIGKILL a worker that overran or broke, and fork its replacement."""
+        try:
+            os.kill(worker.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._reap(worker)
+        with self._lock:
+            if worker.generation == self._generation and not self._closed:
+                self._idle.put(self._fork())
+
+    def _stop(self, worker: Worker) -> None:
+        try:
+            worker.conn.send(None)
+        except (OSError, BrokenPipeError):
+            pass
+        self._reap(worker)
+
+    @staticmethod
+    def _reap(worker: Worker) -> None:
+        worker.conn.close()
+        try:
+            os.waitpid(worker.pid, 0)
+        except ChildProcessError:
+            pass
+
+    def _fork(self) -> Worker:
+        """Fork one worker from the current snapshot (called with the lock held)."""
+        parent_end, child_end = Pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: serve jobs forever, never return into the server's code
+            parent_end.close()
+            _worker_loop(self._store, child_end)
+        child_end.close()
+        return Worker(pid, parent_end, self._generation)
