@@ -24,10 +24,19 @@ class Format:
 RESULT_FORMATS: dict[str, tuple[Format, ox.QueryResultsFormat]] = {
     f.media_type: (f, native)
     for f, native in (
-        (Format("json", "application/sparql-results+json", "application/sparql-results+json", "srj"), ox.QueryResultsFormat.JSON),
-        (Format("xml", "application/sparql-results+xml", "application/sparql-results+xml", "srx"), ox.QueryResultsFormat.XML),
+        (
+            Format("json", "application/sparql-results+json", "application/sparql-results+json", "srj"),
+            ox.QueryResultsFormat.JSON,
+        ),
+        (
+            Format("xml", "application/sparql-results+xml", "application/sparql-results+xml", "srx"),
+            ox.QueryResultsFormat.XML,
+        ),
         (Format("csv", "text/csv", "text/csv; charset=utf-8", "csv"), ox.QueryResultsFormat.CSV),
-        (Format("tsv", "text/tab-separated-values", "text/tab-separated-values; charset=utf-8", "tsv"), ox.QueryResultsFormat.TSV),
+        (
+            Format("tsv", "text/tab-separated-values", "text/tab-separated-values; charset=utf-8", "tsv"),
+            ox.QueryResultsFormat.TSV,
+        ),
     )
 }
 

@@ -1,22 +1,91 @@
 """The FastAPI application: assembles settings, the store and the routers; no logic of its own."""
 
-from fastapi import FastAPI
+import logging
+import time
+from contextlib import asynccontextmanager
 
-from app import __version__
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from app import __version__, admin, graph_store, sparql_protocol
+from app.http_common import plain_error
+from app.query_ui import mount_assets
 from app.settings import Settings
 from app.store import EmbeddedStore, open_store
+
+access_log = logging.getLogger("stancegraph.access")
+
+PLAIN_PATHS = ("/sparql", "/store", "/admin")
+
+DESCRIPTION = """Stancegraph serves a knowledge graph of who proposes, rejects and conditions what in
+international negotiations: SPARQL 1.1 at `/sparql`, the Graph Store Protocol at `/store`."""
 
 
 def create_app(settings: Settings | None = None, store: EmbeddedStore | None = None) -> FastAPI:
     """Build the app around a loaded store (DataError if data/ does not load)."""
     settings = settings or Settings()
-    store = store or open_store(settings)
-    app = FastAPI(title="Stancegraph", version=__version__, description=__doc__)
+    store = store or open_store(settings, pooled=True)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        store.close()
+
+    app = FastAPI(title="Stancegraph", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.store = store
     app.state.settings = settings
-
-    @app.get("/health", tags=["operations"], summary="Liveness and the current data version")
-    def health() -> dict[str, object]:
-        return {"status": "ok", "data_version": store.data_version, "graphs": len(store.named_graphs())}
-
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "HEAD", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=[
+            "Stancegraph-Data-Version",
+            "Stancegraph-Rows",
+            "Stancegraph-Row-Limit",
+            "Stancegraph-Truncated",
+        ],
+    )
+    app.middleware("http")(log_access)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.include_router(sparql_protocol.router)
+    graph_store.add_routes(app, settings.writable)
+    admin.add_routes(app, settings.writable)
+    mount_assets(app)
     return app
+
+
+async def log_access(request: Request, call_next) -> Response:
+    """One line per request with its status and time (for /sparql, the query's time end to end)."""
+    started = time.perf_counter()
+    response = await call_next(request)
+    elapsed = (time.perf_counter() - started) * 1000
+    response.headers["Server-Timing"] = f"total;dur={elapsed:.1f}"
+    access_log.info(
+        '%s "%s %s" %d %.1fms',
+        request.client.host if request.client else "-",
+        request.method,
+        request.url.path,
+        response.status_code,
+        elapsed,
+    )
+    return response
+
+
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    """Protocol paths answer errors in plain text (what SPARQL clients show); the REST API in JSON."""
+    headers = getattr(exc, "headers", None)
+    if request.url.path.startswith(PLAIN_PATHS):
+        return plain_error(exc.status_code, str(exc.detail), headers)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+    messages = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    if request.url.path.startswith(PLAIN_PATHS):
+        return plain_error(400, f"invalid request: {messages}")
+    return JSONResponse({"detail": exc.errors()}, status_code=400)

@@ -15,7 +15,7 @@ import pyoxigraph as ox
 from app.corpus import Corpus
 from app.loader import LoadReport, build
 from app.settings import Settings
-from app.workers import QueryError, QueryJob, QueryOutcome, QueryPool, execute
+from app.workers import QueryError, QueryJob, QueryOutcome, QueryPool, execute, syntax_message
 
 Term = ox.NamedNode | ox.BlankNode | ox.Literal
 Row = dict[str, Term | None]
@@ -112,7 +112,7 @@ class EmbeddedStore:
             try:
                 store.update(sparql)
             except SyntaxError as err:
-                raise UpdateError(f"SPARQL syntax error {err}") from None
+                raise UpdateError(syntax_message(err)) from None
             except (OSError, ValueError) as err:
                 raise UpdateError(f"update failed: {err}") from None
 

@@ -6,9 +6,11 @@ the child is killed with SIGKILL and a fresh one is forked; other requests, serv
 The parent never evaluates queries itself while workers exist, so no store lock can be held at fork time.
 """
 
+import contextlib
 import itertools
 import os
 import queue
+import re
 import signal
 import threading
 import time
@@ -18,6 +20,9 @@ from multiprocessing.connection import Connection, Pipe
 import pyoxigraph as ox
 
 from app.formats import RDF_FORMATS, RESULT_FORMATS
+from app.namespaces import PREFIXES
+
+PREFIXED = (ox.RdfFormat.TURTLE, ox.RdfFormat.TRIG)
 
 
 @dataclass(frozen=True)
@@ -28,8 +33,8 @@ class QueryJob:
     union_default_graph: bool = True
     default_graphs: tuple[str, ...] | None = None
     named_graphs: tuple[str, ...] | None = None
-    result_format: str = "text/tab-separated-values"
-    graph_format: str = "application/n-triples"
+    result_format: str | None = "text/tab-separated-values"
+    graph_format: str | None = "application/n-triples"
     max_rows: int | None = None
 
 
@@ -63,7 +68,17 @@ class QueryTimeout(QueryError):
 
 
 class QueryEvaluationError(QueryError):
-    """The query parsed but failed while running (a SERVICE that fails, a worker that died)."""
+    """The query parsed but could not be evaluated."""
+
+
+class ServiceError(QueryError):
+    """A SERVICE call to another endpoint failed."""
+
+    status = 502
+
+
+class WorkerDied(QueryError):
+    """The worker process ended while evaluating (out of memory, crash): not the client's fault."""
 
     status = 500
 
@@ -87,9 +102,20 @@ def execute(store: ox.Store, job: QueryJob) -> QueryOutcome:
         result = store.query(job.query, **options)
         return _serialize(result, job)
     except SyntaxError as err:
-        raise QuerySyntaxError(f"SPARQL syntax error {err}") from None
-    except (OSError, ValueError, TypeError, RuntimeError) as err:
+        raise QuerySyntaxError(syntax_message(err)) from None
+    except OSError as err:
+        raise ServiceError(f"a SERVICE request failed: {err}") from None
+    except (ValueError, TypeError, RuntimeError) as err:
         raise QueryEvaluationError(f"query evaluation failed: {err}") from None
+
+
+def syntax_message(err: SyntaxError) -> str:
+    """'SPARQL syntax error at line 1, column 25: expected ...' from the engine's 'error at 1:25: ...'."""
+    match = re.match(r"error at (\d+):(\d+): (.*)", str(err), re.DOTALL)
+    if match:
+        line, column, detail = match.groups()
+        return f"SPARQL syntax error at line {line}, column {column}: {detail}"
+    return f"SPARQL syntax error: {err}"
 
 
 def _serialize(result, job: QueryJob) -> QueryOutcome:
@@ -102,7 +128,8 @@ def _serialize(result, job: QueryJob) -> QueryOutcome:
         triples = list(itertools.islice(result, limit + 1 if limit is not None else None))
         truncated = limit is not None and len(triples) > limit
         triples = triples[:limit] if truncated else triples
-        return QueryOutcome("triples", job.graph_format, ox.serialize(triples, format=native), len(triples), truncated)
+        body = ox.serialize(triples, format=native, prefixes=PREFIXES if native in PREFIXED else None)
+        return QueryOutcome("triples", job.graph_format, body, len(triples), truncated)
     native = _native(RESULT_FORMATS, job.result_format, "solutions")
     variables = result.variables
     rows = list(itertools.islice(result, limit + 1 if limit is not None else None))
@@ -113,8 +140,8 @@ def _serialize(result, job: QueryJob) -> QueryOutcome:
     return QueryOutcome("solutions", job.result_format, body, len(rows), truncated)
 
 
-def _native(table, media_type: str, kind: str):
-    if media_type not in table:
+def _native(table, media_type: str | None, kind: str):
+    if media_type is None or media_type not in table:
         raise ResultNotAcceptable(f"{media_type} cannot represent {kind}")
     return table[media_type][1]
 
@@ -146,8 +173,8 @@ def _worker_loop(store: ox.Store, conn: Connection) -> None:
             reply: object = execute(store, job)
         except QueryError as err:
             reply = err
-        except Exception as err:  # noqa: BLE001 - reported to the parent as a failed query, never a crash
-            reply = QueryEvaluationError(f"query evaluation failed: {type(err).__name__}")
+        except Exception as err:
+            reply = WorkerDied(f"query evaluation failed unexpectedly ({type(err).__name__})")
         try:
             conn.send(reply)
         except (OSError, ValueError):
@@ -197,7 +224,7 @@ class QueryPool:
             reply = worker.conn.recv()
         except (EOFError, OSError, BrokenPipeError):
             self._kill(worker)
-            raise QueryEvaluationError("the query worker died while evaluating the query") from None
+            raise WorkerDied("the query worker died while evaluating the query") from None
         except QueryTimeout:
             raise
         except BaseException:
@@ -229,29 +256,23 @@ class QueryPool:
 
     def _kill(self, worker: Worker) -> None:
         """SIGKILL a worker that overran or broke, and fork its replacement."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(worker.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self._reap(worker)
         with self._lock:
             if worker.generation == self._generation and not self._closed:
                 self._idle.put(self._fork())
 
     def _stop(self, worker: Worker) -> None:
-        try:
+        with contextlib.suppress(OSError, BrokenPipeError):
             worker.conn.send(None)
-        except (OSError, BrokenPipeError):
-            pass
         self._reap(worker)
 
     @staticmethod
     def _reap(worker: Worker) -> None:
         worker.conn.close()
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(worker.pid, 0)
-        except ChildProcessError:
-            pass
 
     def _fork(self) -> Worker:
         """Fork one worker from the current snapshot (called with the lock held)."""

@@ -1,0 +1,30 @@
+"""Results cached per data version: valid until the data changes, never invalidated by hand."""
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class VersionedCache:
+    """A bounded LRU map from (data version, key) to a computed value."""
+
+    def __init__(self, size: int = 512):
+        self.size = size
+        self._entries: OrderedDict[tuple[str, Hashable], object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, version: str, key: Hashable, compute: Callable[[], T]) -> T:
+        entry = (version, key)
+        with self._lock:
+            if entry in self._entries:
+                self._entries.move_to_end(entry)
+                return self._entries[entry]  # type: ignore[return-value]
+        value = compute()
+        with self._lock:
+            self._entries[entry] = value
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return value

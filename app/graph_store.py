@@ -1,0 +1,110 @@
+"""The SPARQL 1.1 Graph Store HTTP Protocol at /store: read graphs (everyone), replace, merge, delete (admin).
+
+`?default` names the store's own default graph (document metadata), `?graph=IRI` a named graph; GET with
+neither returns the whole dataset as quads. Write methods exist only when an admin token is configured.
+"""
+
+import pyoxigraph as ox
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from app.formats import RDF_FORMATS, RDF_TYPES, BadAccept, NotAcceptable, negotiate
+from app.http_common import plain_error, read_body, require_admin
+from app.store import EmbeddedStore, UpdateError
+from app.workers import QueryError, QueryJob
+
+QUAD_TYPES = ["application/n-quads", "application/trig"]
+
+
+def _target(request: Request) -> str | None:
+    """None for ?default, the IRI for ?graph=IRI; 400 for both or neither."""
+    params = request.query_params
+    graphs = params.getlist("graph")
+    if ("default" in params) == bool(graphs) or len(graphs) > 1:
+        raise HTTPException(400, "name exactly one graph: ?default or ?graph=IRI")
+    if graphs:
+        try:
+            return ox.NamedNode(graphs[0]).value
+        except ValueError:
+            raise HTTPException(400, f"{graphs[0]!r} is not a valid IRI") from None
+    return None
+
+
+def _store(request: Request) -> EmbeddedStore:
+    return request.app.state.store
+
+
+def _payload_type(request: Request) -> str:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ox.RdfFormat.from_media_type(media_type) is None:
+        raise HTTPException(415, f"unsupported Content-Type {media_type or '(none)'!r}: send an RDF format")
+    return media_type
+
+
+async def read_graph(request: Request) -> Response:
+    store = _store(request)
+    whole = "default" not in request.query_params and "graph" not in request.query_params
+    offered = QUAD_TYPES if whole else RDF_TYPES
+    try:
+        media_type = negotiate(request.headers.get("accept"), request.query_params.get("format"), offered)
+    except (NotAcceptable, BadAccept) as err:
+        raise HTTPException(406 if isinstance(err, NotAcceptable) else 400, str(err)) from None
+    if whole:
+        query = "SELECT ?s ?p ?o ?g WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }"
+        rows = await run_in_threadpool(store.select, query, union_default_graph=False)
+        quads = [ox.Quad(r["s"], r["p"], r["o"], r["g"] or ox.DefaultGraph()) for r in rows]
+        body = ox.serialize(quads, format=RDF_FORMATS[media_type][1])
+        return Response(body, media_type=RDF_FORMATS[media_type][0].content_type)
+    graph = _target(request)
+    if graph is not None and not await run_in_threadpool(store.has_graph, graph):
+        return plain_error(404, f"no graph {graph}")
+    pattern = f"GRAPH <{graph}> {{ ?s ?p ?o }}" if graph else "?s ?p ?o"
+    job = QueryJob(
+        f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ {pattern} }}", union_default_graph=False, graph_format=media_type
+    )
+    try:
+        outcome = await run_in_threadpool(store.run, job)
+    except QueryError as err:
+        return plain_error(err.status, err.message)
+    body = b"" if request.method == "HEAD" else outcome.body
+    return Response(body, media_type=RDF_FORMATS[media_type][0].content_type)
+
+
+async def write_graph(request: Request) -> Response:
+    store = _store(request)
+    require_admin(request, store.settings)
+    graph = _target(request)
+    existed = graph is None or await run_in_threadpool(store.has_graph, graph)
+    try:
+        if request.method == "DELETE":
+            if not await run_in_threadpool(store.delete_graph, graph):
+                return plain_error(404, f"no graph {graph}")
+            return Response(status_code=204)
+        media_type = _payload_type(request)
+        data = await read_body(request, store.settings.max_upload_bytes)
+        write = store.replace_graph if request.method == "PUT" else store.add_to_graph
+        await run_in_threadpool(write, graph, data, media_type)
+    except UpdateError as err:
+        return plain_error(400, err.message)
+    return Response(status_code=204 if existed else 201)
+
+
+def add_routes(app: FastAPI, writable: bool) -> None:
+    router = APIRouter(tags=["Graph Store protocol"])
+    router.add_api_route(
+        "/store",
+        read_graph,
+        methods=["GET", "HEAD"],
+        summary="Read a graph (or all, as quads)",
+        response_class=Response,
+    )
+    if writable:
+        router.add_api_route(
+            "/store",
+            write_graph,
+            methods=["PUT", "POST", "DELETE"],
+            summary="Replace, merge into or delete a graph (admin token)",
+            response_class=Response,
+        )
+    app.include_router(router)

@@ -1,0 +1,57 @@
+"""What every HTTP router shares: bounded request bodies, plain-text errors, the admin token check."""
+
+import hmac
+import logging
+
+from fastapi import HTTPException, Request
+from fastapi.responses import PlainTextResponse
+
+from app.settings import Settings
+
+log = logging.getLogger("stancegraph.http")
+
+
+class PayloadTooLarge(HTTPException):
+    def __init__(self, limit: int):
+        super().__init__(413, f"request body larger than the {limit:,} byte limit")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes `limit` (never read whole into memory first)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def plain_error(status: int, message: str, headers: dict[str, str] | None = None) -> PlainTextResponse:
+    """Errors for protocol clients (curl, SPARQLWrapper, YASGUI): the status line and the message, nothing raw."""
+    return PlainTextResponse(f"{message}\n", status_code=status, headers=headers)
+
+
+def require_admin(request: Request, settings: Settings) -> None:
+    """401 without credentials, 403 with wrong ones or when writes are disabled; compared in constant time."""
+    if not settings.admin_token:
+        raise HTTPException(403, "writes are disabled: no admin token is configured (STANCEGRAPH_ADMIN_TOKEN)")
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        log.warning("write refused without credentials from %s", _client(request))
+        raise HTTPException(
+            401,
+            "this operation needs Authorization: Bearer <admin token>",
+            headers={"WWW-Authenticate": 'Bearer realm="stancegraph"'},
+        )
+    if not hmac.compare_digest(token.strip().encode(), settings.admin_token.encode()):
+        log.warning("write refused with a wrong token from %s", _client(request))
+        raise HTTPException(403, "the admin token is not valid")
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

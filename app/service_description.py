@@ -1,0 +1,128 @@
+"""SPARQL 1.1 Service Description with VoID statistics (triples per graph, classes, properties).
+
+Statistics are computed by queries on the current data and cached per data version, so they stay current
+after updates and reloads without anyone invalidating them.
+"""
+
+from dataclasses import dataclass
+
+import pyoxigraph as ox
+
+from app.cache import VersionedCache
+from app.formats import RDF_FORMATS, RESULT_FORMATS
+from app.namespaces import PREFIXES, RDF
+from app.store import EmbeddedStore
+
+SD = "http://www.w3.org/ns/sparql-service-description#"
+VOID = "http://rdfs.org/ns/void#"
+FORMATS = "http://www.w3.org/ns/formats/"
+
+FORMAT_IRIS = {
+    "application/sparql-results+json": "SPARQL_Results_JSON",
+    "application/sparql-results+xml": "SPARQL_Results_XML",
+    "text/csv": "SPARQL_Results_CSV",
+    "text/tab-separated-values": "SPARQL_Results_TSV",
+    "text/turtle": "Turtle",
+    "application/n-triples": "N-Triples",
+    "application/ld+json": "JSON-LD",
+    "application/rdf+xml": "RDF_XML",
+    "application/trig": "TriG",
+    "application/n-quads": "N-Quads",
+}
+
+_cache = VersionedCache(size=16)
+
+
+@dataclass(frozen=True)
+class DatasetStatistics:
+    """VoID numbers of the current data."""
+
+    default_graph_triples: int
+    graph_triples: dict[str, int]
+    classes: dict[str, int]
+    properties: dict[str, int]
+
+    @property
+    def triples(self) -> int:
+        return self.default_graph_triples + sum(self.graph_triples.values())
+
+
+def _counts(store: EmbeddedStore, query: str, key: str, **dataset) -> dict[str, int]:
+    return {row[key].value: int(row["n"].value) for row in store.select(query, **dataset) if row[key] is not None}
+
+
+def dataset_statistics(store: EmbeddedStore) -> DatasetStatistics:
+    """Triples per graph, entities per class, triples per property (cached until the data changes)."""
+
+    def compute() -> DatasetStatistics:
+        default = store.select("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", union_default_graph=False)
+        return DatasetStatistics(
+            default_graph_triples=int(default[0]["n"].value),
+            graph_triples=_counts(
+                store,
+                "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g",
+                "g",
+                union_default_graph=False,
+            ),
+            classes=_counts(
+                store, "SELECT ?c (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s a ?c FILTER(isIRI(?c)) } GROUP BY ?c", "c"
+            ),
+            properties=_counts(store, "SELECT ?p (COUNT(*) AS ?n) WHERE { ?s ?p ?o } GROUP BY ?p", "p"),
+        )
+
+    return _cache.get(store.data_version, "statistics", compute)
+
+
+def description_triples(store: EmbeddedStore, endpoint: str) -> list[ox.Triple]:
+    """The service description of `endpoint` and its default dataset, as triples."""
+    stats = dataset_statistics(store)
+    service, dataset, default_graph = ox.NamedNode(endpoint), ox.BlankNode("dataset"), ox.BlankNode("default")
+    out: list[ox.Triple] = []
+
+    def add(s, p: str, o) -> None:
+        out.append(ox.Triple(s, ox.NamedNode(p), o))
+
+    def node(iri: str) -> ox.NamedNode:
+        return ox.NamedNode(iri)
+
+    def number(n: int) -> ox.Literal:
+        return ox.Literal(str(n), datatype=ox.NamedNode(PREFIXES["xsd"] + "integer"))
+
+    add(service, RDF + "type", node(SD + "Service"))
+    add(service, SD + "endpoint", service)
+    add(service, SD + "supportedLanguage", node(SD + "SPARQL11Query"))
+    if store.settings.writable:
+        add(service, SD + "supportedLanguage", node(SD + "SPARQL11Update"))
+    for feature in ("UnionDefaultGraph", "BasicFederatedQuery"):
+        add(service, SD + "feature", node(SD + feature))
+    for media_type in [*RESULT_FORMATS, *RDF_FORMATS]:
+        add(service, SD + "resultFormat", node(FORMATS + FORMAT_IRIS[media_type]))
+    add(service, SD + "defaultDataset", dataset)
+    add(dataset, RDF + "type", node(SD + "Dataset"))
+    add(dataset, RDF + "type", node(VOID + "Dataset"))
+    add(dataset, VOID + "triples", number(stats.triples))
+    add(dataset, VOID + "classes", number(len(stats.classes)))
+    add(dataset, VOID + "properties", number(len(stats.properties)))
+    add(dataset, VOID + "sparqlEndpoint", service)
+    add(dataset, SD + "defaultGraph", default_graph)
+    add(default_graph, RDF + "type", node(SD + "Graph"))
+    add(default_graph, VOID + "triples", number(stats.default_graph_triples))
+    for index, (graph, count) in enumerate(sorted(stats.graph_triples.items())):
+        named, described = ox.BlankNode(f"named{index}"), ox.BlankNode(f"graph{index}")
+        add(dataset, SD + "namedGraph", named)
+        add(named, RDF + "type", node(SD + "NamedGraph"))
+        add(named, SD + "name", node(graph))
+        add(named, SD + "graph", described)
+        add(described, RDF + "type", node(SD + "Graph"))
+        add(described, VOID + "triples", number(count))
+    for index, (cls, count) in enumerate(sorted(stats.classes.items())):
+        partition = ox.BlankNode(f"class{index}")
+        add(dataset, VOID + "classPartition", partition)
+        add(partition, VOID + "class", node(cls))
+        add(partition, VOID + "entities", number(count))
+    for index, (prop, count) in enumerate(sorted(stats.properties.items())):
+        partition = ox.BlankNode(f"property{index}")
+        add(dataset, VOID + "propertyPartition", partition)
+        add(partition, VOID + "property", node(prop))
+        add(partition, VOID + "triples", number(count))
+    return out

@@ -1,0 +1,213 @@
+"""The SPARQL 1.1 Protocol at /sparql: query by GET and POST, update by POST (admin), service description.
+
+Handlers only read the request, negotiate a format and hand a QueryJob to the store; the store runs it in a
+killable worker and returns bytes from the engine's own serializers. Blocking calls go to the thread pool.
+"""
+
+from typing import Annotated
+from urllib.parse import parse_qsl
+
+import pyoxigraph as ox
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from app.formats import RDF_FORMATS, RDF_TYPES, RESULT_FORMATS, RESULT_TYPES, BadAccept, NotAcceptable, negotiate
+from app.http_common import plain_error, read_body, require_admin
+from app.namespaces import PREFIXES
+from app.query_ui import query_page
+from app.service_description import description_triples
+from app.store import EmbeddedStore, UpdateError
+from app.workers import QueryError, QueryJob, QueryOutcome
+
+router = APIRouter(tags=["SPARQL protocol"])
+
+FORM = "application/x-www-form-urlencoded"
+QUERY_BODY = "application/sparql-query"
+UPDATE_BODY = "application/sparql-update"
+DATASET_PARAMS = ("default-graph-uri", "named-graph-uri")
+
+DOC = """SPARQL 1.1 Protocol endpoint.
+
+* **Query**: `GET /sparql?query=...`, `POST` with `application/x-www-form-urlencoded` (`query=...`) or with
+  `application/sparql-query` (the query as body).
+* **Dataset**: without `default-graph-uri` / `named-graph-uri` (and without FROM in the query) the default
+  graph is the **union of all graphs**; with them, exactly the graphs named.
+* **Formats** by `Accept` or `format=` (json, xml, csv, tsv for SELECT/ASK; ttl, nt, jsonld, rdfxml, trig, nq
+  for CONSTRUCT/DESCRIBE). 406 if nothing acceptable.
+* **Limits**: queries are stopped after `STANCEGRAPH_QUERY_TIMEOUT` seconds (503); results longer than
+  `STANCEGRAPH_MAX_ROWS` are cut and the response says so in `Stancegraph-Truncated: true`.
+* **Update**: `POST` with `application/sparql-update` or form `update=`, needs `Authorization: Bearer <token>`.
+* Without `query`: the service description (RDF) or, for browsers, the query editor.
+"""
+
+
+def _store(request: Request) -> EmbeddedStore:
+    return request.app.state.store
+
+
+def _single(params: list[tuple[str, str]], name: str) -> str | None:
+    values = [v for k, v in params if k == name]
+    if len(values) > 1:
+        raise HTTPException(400, f"the {name!r} parameter was given {len(values)} times; give it once")
+    return values[0] if values else None
+
+
+def _dataset(params: list[tuple[str, str]]) -> dict[str, tuple[str, ...] | None]:
+    default = tuple(v for k, v in params if k == "default-graph-uri")
+    named = tuple(v for k, v in params if k == "named-graph-uri")
+    for iri in default + named:
+        try:
+            ox.NamedNode(iri)
+        except ValueError:
+            raise HTTPException(400, f"graph IRI {iri!r} is not a valid IRI") from None
+    return {"default_graphs": default or None, "named_graphs": named or None}
+
+
+def _negotiate(request: Request) -> tuple[str | None, str | None]:
+    """The best result format and the best RDF format for this request (either may be None)."""
+    accept, format_param = request.headers.get("accept"), request.query_params.get("format")
+    chosen = []
+    for offered in (RESULT_TYPES, RDF_TYPES):
+        try:
+            chosen.append(negotiate(accept, format_param, offered))
+        except NotAcceptable:
+            chosen.append(None)
+        except BadAccept as err:
+            raise HTTPException(400, str(err)) from None
+    if chosen == [None, None]:
+        raise HTTPException(406, f"no result format matches Accept {accept!r}; see the service description")
+    return chosen[0], chosen[1]
+
+
+def _response(outcome: QueryOutcome, store: EmbeddedStore, max_rows: int) -> Response:
+    table = RDF_FORMATS if outcome.kind == "triples" else RESULT_FORMATS
+    headers = {
+        "Vary": "Accept",
+        "Stancegraph-Data-Version": store.data_version,
+        "Stancegraph-Rows": str(outcome.rows),
+        "Stancegraph-Row-Limit": str(max_rows),
+        "Stancegraph-Truncated": "true" if outcome.truncated else "false",
+    }
+    return Response(outcome.body, media_type=table[outcome.media_type][0].content_type, headers=headers)
+
+
+async def answer_query(request: Request, query: str, params: list[tuple[str, str]]) -> Response:
+    store = _store(request)
+    settings = store.settings
+    if len(query.encode()) > settings.max_query_bytes:
+        return plain_error(413, f"query longer than the {settings.max_query_bytes:,} byte limit")
+    result_format, graph_format = _negotiate(request)
+    job = QueryJob(
+        query, result_format=result_format, graph_format=graph_format, max_rows=settings.max_rows, **_dataset(params)
+    )
+    try:
+        outcome = await run_in_threadpool(store.run, job)
+    except QueryError as err:
+        return plain_error(err.status, err.message)
+    return _response(outcome, store, settings.max_rows)
+
+
+async def answer_update(request: Request, update: str, params: list[tuple[str, str]]) -> Response:
+    store = _store(request)
+    require_admin(request, store.settings)
+    if any(k in ("using-graph-uri", "using-named-graph-uri") for k, _ in params):
+        return plain_error(400, "using-graph-uri / using-named-graph-uri are not supported; use USING in the update")
+    try:
+        await run_in_threadpool(store.update, update)
+    except UpdateError as err:
+        return plain_error(400, err.message)
+    return Response(status_code=204, headers={"Stancegraph-Data-Version": store.data_version})
+
+
+def service_description(request: Request) -> Response:
+    store = _store(request)
+    try:
+        media_type = negotiate(request.headers.get("accept"), request.query_params.get("format"), RDF_TYPES)
+    except NotAcceptable as err:
+        raise HTTPException(406, str(err)) from None
+    except BadAccept as err:
+        raise HTTPException(400, str(err)) from None
+    endpoint = str(request.url_for("sparql_get"))
+    fmt, native = RDF_FORMATS[media_type]
+    body = ox.serialize(description_triples(store, endpoint), format=native, prefixes=_sd_prefixes())
+    return Response(body, media_type=fmt.content_type, headers={"Vary": "Accept"})
+
+
+def _sd_prefixes() -> dict[str, str]:
+    return {
+        "sd": "http://www.w3.org/ns/sparql-service-description#",
+        "void": "http://rdfs.org/ns/void#",
+        "formats": "http://www.w3.org/ns/formats/",
+        **PREFIXES,
+    }
+
+
+def wants_html(request: Request) -> bool:
+    """A browser asking for a page (text/html preferred over every RDF type)."""
+    try:
+        return negotiate(request.headers.get("accept"), None, [*RDF_TYPES, "text/html"]) == "text/html"
+    except (NotAcceptable, BadAccept):
+        return False
+
+
+@router.get(
+    "/sparql",
+    name="sparql_get",
+    summary="SPARQL query (GET), service description or query editor",
+    description=DOC,
+    response_class=Response,
+)
+async def sparql_get(
+    request: Request,
+    query: Annotated[str | None, Query(description="The SPARQL query.")] = None,
+    default_graph_uri: Annotated[
+        list[str] | None, Query(alias="default-graph-uri", description="Graphs forming the default graph.")
+    ] = None,
+    named_graph_uri: Annotated[
+        list[str] | None, Query(alias="named-graph-uri", description="Graphs available to GRAPH.")
+    ] = None,
+    format: Annotated[str | None, Query(description="Result format short name, overriding Accept.")] = None,
+) -> Response:
+    params = list(request.query_params.multi_items())
+    if _single(params, "update") is not None:
+        return plain_error(400, "updates must be sent with POST")
+    query = _single(params, "query")
+    if query is None:
+        return query_page(request) if wants_html(request) else service_description(request)
+    return await answer_query(request, query, params)
+
+
+@router.get("/", include_in_schema=False)
+def home(request: Request) -> Response:
+    """Browsers get the query editor; RDF clients the service description."""
+    return query_page(request) if wants_html(request) else service_description(request)
+
+
+@router.post("/sparql", summary="SPARQL query or update (POST)", description=DOC, response_class=Response)
+async def sparql_post(request: Request) -> Response:
+    store = _store(request)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    url_params = list(request.query_params.multi_items())
+    body = await read_body(request, store.settings.max_query_bytes)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return plain_error(400, "the request body is not UTF-8")
+    if content_type == FORM:
+        params = parse_qsl(text, keep_blank_values=True) + url_params
+        query, update = _single(params, "query"), _single(params, "update")
+        if query is not None and update is not None:
+            return plain_error(400, "give either 'query' or 'update', not both")
+        if update is not None:
+            return await answer_update(request, update, params)
+        if query is None:
+            return plain_error(400, "missing 'query' (or 'update') parameter in the form body")
+        return await answer_query(request, query, params)
+    if content_type == QUERY_BODY:
+        return await answer_query(request, text, url_params)
+    if content_type == UPDATE_BODY:
+        return await answer_update(request, text, url_params)
+    return plain_error(
+        415, f"unsupported Content-Type {content_type or '(none)'!r}: use {FORM}, {QUERY_BODY} or {UPDATE_BODY}"
+    )
