@@ -113,7 +113,7 @@ class EmbeddedStore:
                 store.update(sparql)
             except SyntaxError as err:
                 raise UpdateError(syntax_message(err)) from None
-            except (OSError, ValueError) as err:
+            except (OSError, ValueError, RuntimeError) as err:
                 raise UpdateError(f"update failed: {err}") from None
 
     def replace_graph(self, graph: str | None, data: bytes, media_type: str) -> None:

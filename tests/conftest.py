@@ -38,3 +38,36 @@ def replace_in(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+@pytest.fixture
+def make_client(tmp_path: Path):
+    """A factory of TestClients over fresh apps with custom settings (each on its own copy of data/)."""
+    from fastapi.testclient import TestClient
+
+    from app.server import create_app
+
+    clients = []
+
+    def factory(**overrides) -> TestClient:
+        data_dir = tmp_path / f"data{len(clients)}"
+        shutil.copytree(PROJECT_ROOT / "data", data_dir)
+        client = TestClient(create_app(Settings(data_dir=data_dir, **overrides)))
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A read-only app over the real data (no admin token: writes do not exist)."""
+    from fastapi.testclient import TestClient
+
+    from app.server import create_app
+
+    with TestClient(create_app(Settings())) as test_client:
+        yield test_client

@@ -1,0 +1,266 @@
+"""The SPARQL 1.1 Protocol at /sparql, over the real app and the real data."""
+
+import logging
+
+import pyoxigraph as ox
+import pytest
+import rdflib
+
+from app.namespaces import ID, SG, sparql_prologue
+
+TOKEN = "test-admin-token"
+STANCES = sparql_prologue() + "SELECT (COUNT(?s) AS ?n) WHERE { ?s a sg:Stance }"
+RUSSIA_REJECTS = sparql_prologue() + "ASK { id:Russia sg:rejects id:ThirdSite }"
+GRAPH_2009 = ID + "graph/000_dcc2f28bf5a60eb8"
+
+
+def count(response) -> int:
+    assert response.status_code == 200, response.text
+    return int(response.json()["results"]["bindings"][0]["n"]["value"])
+
+
+def test_get_form_post_and_direct_post_give_the_same_answer(client):
+    by_get = client.get("/sparql", params={"query": RUSSIA_REJECTS})
+    by_form = client.post("/sparql", data={"query": RUSSIA_REJECTS})
+    by_body = client.post("/sparql", content=RUSSIA_REJECTS, headers={"content-type": "application/sparql-query"})
+    for response in (by_get, by_form, by_body):
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/sparql-results+json"
+        assert response.json() == {"head": {}, "boolean": True}
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type"),
+    [
+        ("application/sparql-results+json", "application/sparql-results+json"),
+        ("application/sparql-results+xml", "application/sparql-results+xml"),
+        ("text/csv", "text/csv; charset=utf-8"),
+        ("text/tab-separated-values", "text/tab-separated-values; charset=utf-8"),
+        ("application/json", "application/sparql-results+json"),
+        ("text/csv;q=0.5, application/sparql-results+xml", "application/sparql-results+xml"),
+    ],
+)
+def test_select_content_negotiation(client, accept, content_type):
+    response = client.get("/sparql", params={"query": STANCES}, headers={"accept": accept})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == content_type
+    assert "29" in response.text
+
+
+@pytest.mark.parametrize(
+    ("accept", "rdflib_format"),
+    [
+        ("text/turtle", "turtle"),
+        ("application/n-triples", "nt"),
+        ("application/ld+json", "json-ld"),
+        ("application/rdf+xml", "xml"),
+        ("application/trig", "trig"),
+        ("application/n-quads", "nquads"),
+    ],
+)
+def test_construct_in_every_rdf_format_parses_back(client, accept, rdflib_format):
+    query = sparql_prologue() + "CONSTRUCT { ?h sg:rejects ?t } WHERE { ?h sg:rejects ?t }"
+    response = client.get("/sparql", params={"query": query}, headers={"accept": accept})
+    assert response.status_code == 200
+    assert response.headers["content-type"].split(";")[0] == accept
+    dataset = rdflib.Dataset(default_union=True)
+    dataset.parse(data=response.content, format=rdflib_format)
+    assert (rdflib.URIRef(ID + "Russia"), rdflib.URIRef(SG + "rejects"), rdflib.URIRef(ID + "ThirdSite")) in dataset
+
+
+def test_format_parameter_overrides_accept(client):
+    response = client.get("/sparql", params={"query": STANCES, "format": "csv"}, headers={"accept": "application/json"})
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+
+
+def test_nothing_acceptable_is_406(client):
+    response = client.get("/sparql", params={"query": STANCES}, headers={"accept": "image/png"})
+    assert response.status_code == 406
+    construct = client.get(
+        "/sparql", params={"query": "CONSTRUCT WHERE { ?s ?p ?o } LIMIT 1"}, headers={"accept": "text/csv"}
+    )
+    assert construct.status_code == 406 and "cannot represent triples" in construct.text
+
+
+def test_default_graph_is_the_union_unless_the_request_names_a_dataset(client):
+    assert count(client.get("/sparql", params={"query": STANCES})) == 29
+    only_2009 = client.get("/sparql", params={"query": STANCES, "default-graph-uri": GRAPH_2009})
+    assert count(only_2009) == 15
+    named = sparql_prologue() + "SELECT (COUNT(?s) AS ?n) WHERE { GRAPH ?g { ?s a sg:Stance } }"
+    assert count(client.get("/sparql", params={"query": named, "named-graph-uri": GRAPH_2009})) == 15
+    assert count(client.get("/sparql", params={"query": STANCES, "named-graph-uri": GRAPH_2009})) == 0
+
+
+@pytest.mark.parametrize(
+    ("request_kwargs", "status", "message"),
+    [
+        ({"params": {"query": "SELECT ?s WHERE { ?s a }"}}, 400, "SPARQL syntax error at line 1, column 25"),
+        ({"params": [("query", "ASK {}"), ("query", "ASK {}")]}, 400, "given 2 times"),
+        ({"params": {"query": "ASK {}"}, "headers": {"accept": "garbage"}}, 400, "malformed Accept"),
+        ({"params": {"update": "CLEAR ALL"}}, 400, "updates must be sent with POST"),
+    ],
+)
+def test_bad_requests_are_400_with_what_and_where(client, request_kwargs, status, message):
+    response = client.get("/sparql", **request_kwargs)
+    assert response.status_code == status
+    assert message in response.text
+    assert "Traceback" not in response.text
+
+
+def test_wrong_method_and_media_type(client):
+    assert client.put("/sparql", content="x").status_code == 405
+    response = client.post("/sparql", content="ASK {}", headers={"content-type": "text/plain"})
+    assert response.status_code == 415 and "application/sparql-query" in response.text
+    both = client.post("/sparql", data={"query": "ASK {}", "update": "CLEAR ALL"})
+    assert both.status_code == 400
+
+
+def test_request_bodies_and_queries_past_the_limit_are_413(make_client):
+    small = make_client(max_query_bytes=1000, admin_token=TOKEN, max_upload_bytes=2000)
+    long_query = "ASK {} #" + "x" * 2000
+    assert (
+        small.post("/sparql", content=long_query, headers={"content-type": "application/sparql-query"}).status_code
+        == 413
+    )
+    assert small.get("/sparql", params={"query": long_query}).status_code == 413
+    upload = small.put(
+        "/store?graph=http://example.org/g",
+        content=b"<a:b> <a:c> <a:d> .\n" * 200,
+        headers={"content-type": "application/n-triples", "authorization": f"Bearer {TOKEN}"},
+    )
+    assert upload.status_code == 413
+    assert small.get("/store?graph=http://example.org/g").status_code == 404
+
+
+def test_row_limit_is_announced_never_silent(make_client):
+    limited = make_client(max_rows=5)
+    response = limited.get("/sparql", params={"query": "SELECT * WHERE { ?s ?p ?o }"})
+    assert len(response.json()["results"]["bindings"]) == 5
+    assert response.headers["stancegraph-truncated"] == "true"
+    assert response.headers["stancegraph-row-limit"] == "5"
+    whole = limited.get("/sparql", params={"query": "SELECT * WHERE { ?s ?p ?o } LIMIT 3"})
+    assert whole.headers["stancegraph-truncated"] == "false" and whole.headers["stancegraph-rows"] == "3"
+
+
+def test_runaway_query_is_stopped_at_the_timeout(make_client):
+    fast = make_client(query_timeout=1.0)
+    cross_join = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+    response = fast.get("/sparql", params={"query": cross_join})
+    assert response.status_code == 503
+    assert "stopped after the 1 s time limit" in response.text
+    assert fast.get("/sparql", params={"query": RUSSIA_REJECTS}).json()["boolean"] is True
+
+
+def test_updates_need_the_admin_token_and_change_nothing_without_it(make_client):
+    writable = make_client(admin_token=TOKEN)
+    insert = "INSERT DATA { <http://example.org/a> <http://example.org/b> <http://example.org/c> }"
+    check = {"query": "ASK { <http://example.org/a> ?p ?o }"}
+    headers = {"content-type": "application/sparql-update"}
+    assert writable.post("/sparql", content=insert, headers=headers).status_code == 401
+    wrong = writable.post("/sparql", content=insert, headers={**headers, "authorization": "Bearer nope"})
+    assert wrong.status_code == 403
+    assert writable.get("/sparql", params=check).json()["boolean"] is False
+    version = writable.get("/health").json()["data_version"]
+    ok = writable.post("/sparql", content=insert, headers={**headers, "authorization": f"Bearer {TOKEN}"})
+    assert ok.status_code == 204
+    assert writable.get("/sparql", params=check).json()["boolean"] is True
+    assert writable.get("/health").json()["data_version"] != version
+    by_form = writable.post(
+        "/sparql",
+        data={"update": "CLEAR GRAPH <http://nowhere.example/>"},
+        headers={"authorization": f"Bearer {TOKEN}"},
+    )
+    assert by_form.status_code == 400 and "update failed" in by_form.text
+
+
+def test_read_only_by_default(client):
+    insert = "INSERT DATA { <http://example.org/a> <http://example.org/b> <http://example.org/c> }"
+    response = client.post(
+        "/sparql",
+        content=insert,
+        headers={"content-type": "application/sparql-update", "authorization": "Bearer anything"},
+    )
+    assert response.status_code == 403 and "writes are disabled" in response.text
+    assert client.put("/store?graph=http://example.org/g", content=b"").status_code == 405
+    assert client.post("/admin/reload").status_code in (404, 405)
+    assert client.get("/sparql", params={"query": "ASK { <http://example.org/a> ?p ?o }"}).json()["boolean"] is False
+
+
+def test_graph_store_protocol(make_client):
+    store = make_client(admin_token=TOKEN)
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    graph = "/store?graph=http://example.org/g"
+    turtle = {"content-type": "text/turtle", **auth}
+    assert store.get(graph).status_code == 404
+    assert store.put(graph, content=b"<http://e/a> <http://e/b> 1 .", headers=turtle).status_code == 201
+    assert store.put(graph, content=b"<http://e/a> <http://e/b> 2 .", headers=turtle).status_code == 204
+    assert store.post(graph, content=b"<http://e/a> <http://e/b> 3 .", headers=turtle).status_code == 204
+    got = store.get(graph, headers={"accept": "application/n-triples"})
+    assert sorted(got.text.strip().splitlines()) == [
+        '<http://e/a> <http://e/b> "2"^^<http://www.w3.org/2001/XMLSchema#integer> .',
+        '<http://e/a> <http://e/b> "3"^^<http://www.w3.org/2001/XMLSchema#integer> .',
+    ]
+    assert store.put(graph, content=b"<a> <b", headers=turtle).status_code == 400
+    assert store.put(graph, content=b"x", headers={"content-type": "application/pdf", **auth}).status_code == 415
+    assert store.put(graph, content=b"<http://e/a> <http://e/b> 4 .").status_code == 401
+    assert store.delete(graph, headers=auth).status_code == 204
+    assert store.delete(graph, headers=auth).status_code == 404
+    assert store.get("/store?default&graph=http://example.org/g").status_code == 400
+    whole = store.get("/store", headers={"accept": "application/n-quads"})
+    assert GRAPH_2009 in whole.text
+
+
+def test_service_description_has_void_statistics_that_stay_current(make_client):
+    writable = make_client(admin_token=TOKEN)
+
+    def links_triples() -> int:
+        response = writable.get("/sparql", headers={"accept": "text/turtle"})
+        assert response.status_code == 200
+        store = ox.Store()
+        store.load(response.content, format=ox.RdfFormat.TURTLE)
+        (row,) = store.query(
+            "PREFIX sd: <http://www.w3.org/ns/sparql-service-description#> PREFIX void: <http://rdfs.org/ns/void#> "
+            "SELECT ?n WHERE { ?s sd:endpoint ?e ; sd:defaultDataset/sd:namedGraph ?g . "
+            f"?g sd:name <{ID}graph/links> ; sd:graph/void:triples ?n }}"
+        )
+        return int(row["n"].value)
+
+    assert links_triples() == 14
+    insert = f"INSERT DATA {{ GRAPH <{ID}graph/links> {{ <{ID}Moscow> <http://www.w3.org/2004/02/skos/core#exactMatch> <http://www.wikidata.org/entity/Q649> }} }}"  # noqa: E501
+    writable.post(
+        "/sparql",
+        content=insert,
+        headers={"content-type": "application/sparql-update", "authorization": f"Bearer {TOKEN}"},
+    )
+    assert links_triples() == 15
+
+
+def test_browsers_get_the_query_editor(client):
+    page = client.get("/sparql", headers={"accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "/assets/yasgui/yasgui.min.js" in page.text and "cdn" not in page.text.lower()
+    assert client.get("/assets/yasgui/yasgui.min.js").status_code == 200
+    assert client.get("/", headers={"accept": "text/html"}).text == page.text
+
+
+def test_reload_keeps_the_last_good_graph_and_returns_the_error(make_client, tmp_path):
+    writable = make_client(admin_token=TOKEN)
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    data_dir = writable.app.state.settings.data_dir
+    assert writable.post("/admin/reload", headers=auth).json()["status"] == "reloaded"
+    version = writable.get("/health").json()["data_version"]
+    encoding = data_dir / "encodings/000_dcc2f28bf5a60eb8.ttl"
+    encoding.write_text(encoding.read_text().replace("d:stance-03 a sg:Stance ;", "d:stance-03 a sg:Stance ;;["))
+    refused = writable.post("/admin/reload", headers=auth)
+    assert refused.status_code == 422
+    problem = refused.json()["problems"][0]
+    assert problem["file"].endswith("encodings/000_dcc2f28bf5a60eb8.ttl") and problem["line"] > 0
+    assert writable.get("/health").json()["data_version"] == version
+    assert writable.get("/sparql", params={"query": RUSSIA_REJECTS}).json()["boolean"] is True
+
+
+def test_cors_and_access_log(client, caplog):
+    with caplog.at_level(logging.INFO, logger="stancegraph.access"):
+        response = client.get("/sparql", params={"query": "ASK {}"}, headers={"origin": "http://elsewhere.example"})
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert any('"GET /sparql" 200' in record.getMessage() and "ms" in record.getMessage() for record in caplog.records)
