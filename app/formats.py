@@ -62,7 +62,26 @@ ALIASES = {
     "text/x-nquads": "application/n-quads",
 }
 
-SHORT_NAMES = {f.name: mt for mt, (f, _) in {**RESULT_FORMATS, **RDF_FORMATS}.items()}
+# `format=` names, per kind of result: the same word may mean different types for solutions and for graphs
+# (`xml`, `json`), as SPARQLWrapper and other clients send it.
+RESULT_NAMES = {
+    **{f.name: mt for mt, (f, _) in RESULT_FORMATS.items()},
+    "srj": "application/sparql-results+json",
+    "srx": "application/sparql-results+xml",
+}
+RDF_NAMES = {
+    **{f.name: mt for mt, (f, _) in RDF_FORMATS.items()},
+    "turtle": "text/turtle",
+    "ntriples": "application/n-triples",
+    "n-triples": "application/n-triples",
+    "json-ld": "application/ld+json",
+    "json": "application/ld+json",
+    "xml": "application/rdf+xml",
+    "rdf": "application/rdf+xml",
+    "nquads": "application/n-quads",
+    "n-quads": "application/n-quads",
+}
+SHORT_NAMES = {**RDF_NAMES, **RESULT_NAMES}
 
 
 class NotAcceptable(ValueError):
@@ -76,10 +95,13 @@ class BadAccept(ValueError):
 def negotiate(accept: str | None, format_param: str | None, offered: list[str]) -> str:
     """The media type to answer with among `offered` (first one is the default), or NotAcceptable."""
     if format_param:
-        wanted = SHORT_NAMES.get(format_param.lower(), ALIASES.get(format_param.lower(), format_param.lower()))
+        name = format_param.lower().strip()
+        names = RESULT_NAMES if offered[0] in RESULT_FORMATS else RDF_NAMES
+        wanted = names.get(name) or ALIASES.get(name, name)
         if wanted in offered:
             return wanted
-        raise NotAcceptable(f"format={format_param!r} cannot represent this result; use one of {_names(offered)}")
+        if name not in SHORT_NAMES and name not in ALIASES and name not in RESULT_FORMATS and name not in RDF_FORMATS:
+            raise BadAccept(f"unknown format={format_param!r}; known: {', '.join(sorted(SHORT_NAMES))}")
     if not accept or not accept.strip():
         return offered[0]
     # mimeparse breaks ties in favour of the later candidate: list ours so the default comes last.
@@ -92,11 +114,5 @@ def negotiate(accept: str | None, format_param: str | None, offered: list[str]) 
         raise NotAcceptable(f"none of {accept!r} can represent this result; acceptable: {', '.join(offered)}")
     return ALIASES.get(best, best)
 
-
-def _names(offered: list[str]) -> str:
-    return ", ".join(sorted({SHORT_NAMES_BY_TYPE[mt] for mt in offered if mt in SHORT_NAMES_BY_TYPE}))
-
-
-SHORT_NAMES_BY_TYPE = {mt: name for name, mt in SHORT_NAMES.items()}
 RESULT_TYPES = list(RESULT_FORMATS)
 RDF_TYPES = list(RDF_FORMATS)

@@ -90,14 +90,13 @@ class ResultNotAcceptable(QueryError):
 def execute(store: ox.Store, job: QueryJob) -> QueryOutcome:
     """Evaluate and serialize with the engine's own serializers; raise QueryError subclasses on failure."""
     options: dict[str, object] = {"use_default_graph_as_union": job.union_default_graph}
-    if job.default_graphs is not None:
-        options["default_graph"] = [ox.NamedNode(g) for g in job.default_graphs]
-        options["use_default_graph_as_union"] = False
-    if job.named_graphs is not None:
-        options["named_graphs"] = [ox.NamedNode(g) for g in job.named_graphs]
-        if job.default_graphs is None:
-            options["default_graph"] = []
-            options["use_default_graph_as_union"] = False
+    if job.default_graphs is not None or job.named_graphs is not None:
+        # A dataset named by the request: exactly those graphs; the part not named is empty (SPARQL protocol).
+        options = {
+            "use_default_graph_as_union": False,
+            "default_graph": [ox.NamedNode(g) for g in job.default_graphs or ()],
+            "named_graphs": [ox.NamedNode(g) for g in job.named_graphs or ()],
+        }
     try:
         result = store.query(job.query, **options)
         return _serialize(result, job)

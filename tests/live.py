@@ -1,0 +1,69 @@
+"""Real servers for tests: our own `stancegraph serve` and `oxigraph serve`, on free 127.0.0.1 ports."""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running(command: list[str], ready_url: str, env: dict[str, str] | None = None, timeout: float = 60) -> Iterator[None]:
+    """Start a server process, wait until `ready_url` answers, and stop it afterwards whatever happens."""
+    process = subprocess.Popen(
+        command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{command[0]} exited early: {process.stderr.read()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(ready_url, timeout=1).status_code < 500:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{command[0]} did not answer {ready_url} within {timeout} s")
+            time.sleep(0.1)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def stancegraph_server(**settings: object) -> Iterator[str]:
+    """`stancegraph serve` on a free port with STANCEGRAPH_* settings; yields its base URL."""
+    port = free_port()
+    env = {f"STANCEGRAPH_{k.upper()}": str(v) for k, v in settings.items()}
+    base = f"http://127.0.0.1:{port}"
+    with running([str(BIN / "stancegraph"), "serve", "--port", str(port)], f"{base}/health", env):
+        yield base
+
+
+@contextlib.contextmanager
+def oxigraph_server(location: Path | None = None) -> Iterator[str]:
+    """`oxigraph serve` (the PyPI package) on a free port; yields its base URL."""
+    port = free_port()
+    command = [str(BIN / "oxigraph"), "serve", "--bind", f"127.0.0.1:{port}"]
+    if location is not None:
+        command += ["--location", str(location)]
+    base = f"http://127.0.0.1:{port}"
+    with running(command, f"{base}/query?query=ASK%7B%7D", {}):
+        yield base

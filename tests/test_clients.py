@@ -1,0 +1,85 @@
+"""Real clients against a live server: SPARQLWrapper, rdflib's SPARQLStore, httpx, and Oxigraph federating."""
+
+import concurrent.futures
+import time
+
+import httpx
+import pytest
+import rdflib
+from rdflib.plugins.stores.sparqlstore import SPARQLStore, SPARQLUpdateStore
+from SPARQLWrapper import JSON, POST, TURTLE, SPARQLWrapper
+
+from app.namespaces import ID, SG, sparql_prologue
+from tests.live import oxigraph_server, stancegraph_server
+
+TOKEN = "live-token"
+
+
+@pytest.fixture(scope="module")
+def server():
+    with stancegraph_server(admin_token=TOKEN, query_timeout=2) as base:
+        yield base
+
+
+def test_sparqlwrapper_select_construct_and_update(server):
+    client = SPARQLWrapper(f"{server}/sparql")
+    client.setQuery(sparql_prologue() + "SELECT ?target WHERE { id:Russia sg:rejects ?target } ORDER BY ?target")
+    client.setReturnFormat(JSON)
+    targets = [b["target"]["value"] for b in client.queryAndConvert()["results"]["bindings"]]
+    assert ID + "ThirdSite" in targets and ID + "DeployUSAMDElementsInRussia" in targets
+
+    client.setQuery(sparql_prologue() + "CONSTRUCT { ?a sg:requires ?b } WHERE { ?a sg:requires ?b }")
+    client.setReturnFormat(TURTLE)
+    graph = rdflib.Graph().parse(data=client.queryAndConvert(), format="turtle")
+    assert (rdflib.URIRef(ID + "MeaningfulDialogueOnCooperation"), rdflib.URIRef(SG + "requires"),
+            rdflib.URIRef(ID + "USRenouncesThirdSite")) in graph
+
+    updater = SPARQLWrapper(f"{server}/sparql")
+    updater.setMethod(POST)
+    updater.addCustomHttpHeader("Authorization", f"Bearer {TOKEN}")
+    updater.setQuery("INSERT DATA { GRAPH <http://example.org/wrapper> { <http://e/s> <http://e/p> 'via SPARQLWrapper' } }")
+    updater.query()
+    assert httpx.get(f"{server}/sparql", params={"query": "ASK { <http://e/s> ?p 'via SPARQLWrapper' }"}).json()["boolean"]
+
+
+def test_rdflib_sparqlstore_reads_and_update_store_writes(server):
+    graph = rdflib.Graph(store=SPARQLStore(f"{server}/sparql", returnFormat="json"))
+    rows = list(graph.query(sparql_prologue() + "SELECT ?who WHERE { ?who sg:rejects id:ThirdSite }"))
+    assert [str(r[0]) for r in rows] == [ID + "Russia"]
+
+    store = SPARQLUpdateStore(f"{server}/sparql", f"{server}/sparql", headers={"Authorization": f"Bearer {TOKEN}"})
+    writable = rdflib.Graph(store=store, identifier=rdflib.URIRef("http://example.org/rdflib"))
+    writable.add((rdflib.URIRef("http://e/x"), rdflib.URIRef("http://e/p"), rdflib.Literal("via rdflib")))
+    assert httpx.get(f"{server}/sparql", params={"query": "ASK { GRAPH <http://example.org/rdflib> { ?s ?p 'via rdflib' } }"}).json()["boolean"]  # noqa: E501
+
+
+def test_runaway_query_is_stopped_while_others_are_served(server):
+    cross_join = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+    simple = sparql_prologue() + "ASK { id:Russia sg:rejects id:ThirdSite }"
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        started = time.monotonic()
+        runaway = pool.submit(httpx.get, f"{server}/sparql", params={"query": cross_join}, timeout=30)
+        time.sleep(0.2)
+        latencies = []
+        for _ in range(10):
+            began = time.monotonic()
+            assert httpx.get(f"{server}/sparql", params={"query": simple}, timeout=30).json()["boolean"] is True
+            latencies.append(time.monotonic() - began)
+        response = runaway.result()
+        stopped_after = time.monotonic() - started
+    assert response.status_code == 503 and "time limit" in response.text
+    assert stopped_after < 6
+    assert max(latencies) < 1.0, latencies
+
+
+def test_oxigraph_federates_into_our_endpoint(server):
+    query = (
+        sparql_prologue()
+        + f"SELECT ?target WHERE {{ SERVICE <{server}/sparql> {{ id:Russia sg:rejects ?target }} }}"
+    )
+    with oxigraph_server() as oxigraph:
+        response = httpx.post(f"{oxigraph}/query", data={"query": query},
+                              headers={"accept": "application/sparql-results+json"}, timeout=30)
+    assert response.status_code == 200, response.text
+    targets = {b["target"]["value"] for b in response.json()["results"]["bindings"]}
+    assert ID + "ThirdSite" in targets
