@@ -32,7 +32,8 @@ DOC = """SPARQL 1.1 Protocol endpoint.
 * **Query**: `GET /sparql?query=...`, `POST` with `application/x-www-form-urlencoded` (`query=...`) or with
   `application/sparql-query` (the query as body).
 * **Dataset**: without `default-graph-uri` / `named-graph-uri` (and without FROM in the query) the default
-  graph is the **union of all graphs**; with them, exactly the graphs named.
+  graph is the **union of all graphs**; with them, exactly the graphs named. `union-default-graph=false`
+  queries the store's own default graph (document metadata) instead of the union.
 * **Formats** by `Accept` or `format=` (json, xml, csv, tsv for SELECT/ASK; ttl, nt, jsonld, rdfxml, trig, nq
   for CONSTRUCT/DESCRIBE). 406 if nothing acceptable.
 * **Limits**: queries are stopped after `STANCEGRAPH_QUERY_TIMEOUT` seconds (503); results longer than
@@ -53,7 +54,11 @@ def _single(params: list[tuple[str, str]], name: str) -> str | None:
     return values[0] if values else None
 
 
-def _dataset(params: list[tuple[str, str]]) -> dict[str, tuple[str, ...] | None]:
+def _dataset(params: list[tuple[str, str]]) -> dict[str, object]:
+    """Protocol dataset parameters, plus `union-default-graph=false` for the store's own default graph."""
+    union = _single(params, "union-default-graph")
+    if union not in (None, "true", "false"):
+        raise HTTPException(400, "union-default-graph must be true or false")
     default = tuple(v for k, v in params if k == "default-graph-uri")
     named = tuple(v for k, v in params if k == "named-graph-uri")
     for iri in default + named:
@@ -61,7 +66,7 @@ def _dataset(params: list[tuple[str, str]]) -> dict[str, tuple[str, ...] | None]
             ox.NamedNode(iri)
         except ValueError:
             raise HTTPException(400, f"graph IRI {iri!r} is not a valid IRI") from None
-    return {"default_graphs": default or None, "named_graphs": named or None}
+    return {"default_graphs": default or None, "named_graphs": named or None, "union_default_graph": union != "false"}
 
 
 def _negotiate(request: Request) -> tuple[str | None, str | None]:
