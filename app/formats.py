@@ -114,5 +114,6 @@ def negotiate(accept: str | None, format_param: str | None, offered: list[str]) 
         raise NotAcceptable(f"none of {accept!r} can represent this result; acceptable: {', '.join(offered)}")
     return ALIASES.get(best, best)
 
+
 RESULT_TYPES = list(RESULT_FORMATS)
 RDF_TYPES = list(RDF_FORMATS)

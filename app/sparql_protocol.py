@@ -18,6 +18,7 @@ from app.namespaces import PREFIXES
 from app.query_ui import query_page
 from app.service_description import description_triples
 from app.store import EmbeddedStore, UpdateError
+from app.update_dataset import DatasetConflict, with_using
 from app.workers import QueryError, QueryJob, QueryOutcome
 
 router = APIRouter(tags=["SPARQL protocol"])
@@ -54,19 +55,26 @@ def _single(params: list[tuple[str, str]], name: str) -> str | None:
     return values[0] if values else None
 
 
+def _iri(value: str) -> str:
+    try:
+        return ox.NamedNode(value).value
+    except ValueError:
+        raise HTTPException(400, f"graph IRI {value!r} is not a valid IRI") from None
+
+
 def _dataset(params: list[tuple[str, str]]) -> dict[str, object]:
     """Protocol dataset parameters, plus `union-default-graph=false` for the store's own default graph."""
     union = _single(params, "union-default-graph")
     if union not in (None, "true", "false"):
         raise HTTPException(400, "union-default-graph must be true or false")
-    default = tuple(v for k, v in params if k == "default-graph-uri")
-    named = tuple(v for k, v in params if k == "named-graph-uri")
-    for iri in default + named:
-        try:
-            ox.NamedNode(iri)
-        except ValueError:
-            raise HTTPException(400, f"graph IRI {iri!r} is not a valid IRI") from None
+    default = tuple(_iri(v) for k, v in params if k == "default-graph-uri")
+    named = tuple(_iri(v) for k, v in params if k == "named-graph-uri")
     return {"default_graphs": default or None, "named_graphs": named or None, "union_default_graph": union != "false"}
+
+
+def _endpoint(request: Request) -> str:
+    """This endpoint's URL: the base IRI of queries and updates that declare none."""
+    return str(request.url_for("sparql_get"))
 
 
 def _negotiate(request: Request) -> tuple[str | None, str | None]:
@@ -104,7 +112,12 @@ async def answer_query(request: Request, query: str, params: list[tuple[str, str
         return plain_error(413, f"query longer than the {settings.max_query_bytes:,} byte limit")
     result_format, graph_format = _negotiate(request)
     job = QueryJob(
-        query, result_format=result_format, graph_format=graph_format, max_rows=settings.max_rows, **_dataset(params)
+        query,
+        result_format=result_format,
+        graph_format=graph_format,
+        max_rows=settings.max_rows,
+        base_iri=_endpoint(request),
+        **_dataset(params),
     )
     try:
         outcome = await run_in_threadpool(store.run, job)
@@ -116,10 +129,13 @@ async def answer_query(request: Request, query: str, params: list[tuple[str, str
 async def answer_update(request: Request, update: str, params: list[tuple[str, str]]) -> Response:
     store = _store(request)
     require_admin(request, store.settings)
-    if any(k in ("using-graph-uri", "using-named-graph-uri") for k, _ in params):
-        return plain_error(400, "using-graph-uri / using-named-graph-uri are not supported; use USING in the update")
+    using = [_iri(v) for k, v in params if k == "using-graph-uri"]
+    using_named = [_iri(v) for k, v in params if k == "using-named-graph-uri"]
     try:
-        await run_in_threadpool(store.update, update)
+        update = with_using(update, using, using_named)
+        await run_in_threadpool(store.update, update, _endpoint(request))
+    except DatasetConflict as err:
+        return plain_error(400, str(err))
     except UpdateError as err:
         return plain_error(400, err.message)
     return Response(status_code=204, headers={"Stancegraph-Data-Version": store.data_version})
@@ -133,7 +149,7 @@ def service_description(request: Request) -> Response:
         raise HTTPException(406, str(err)) from None
     except BadAccept as err:
         raise HTTPException(400, str(err)) from None
-    endpoint = str(request.url_for("sparql_get"))
+    endpoint = _endpoint(request)
     fmt, native = RDF_FORMATS[media_type]
     body = ox.serialize(description_triples(store, endpoint), format=native, prefixes=_sd_prefixes())
     return Response(body, media_type=fmt.content_type, headers={"Vary": "Accept"})
@@ -179,7 +195,7 @@ async def sparql_get(
         return plain_error(400, "updates must be sent with POST")
     query = _single(params, "query")
     if query is None:
-        return query_page(request) if wants_html(request) else service_description(request)
+        return await run_in_threadpool(home, request)
     return await answer_query(request, query, params)
 
 

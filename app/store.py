@@ -106,11 +106,11 @@ class EmbeddedStore:
             yield self._store
             self._publish(self._store)
 
-    def update(self, sparql: str) -> None:
+    def update(self, sparql: str, base_iri: str | None = None) -> None:
         """Apply a SPARQL 1.1 Update atomically (pyoxigraph applies it in one transaction)."""
         with self._writing() as store:
             try:
-                store.update(sparql)
+                store.update(sparql, base_iri=base_iri)
             except SyntaxError as err:
                 raise UpdateError(syntax_message(err)) from None
             except (OSError, ValueError, RuntimeError) as err:

@@ -36,6 +36,7 @@ class QueryJob:
     result_format: str | None = "text/tab-separated-values"
     graph_format: str | None = "application/n-triples"
     max_rows: int | None = None
+    base_iri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,8 @@ def execute(store: ox.Store, job: QueryJob) -> QueryOutcome:
             "default_graph": [ox.NamedNode(g) for g in job.default_graphs or ()],
             "named_graphs": [ox.NamedNode(g) for g in job.named_graphs or ()],
         }
+    if job.base_iri:
+        options["base_iri"] = job.base_iri
     try:
         result = store.query(job.query, **options)
         return _serialize(result, job)

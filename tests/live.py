@@ -21,7 +21,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(command: list[str], ready_url: str, env: dict[str, str] | None = None, timeout: float = 60) -> Iterator[None]:
+def running(
+    command: list[str], ready_url: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> Iterator[None]:
     """Start a server process, wait until `ready_url` answers, and stop it afterwards whatever happens."""
     process = subprocess.Popen(
         command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True

@@ -31,15 +31,22 @@ def test_sparqlwrapper_select_construct_and_update(server):
     client.setQuery(sparql_prologue() + "CONSTRUCT { ?a sg:requires ?b } WHERE { ?a sg:requires ?b }")
     client.setReturnFormat(TURTLE)
     graph = rdflib.Graph().parse(data=client.queryAndConvert(), format="turtle")
-    assert (rdflib.URIRef(ID + "MeaningfulDialogueOnCooperation"), rdflib.URIRef(SG + "requires"),
-            rdflib.URIRef(ID + "USRenouncesThirdSite")) in graph
+    assert (
+        rdflib.URIRef(ID + "MeaningfulDialogueOnCooperation"),
+        rdflib.URIRef(SG + "requires"),
+        rdflib.URIRef(ID + "USRenouncesThirdSite"),
+    ) in graph
 
     updater = SPARQLWrapper(f"{server}/sparql")
     updater.setMethod(POST)
     updater.addCustomHttpHeader("Authorization", f"Bearer {TOKEN}")
-    updater.setQuery("INSERT DATA { GRAPH <http://example.org/wrapper> { <http://e/s> <http://e/p> 'via SPARQLWrapper' } }")
+    updater.setQuery(
+        "INSERT DATA { GRAPH <http://example.org/wrapper> { <http://e/s> <http://e/p> 'via SPARQLWrapper' } }"
+    )
     updater.query()
-    assert httpx.get(f"{server}/sparql", params={"query": "ASK { <http://e/s> ?p 'via SPARQLWrapper' }"}).json()["boolean"]
+    assert httpx.get(f"{server}/sparql", params={"query": "ASK { <http://e/s> ?p 'via SPARQLWrapper' }"}).json()[
+        "boolean"
+    ]
 
 
 def test_rdflib_sparqlstore_reads_and_update_store_writes(server):
@@ -50,7 +57,9 @@ def test_rdflib_sparqlstore_reads_and_update_store_writes(server):
     store = SPARQLUpdateStore(f"{server}/sparql", f"{server}/sparql", headers={"Authorization": f"Bearer {TOKEN}"})
     writable = rdflib.Graph(store=store, identifier=rdflib.URIRef("http://example.org/rdflib"))
     writable.add((rdflib.URIRef("http://e/x"), rdflib.URIRef("http://e/p"), rdflib.Literal("via rdflib")))
-    assert httpx.get(f"{server}/sparql", params={"query": "ASK { GRAPH <http://example.org/rdflib> { ?s ?p 'via rdflib' } }"}).json()["boolean"]  # noqa: E501
+    assert httpx.get(
+        f"{server}/sparql", params={"query": "ASK { GRAPH <http://example.org/rdflib> { ?s ?p 'via rdflib' } }"}
+    ).json()["boolean"]
 
 
 def test_runaway_query_is_stopped_while_others_are_served(server):
@@ -74,12 +83,15 @@ def test_runaway_query_is_stopped_while_others_are_served(server):
 
 def test_oxigraph_federates_into_our_endpoint(server):
     query = (
-        sparql_prologue()
-        + f"SELECT ?target WHERE {{ SERVICE <{server}/sparql> {{ id:Russia sg:rejects ?target }} }}"
+        sparql_prologue() + f"SELECT ?target WHERE {{ SERVICE <{server}/sparql> {{ id:Russia sg:rejects ?target }} }}"
     )
     with oxigraph_server() as oxigraph:
-        response = httpx.post(f"{oxigraph}/query", data={"query": query},
-                              headers={"accept": "application/sparql-results+json"}, timeout=30)
+        response = httpx.post(
+            f"{oxigraph}/query",
+            data={"query": query},
+            headers={"accept": "application/sparql-results+json"},
+            timeout=30,
+        )
     assert response.status_code == 200, response.text
     targets = {b["target"]["value"] for b in response.json()["results"]["bindings"]}
     assert ID + "ThirdSite" in targets

@@ -22,12 +22,29 @@ from rdflib.collection import Collection
 from rdflib.compare import isomorphic
 
 ROOT = Path(__file__).parent / "w3c" / "sparql" / "sparql11"
-FOLDERS = ["aggregates", "bind", "bindings", "cast", "construct", "csv-tsv-res", "exists", "functions", "grouping",
-           "json-res", "negation", "project-expression", "property-path", "subquery"]
+FOLDERS = [
+    "aggregates",
+    "bind",
+    "bindings",
+    "cast",
+    "construct",
+    "csv-tsv-res",
+    "exists",
+    "functions",
+    "grouping",
+    "json-res",
+    "negation",
+    "project-expression",
+    "property-path",
+    "subquery",
+]
 MF = rdflib.Namespace("http://www.w3.org/2001/sw/DataAccess/tests/test-manifest#")
 QT = rdflib.Namespace("http://www.w3.org/2001/sw/DataAccess/tests/test-query#")
-RESULT_FORMATS = {".srx": ox.QueryResultsFormat.XML, ".srj": ox.QueryResultsFormat.JSON,
-                  ".tsv": ox.QueryResultsFormat.TSV}
+RESULT_FORMATS = {
+    ".srx": ox.QueryResultsFormat.XML,
+    ".srj": ox.QueryResultsFormat.JSON,
+    ".tsv": ox.QueryResultsFormat.TSV,
+}
 
 
 @dataclass
@@ -93,21 +110,32 @@ class Runner:
         return {test.name: self.run(test) for test in tests}
 
     def load(self, test: W3CTest) -> None:
-        update = self.http.post(f"{self.base}{self.endpoints.update}", content="DROP ALL",
-                                headers={"content-type": "application/sparql-update"})
+        update = self.http.post(
+            f"{self.base}{self.endpoints.update}",
+            content="DROP ALL",
+            headers={"content-type": "application/sparql-update"},
+        )
         update.raise_for_status()
         graphs = [({"default": ""}, p) for p in test.data] + [({"graph": p.as_uri()}, p) for p in test.graph_data]
         for target, path in graphs:
-            put = self.http.post(f"{self.base}{self.endpoints.store}", params=target, content=_ntriples(path),
-                                 headers={"content-type": "application/n-triples"})
+            put = self.http.post(
+                f"{self.base}{self.endpoints.store}",
+                params=target,
+                content=_ntriples(path),
+                headers={"content-type": "application/n-triples"},
+            )
             put.raise_for_status()
 
     def ask_endpoint(self, test: W3CTest, accept: str) -> httpx.Response:
         text = test.query.read_text(encoding="utf-8")
         if not re.search(r"^\s*BASE\s", text, re.IGNORECASE | re.MULTILINE):
             text = f"BASE <{test.query.as_uri()}>\n{text}"
-        return self.http.post(f"{self.base}{self.endpoints.query}", params=self.endpoints.query_params, content=text,
-                              headers={"content-type": "application/sparql-query", "accept": accept})
+        return self.http.post(
+            f"{self.base}{self.endpoints.query}",
+            params=self.endpoints.query_params,
+            content=text,
+            headers={"content-type": "application/sparql-query", "accept": accept},
+        )
 
     def run(self, test: W3CTest) -> tuple[bool, str]:
         if test.kind == "NegativeSyntaxTest":
@@ -131,15 +159,34 @@ class Runner:
         if response.status_code != 200:
             return False, f"{response.status_code}: {response.text[:200]}"
         ours = rdflib.Graph().parse(data=response.content, format="nt")
-        expected = rdflib.Graph().parse(test.result, format=rdflib.util.guess_format(str(test.result)) or "turtle",
-                                        publicID=test.result.as_uri())
+        expected = rdflib.Graph().parse(
+            test.result, format=rdflib.util.guess_format(str(test.result)) or "turtle", publicID=test.result.as_uri()
+        )
         return isomorphic(ours, expected), response.text[:200]
 
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
-NUMERIC = {XSD + t for t in ("double", "float", "decimal", "integer", "int", "long", "short", "byte",
-                              "nonNegativeInteger", "nonPositiveInteger", "negativeInteger", "positiveInteger",
-                              "unsignedInt", "unsignedLong", "unsignedShort", "unsignedByte")}
+NUMERIC = {
+    XSD + t
+    for t in (
+        "double",
+        "float",
+        "decimal",
+        "integer",
+        "int",
+        "long",
+        "short",
+        "byte",
+        "nonNegativeInteger",
+        "nonPositiveInteger",
+        "negativeInteger",
+        "positiveInteger",
+        "unsignedInt",
+        "unsignedLong",
+        "unsignedShort",
+        "unsignedByte",
+    )
+}
 
 
 def _value(text: str) -> str:
@@ -164,17 +211,21 @@ def _term(term) -> str:
 def _same_results(ours, expected) -> bool:
     if isinstance(expected, ox.QueryBoolean) or isinstance(ours, ox.QueryBoolean):
         return isinstance(ours, ox.QueryBoolean) and bool(ours) == bool(expected)
+
     def bag(solutions) -> Counter:
         names = [v.value for v in solutions.variables]
         return Counter(frozenset((n, _term(s[n])) for n in names if s[n] is not None) for s in solutions)
+
     return bag(ours) == bag(expected)
 
 
 def _same_csv(ours: str, expected: str) -> bool:
     """Same rows in any order; columns matched by header name (SELECT * leaves their order open)."""
+
     def table(text: str) -> tuple[list[str], Counter]:
         rows = list(csv.reader(io.StringIO(text)))
         header = rows[0]
         body = [{h: _value(re.sub(r"^_:.*", "_:", v)) for h, v in zip(header, row, strict=False)} for row in rows[1:]]
         return sorted(header), Counter(tuple(sorted(r.items())) for r in body)
+
     return table(ours) == table(expected)
