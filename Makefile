@@ -4,8 +4,9 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+ASSETS := node_modules/.installed
 
-.PHONY: run test validate lint clean
+.PHONY: run test validate lint chromium clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11 or newer is required (set PYTHON=...)"; exit 1; }
@@ -20,7 +21,19 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $@
 
-run: $(VENV)/.installed
+# Front-end assets (the YASGUI query editor) come from the npm registry at set-up, never from a CDN.
+$(ASSETS): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Browser tests drive Debian's chromium (Playwright's own browser download does not work here).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }; \
+	  else echo "install Debian's chromium (apt-get install chromium chromium-driver) to run the browser tests"; exit 1; fi; }
+
+run: $(VENV)/.installed $(ASSETS)
 	$(BIN)/stancegraph serve
 
 validate: $(VENV)/.installed
@@ -30,10 +43,10 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check app tests
 	$(BIN)/ruff format --check app tests
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(ASSETS) chromium
 	$(BIN)/stancegraph validate
 	$(BIN)/ruff check app tests
 	$(BIN)/pytest -q
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

@@ -84,6 +84,18 @@ PAGE = """<!doctype html>
   const root = document.getElementById("yasgui");
   const endpoint = root.dataset.endpoint;
   const tabs = JSON.parse(document.getElementById("tabs").textContent);
+  // Announce truncation: every answer from our endpoint says whether the row limit cut it.
+  const notice = document.getElementById("notice");
+  const fetchFromPage = window.fetch.bind(window);
+  window.fetch = async (resource, init) => {
+    const response = await fetchFromPage(resource, init);
+    if (String(resource && resource.url ? resource.url : resource).startsWith(endpoint)) {
+      const limit = response.headers.get("Stancegraph-Row-Limit");
+      notice.textContent = response.headers.get("Stancegraph-Truncated") === "true"
+        ? `Only the first ${limit} rows are shown: the server's row limit cut the result.` : "";
+    }
+    return response;
+  };
   const yasgui = new Yasgui(root, {
     requestConfig: { endpoint: endpoint, method: "POST" },
     copyEndpointOnNewTab: true,
@@ -97,14 +109,6 @@ PAGE = """<!doctype html>
   for (const tab of tabs.slice(1)) {
     yasgui.addTab(false, { name: tab.name, yasqe: { value: tab.query }, requestConfig: { endpoint: endpoint } });
   }
-  const notice = document.getElementById("notice");
-  yasgui.on("queryResponse", (...args) => {
-    const response = args.find((a) => a && a.headers && typeof a.headers.get === "function");
-    if (!response) { notice.textContent = ""; return; }
-    const cut = response.headers.get("Stancegraph-Truncated") === "true";
-    const limit = response.headers.get("Stancegraph-Row-Limit");
-    notice.textContent = cut ? `Only the first ${limit} rows are shown: the server's row limit cut the result.` : "";
-  });
   window.stancegraphYasgui = yasgui;
 </script>
 </body>
