@@ -92,9 +92,19 @@ def stats(data_dir: DataDir = None) -> None:
 
 @cli.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
-    store: Annotated[str | None, typer.Option(help="Store backend: memory.")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on [STANCEGRAPH_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port [STANCEGRAPH_PORT].")] = None,
+    store: Annotated[str | None, typer.Option(help="Store backend: memory [STANCEGRAPH_STORE].")] = None,
+    admin_token: Annotated[
+        str | None, typer.Option(help="Enables updates, Graph Store writes and reload [STANCEGRAPH_ADMIN_TOKEN].")
+    ] = None,
+    query_timeout: Annotated[
+        float | None, typer.Option(help="Seconds before a query is stopped [STANCEGRAPH_QUERY_TIMEOUT].")
+    ] = None,
+    max_rows: Annotated[int | None, typer.Option(help="Rows or triples per answer [STANCEGRAPH_MAX_ROWS].")] = None,
+    query_workers: Annotated[
+        int | None, typer.Option(help="Query worker processes [STANCEGRAPH_QUERY_WORKERS].")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Load data/ into the embedded store and serve it over HTTP."""
@@ -102,7 +112,16 @@ def serve(
 
     from app.server import create_app
 
-    settings = _settings(data_dir, host=host, port=port, store=store)
+    settings = _settings(
+        data_dir,
+        host=host,
+        port=port,
+        store=store,
+        admin_token=admin_token,
+        query_timeout=query_timeout,
+        max_rows=max_rows,
+        query_workers=query_workers,
+    )
     try:
         application = create_app(settings)
     except DataError as err:
@@ -110,6 +129,41 @@ def serve(
         errors.print(str(err), markup=False, highlight=False)
         raise typer.Exit(1) from err
     uvicorn.run(application, host=settings.host, port=settings.port)
+
+
+@cli.command()
+def reload(
+    url: Annotated[str, typer.Option(help="Base URL of the running server.")] = "http://127.0.0.1:8000",
+    admin_token: Annotated[
+        str | None, typer.Option(envvar="STANCEGRAPH_ADMIN_TOKEN", help="The server's admin token.")
+    ] = None,
+) -> None:
+    """Ask a running server to re-read data/; on any error it keeps serving the previous graph."""
+    import httpx
+
+    if not admin_token:
+        errors.print("reload needs the admin token: --admin-token or STANCEGRAPH_ADMIN_TOKEN")
+        raise typer.Exit(2)
+    try:
+        response = httpx.post(
+            f"{url.rstrip('/')}/admin/reload", headers={"authorization": f"Bearer {admin_token}"}, timeout=600
+        )
+    except httpx.HTTPError as err:
+        errors.print(f"cannot reach {url}: {err}")
+        raise typer.Exit(1) from err
+    if response.status_code == 422:
+        for problem in response.json()["problems"]:
+            where = f"{problem['file']}:{problem['line']}" if problem["line"] else problem["file"]
+            errors.print(f"{where}: {problem['message']}", markup=False, highlight=False)
+        errors.print("[red]refused[/red]: the server keeps serving the previous graph")
+        raise typer.Exit(1)
+    if response.status_code != 200:
+        errors.print(f"{response.status_code}: {response.text.strip()}", markup=False, highlight=False)
+        raise typer.Exit(1)
+    body = response.json()
+    console.print(
+        f"[green]reloaded[/green]: {body['quads']} quads from {body['files']} files, version {body['data_version']}"
+    )
 
 
 def main() -> None:

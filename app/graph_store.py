@@ -42,6 +42,13 @@ def _payload_type(request: Request) -> str:
     return media_type
 
 
+def _dataset_dump(store: EmbeddedStore, fmt: ox.RdfFormat) -> bytes:
+    """Every quad of the store, serialized (blocking: called from the thread pool)."""
+    query = "SELECT ?s ?p ?o ?g WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }"
+    rows = store.select(query, union_default_graph=False)
+    return ox.serialize([ox.Quad(r["s"], r["p"], r["o"], r["g"] or ox.DefaultGraph()) for r in rows], format=fmt)
+
+
 async def read_graph(request: Request) -> Response:
     store = _store(request)
     whole = "default" not in request.query_params and "graph" not in request.query_params
@@ -51,10 +58,7 @@ async def read_graph(request: Request) -> Response:
     except (NotAcceptable, BadAccept) as err:
         raise HTTPException(406 if isinstance(err, NotAcceptable) else 400, str(err)) from None
     if whole:
-        query = "SELECT ?s ?p ?o ?g WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }"
-        rows = await run_in_threadpool(store.select, query, union_default_graph=False)
-        quads = [ox.Quad(r["s"], r["p"], r["o"], r["g"] or ox.DefaultGraph()) for r in rows]
-        body = ox.serialize(quads, format=RDF_FORMATS[media_type][1])
+        body = await run_in_threadpool(_dataset_dump, store, RDF_FORMATS[media_type][1])
         return Response(body, media_type=RDF_FORMATS[media_type][0].content_type)
     graph = _target(request)
     if graph is not None and not await run_in_threadpool(store.has_graph, graph):

@@ -95,3 +95,16 @@ def test_oxigraph_federates_into_our_endpoint(server):
     assert response.status_code == 200, response.text
     targets = {b["target"]["value"] for b in response.json()["results"]["bindings"]}
     assert ID + "ThirdSite" in targets
+
+
+def test_cli_reload_reports_refusal_and_success(server):
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["reload", "--url", server, "--admin-token", TOKEN])
+    assert ok.exit_code == 0, ok.output
+    assert "reloaded" in ok.output
+    wrong = runner.invoke(cli, ["reload", "--url", server, "--admin-token", "wrong"])
+    assert wrong.exit_code == 1 and "403" in wrong.output
