@@ -17,13 +17,16 @@ async def reload(request: Request) -> JSONResponse:
     """Re-read data/; if anything fails to parse or validate, nothing changes and the problems are returned."""
     store = request.app.state.store
     require_admin(request, store.settings)
+    queries = request.app.state.named_queries
     try:
         report = await run_in_threadpool(store.reload)
     except DataError as err:
+        await run_in_threadpool(queries.refresh)
         problems = [{"file": p.file, "line": p.line, "column": p.column, "message": p.message} for p in err.problems]
         return JSONResponse(
             {"status": "refused", "data_version": store.data_version, "problems": problems}, status_code=422
         )
+    await run_in_threadpool(queries.refresh)
     return JSONResponse(
         {
             "status": "reloaded",
@@ -32,6 +35,8 @@ async def reload(request: Request) -> JSONResponse:
             "quads": report.quads,
             "seconds": round(report.seconds, 3),
             "warnings": [str(w) for w in report.warnings],
+            "queries": sorted(queries.queries),
+            "query_problems": [str(p) for p in queries.problems],
         }
     )
 

@@ -92,12 +92,17 @@ class BadAccept(ValueError):
     """The Accept header or format parameter cannot be parsed."""
 
 
-def negotiate(accept: str | None, format_param: str | None, offered: list[str]) -> str:
-    """The media type to answer with among `offered` (first one is the default), or NotAcceptable."""
+def negotiate(accept: str | None, format_param: str | None, offered: list[str], aliases: bool = True) -> str:
+    """The media type to answer with among `offered` (first one is the default), or NotAcceptable.
+
+    With `aliases`, types clients send for SPARQL results and RDF (application/json, text/plain, ...) count
+    as the canonical type they stand for; the REST API turns that off, as its application/json is its own.
+    """
+    table = ALIASES if aliases else {}
     if format_param:
         name = format_param.lower().strip()
         names = RESULT_NAMES if offered[0] in RESULT_FORMATS else RDF_NAMES
-        wanted = names.get(name) or ALIASES.get(name, name)
+        wanted = names.get(name) or table.get(name, name)
         if wanted in offered:
             return wanted
         if name not in SHORT_NAMES and name not in ALIASES and name not in RESULT_FORMATS and name not in RDF_FORMATS:
@@ -105,14 +110,14 @@ def negotiate(accept: str | None, format_param: str | None, offered: list[str]) 
     if not accept or not accept.strip():
         return offered[0]
     # mimeparse breaks ties in favour of the later candidate: list ours so the default comes last.
-    candidates = [alias for alias, target in ALIASES.items() if target in offered] + offered[::-1]
+    candidates = [alias for alias, target in table.items() if target in offered] + offered[::-1]
     try:
         best = mimeparse.best_match(candidates, accept)
     except (mimeparse.MimeTypeParseException, ValueError) as err:
         raise BadAccept(f"malformed Accept header {accept!r}: {err}") from err
     if not best:
         raise NotAcceptable(f"none of {accept!r} can represent this result; acceptable: {', '.join(offered)}")
-    return ALIASES.get(best, best)
+    return table.get(best, best)
 
 
 RESULT_TYPES = list(RESULT_FORMATS)

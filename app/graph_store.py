@@ -96,19 +96,22 @@ async def write_graph(request: Request) -> Response:
 
 def add_routes(app: FastAPI, writable: bool) -> None:
     router = APIRouter(tags=["Graph Store protocol"])
-    router.add_api_route(
-        "/store",
-        read_graph,
-        methods=["GET", "HEAD"],
-        summary="Read a graph (or all, as quads)",
-        response_class=Response,
-    )
+    operations = [("GET", read_graph, "Read a graph, or the whole dataset as quads")]
+    operations += [("HEAD", read_graph, "Headers of a graph read")]
     if writable:
+        operations += [
+            ("PUT", write_graph, "Replace a graph (admin token)"),
+            ("POST", write_graph, "Merge data into a graph (admin token)"),
+            ("DELETE", write_graph, "Delete a graph (admin token)"),
+        ]
+    for method, handler, summary in operations:
         router.add_api_route(
             "/store",
-            write_graph,
-            methods=["PUT", "POST", "DELETE"],
-            summary="Replace, merge into or delete a graph (admin token)",
+            handler,
+            methods=[method],
+            summary=summary,
+            operation_id=f"graph_store_{method.lower()}",
+            include_in_schema=method != "HEAD",
             response_class=Response,
         )
     app.include_router(router)

@@ -1,65 +1,281 @@
 """Named queries: `queries/*.rq` files with a header of `#+` decorators (grlc style, YAML).
 
-#+ summary: Stances of an actor
-#+ params:
-#+   - name: actor
-#+     type: iri
+    #+ summary: Stances of an actor
+    #+ params:
+    #+   - name: actor
+    #+     type: iri
+    #+     required: true
+
+Parameters are converted to typed RDF terms and bound through a VALUES block that opens the query's WHERE
+group — never spliced into the query text — so a value such as `"} UNION { ?s ?p ?o` stays a plain value.
+Pages are true: a COUNT over the same bindings gives the total; answers are cached per data version.
 """
 
+import datetime
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import pyoxigraph as ox
 import yaml
 
+from app.cache import VersionedCache
+from app.namespaces import PREFIXES, XSD
 from app.problems import Problem
+from app.sparql_text import bind_values, count_query, has_solution_limit, page_query
+from app.store import TSV, EmbeddedStore, Row
+from app.workers import QueryJob, QueryOutcome
+
+PARAM_TYPES = {"iri", "string", "date", "integer", "decimal", "boolean"}
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+LABELS = """PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+SELECT ?iri (SAMPLE(?label) AS ?name) WHERE { ?iri rdfs:label|skos:prefLabel ?label } GROUP BY ?iri"""
+
+_cache = VersionedCache(size=1024)
+
+
+class ParameterError(ValueError):
+    """A parameter value that cannot become the RDF term its declaration asks for."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A declared parameter: its SPARQL variable name, type, and what the API documents about it."""
+
+    name: str
+    type: str = "string"
+    required: bool = False
+    default: Any = None
+    enum: tuple[str, ...] = ()
+    prefix: str | None = None
+    description: str = ""
+    example: Any = None
+
+    def term(self, value: Any) -> ox.NamedNode | ox.Literal:
+        """The typed RDF term for a value (ParameterError if it does not fit the declaration)."""
+        if self.enum and str(value) not in self.enum:
+            raise ParameterError(f"{self.name} must be one of {', '.join(self.enum)}, not {value!r}")
+        try:
+            if self.type == "iri":
+                return ox.NamedNode(expand_iri(str(value), self.prefix))
+            if self.type == "date":
+                day = value if isinstance(value, datetime.date) else datetime.date.fromisoformat(str(value))
+                return ox.Literal(day.isoformat(), datatype=ox.NamedNode(XSD + "date"))
+            if self.type == "integer":
+                return ox.Literal(str(int(value)), datatype=ox.NamedNode(XSD + "integer"))
+            if self.type == "decimal":
+                return ox.Literal(str(float(value)), datatype=ox.NamedNode(XSD + "decimal"))
+            if self.type == "boolean":
+                return ox.Literal(_boolean(value), datatype=ox.NamedNode(XSD + "boolean"))
+            return ox.Literal(str(value))
+        except ValueError as err:
+            raise ParameterError(f"{self.name}: {value!r} is not a valid {self.type} ({err})") from None
+
+
+def _boolean(value: Any) -> str:
+    text = str(value).lower()
+    if text not in ("true", "false", "1", "0"):
+        raise ValueError("use true or false")
+    return "true" if text in ("true", "1") else "false"
+
+
+def expand_iri(value: str, prefix: str | None = None) -> str:
+    """A full IRI from `https://...`, a prefixed name (`id:Russia`) or, with a declared prefix, a bare name."""
+    value = value.strip()
+    head, colon, tail = value.partition(":")
+    if colon and head in PREFIXES and not tail.startswith("//"):
+        return PREFIXES[head] + tail
+    if colon:
+        return ox.NamedNode(value).value
+    if prefix:
+        return PREFIXES[prefix] + value
+    raise ValueError("give a full IRI or a prefixed name such as id:Russia")
 
 
 @dataclass(frozen=True)
 class NamedQuery:
-    """One .rq file: its name (file stem), decorators, and the SPARQL text."""
+    """One .rq file: its name (file stem), decorators, parameters and SPARQL text."""
 
     name: str
     path: Path
     sparql: str
     summary: str = ""
     description: str = ""
-    tags: list[str] = field(default_factory=list)
+    tags: tuple[str, ...] = ()
+    params: tuple[Param, ...] = field(default_factory=tuple)
+
+    def bindings(self, values: dict[str, Any]) -> dict[str, ox.NamedNode | ox.Literal]:
+        """Typed terms for the given values plus declared defaults; ParameterError for missing or bad ones."""
+        unknown = set(values) - {p.name for p in self.params}
+        if unknown:
+            raise ParameterError(f"unknown parameter(s) {', '.join(sorted(unknown))} for {self.name}")
+        terms = {}
+        for param in self.params:
+            value = values.get(param.name, param.default)
+            if value is None or value == "":
+                if param.required:
+                    raise ParameterError(f"{param.name} is required")
+                continue
+            terms[param.name] = param.term(value)
+        return terms
 
 
-def parse_decorators(text: str) -> tuple[dict, int]:
-    """The YAML held by the leading `#+` lines, and the number of such lines."""
+def parse_decorators(text: str) -> dict:
+    """The YAML held by the leading `#+` lines of a query file."""
     lines = []
     for line in text.splitlines():
         if not line.startswith("#+"):
             break
         lines.append(line[2:].removeprefix(" "))
-    if not lines:
-        return {}, 0
-    data = yaml.safe_load("\n".join(lines)) or {}
+    data = yaml.safe_load("\n".join(lines)) if lines else {}
+    if data is None:
+        return {}
     if not isinstance(data, dict):
-        raise ValueError("the #+ header must be a YAML mapping (key: value lines)")
-    return data, len(lines)
+        raise ValueError("the #+ header must be YAML key: value lines")
+    return data
+
+
+def _param(spec: Any) -> Param:
+    if not isinstance(spec, dict) or not _NAME.match(str(spec.get("name", ""))):
+        raise ValueError(f"each parameter needs a name made of letters, digits and _ (got {spec!r})")
+    kind = spec.get("type", "string")
+    if kind not in PARAM_TYPES:
+        raise ValueError(f"parameter {spec['name']}: type must be one of {', '.join(sorted(PARAM_TYPES))}")
+    if spec.get("prefix") is not None and spec["prefix"] not in PREFIXES:
+        raise ValueError(f"parameter {spec['name']}: unknown prefix {spec['prefix']!r}")
+    param = Param(
+        name=spec["name"],
+        type=kind,
+        required=bool(spec.get("required", False)),
+        default=spec.get("default"),
+        enum=tuple(str(v) for v in spec.get("enum") or ()),
+        prefix=spec.get("prefix"),
+        description=str(spec.get("description", "")),
+        example=spec.get("example"),
+    )
+    for value in (param.default, param.example, *param.enum):
+        if value is not None:
+            param.term(value)
+    return param
+
+
+def read_named_query(path: Path) -> NamedQuery:
+    """Parse and check one file (ValueError / yaml.YAMLError / SyntaxError with a line where known)."""
+    text = path.read_text(encoding="utf-8")
+    decorators = parse_decorators(text)
+    params = tuple(_param(spec) for spec in decorators.get("params") or ())
+    query = NamedQuery(
+        name=path.stem,
+        path=path,
+        sparql=text,
+        summary=str(decorators.get("summary", path.stem)),
+        description=str(decorators.get("description", "")),
+        tags=tuple(str(t) for t in decorators.get("tags") or ()),
+        params=params,
+    )
+    if has_solution_limit(text):
+        raise ValueError("a named query must not set LIMIT or OFFSET: the API pages it (limit, offset)")
+    result = ox.Store().query(text)  # parses (with the full text, so error lines are file lines)
+    if not isinstance(result, ox.QuerySolutions):
+        raise ValueError("a named query must be a SELECT query")
+    return query
 
 
 def load_named_queries(queries_dir: Path, name=str) -> tuple[list[NamedQuery], list[Problem]]:
     """Every query file in the folder (rules/ excluded); a broken file is reported, the others still load."""
     queries, problems = [], []
     for path in sorted(queries_dir.glob("*.rq")):
-        text = path.read_text(encoding="utf-8")
         try:
-            decorators, _ = parse_decorators(text)
-        except (yaml.YAMLError, ValueError) as err:
+            queries.append(read_named_query(path))
+        except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             problems.append(Problem(name(path), (mark.line + 1) if mark else 1, f"bad #+ header: {err}"))
-            continue
-        queries.append(
-            NamedQuery(
-                name=path.stem,
-                path=path,
-                sparql=text,
-                summary=str(decorators.get("summary", "")),
-                description=str(decorators.get("description", "")),
-                tags=list(decorators.get("tags") or []),
-            )
-        )
+        except SyntaxError as err:
+            problems.append(Problem(name(path), err.lineno or 0, f"SPARQL syntax error: {err.msg}"))
+        except ValueError as err:
+            problems.append(Problem(name(path), 1, str(err)))
     return queries, problems
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A page of a named query's answer, its true total, and labels for the IRIs it contains."""
+
+    variables: list[str]
+    rows: list[Row]
+    total: int
+    limit: int
+    offset: int
+    labels: dict[str, str]
+    page: QueryOutcome
+
+
+def answer(store: EmbeddedStore, query: NamedQuery, values: dict[str, Any], limit: int, offset: int) -> Answer:
+    """Run a named query (blocking): one page, the total count and labels; cached until the data changes."""
+    bindings = query.bindings(values)
+    key = (query.name, query.sparql, tuple(sorted((k, str(v)) for k, v in bindings.items())), limit, offset)
+    return _cache.get(store.data_version, key, lambda: _compute(store, query, bindings, limit, offset))
+
+
+def _compute(store: EmbeddedStore, query: NamedQuery, bindings: dict, limit: int, offset: int) -> Answer:
+    bound = bind_values(query.sparql, bindings)
+    (total_row,) = store.select(count_query(bound))
+    page = store.run(QueryJob(page_query(bound, limit, offset), result_format=TSV))
+    solutions = ox.parse_query_results(page.body, format=ox.QueryResultsFormat.TSV)
+    variables = [v.value for v in solutions.variables]
+    rows = [{name: solution[name] for name in variables} for solution in solutions]
+    return Answer(variables, rows, int(total_row["total"].value), limit, offset, _labels(store, rows), page)
+
+
+def _labels(store: EmbeddedStore, rows: list[Row]) -> dict[str, str]:
+    iris = sorted({t.value for row in rows for t in row.values() if isinstance(t, ox.NamedNode)})
+    if not iris:
+        return {}
+    query = LABELS.replace("WHERE {", "WHERE { VALUES ?iri { " + " ".join(f"<{i}>" for i in iris) + " }", 1)
+    return {row["iri"].value: row["name"].value for row in store.select(query)}
+
+
+def plain_value(term: ox.NamedNode | ox.BlankNode | ox.Literal | None) -> Any:
+    """A literal as the JSON value a client expects: numbers as numbers, booleans as booleans."""
+    if term is None:
+        return None
+    if isinstance(term, ox.Literal):
+        datatype = term.datatype.value
+        if datatype == XSD + "integer":
+            return int(term.value)
+        if datatype in (XSD + "decimal", XSD + "double", XSD + "float"):
+            return float(term.value)
+        if datatype == XSD + "boolean":
+            return term.value == "true"
+    return term.value
+
+
+def json_rows(result: Answer) -> list[dict[str, Any]]:
+    """Rows with every IRI as {iri, label} and every literal as a plain JSON value."""
+    return [
+        {
+            name: {"iri": term.value, "label": result.labels.get(term.value)}
+            if isinstance(term, ox.NamedNode)
+            else plain_value(term)
+            for name, term in row.items()
+        }
+        for row in result.rows
+    ]
+
+
+def table_rows(result: Answer) -> tuple[list[str], list[list[Any]]]:
+    """Columns and rows for CSV and terminal tables: each IRI column followed by its label column."""
+    iri_columns = {name for row in result.rows for name, t in row.items() if isinstance(t, ox.NamedNode)}
+    columns = [c for name in result.variables for c in ((name, f"{name}_label") if name in iri_columns else (name,))]
+    rows = []
+    for row in result.rows:
+        cells: list[Any] = []
+        for name in result.variables:
+            term = row[name]
+            cells.append(plain_value(term))
+            if name in iri_columns:
+                cells.append(result.labels.get(term.value) if isinstance(term, ox.NamedNode) else None)
+        rows.append(cells)
+    return columns, rows

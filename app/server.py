@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from app import __version__, admin, graph_store, sparql_protocol
+from app import __version__, admin, graph_store, named_query_routes, sparql_protocol
 from app.http_common import plain_error
 from app.query_ui import mount_assets
 from app.settings import Settings
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, store: EmbeddedStore | None = N
     app.include_router(sparql_protocol.router)
     graph_store.add_routes(app, settings.writable)
     admin.add_routes(app, settings.writable)
+    named_query_routes.add_routes(app, store)
     mount_assets(app)
     return app
 

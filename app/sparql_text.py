@@ -1,0 +1,88 @@
+"""Small, careful edits of SPARQL text that pyoxigraph offers no API for.
+
+A scanner finds keywords and braces outside strings, IRIs and comments, so that a VALUES block can be put
+at the start of a query's WHERE group, a count or a page can wrap a query, and USING clauses can be added
+to an update. Values are always RDF terms written by pyoxigraph (N-Triples syntax), never user text.
+"""
+
+import re
+from collections.abc import Iterator
+
+import pyoxigraph as ox
+
+_IRI = re.compile(r"<[^<>\"{}|^`\\\s]*>")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PROLOGUE = re.compile(r"\A(?:\s+|#[^\n]*\n?|(?i:PREFIX)\s+[\w.-]*:\s*<[^>]*>|(?i:BASE)\s*<[^>]*>)*")
+
+
+def tokens(text: str) -> Iterator[tuple[int, int, str]]:
+    """(position, brace depth, token) for every word and brace outside strings, IRIs and comments."""
+    depth, i, n = 0, 0, len(text)
+    while i < n:
+        char = text[i]
+        if char == "#":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+        elif char in "\"'":
+            quote = text[i : i + 3] if text[i : i + 3] in ('"""', "'''") else char
+            i += len(quote)
+            while i < n and not text.startswith(quote, i):
+                i += 2 if text[i] == "\\" else 1
+            i += len(quote)
+        elif char == "<" and (iri := _IRI.match(text, i)):
+            i = iri.end()
+        elif char == "{":
+            yield i, depth, "{"
+            depth, i = depth + 1, i + 1
+        elif char == "}":
+            depth, i = depth - 1, i + 1
+            yield i - 1, depth, "}"
+        elif char in "?$:" or char.isalnum():
+            word = _WORD.match(text, i)
+            if word and (i == 0 or text[i - 1] not in "?$:") and not (i > 0 and text[i - 1].isalnum()):
+                yield i, depth, word.group(0).upper()
+                i = word.end()
+            else:
+                i += 1
+        else:
+            i += 1
+
+
+def top_level_words(text: str) -> list[tuple[int, str]]:
+    return [(pos, tok) for pos, depth, tok in tokens(text) if depth == 0 and tok not in "{}"]
+
+
+def split_prologue(query: str) -> tuple[str, str]:
+    """(PREFIX/BASE declarations and comments, the rest of the query)."""
+    end = _PROLOGUE.match(query).end()
+    return query[:end], query[end:]
+
+
+def values_block(bindings: dict[str, ox.NamedNode | ox.Literal]) -> str:
+    """`VALUES (?a ?b) { (<iri> "literal"^^<type>) }` from typed terms (pyoxigraph writes the terms)."""
+    names = " ".join(f"?{name}" for name in bindings)
+    terms = " ".join(str(term) for term in bindings.values())
+    return f"VALUES ({names}) {{ ({terms}) }}"
+
+
+def bind_values(query: str, bindings: dict[str, ox.NamedNode | ox.Literal]) -> str:
+    """The query with a VALUES block opening its WHERE group, so every pattern and FILTER sees the values."""
+    if not bindings:
+        return query
+    opening = next(pos for pos, depth, tok in tokens(query) if depth == 0 and tok == "{")
+    return f"{query[: opening + 1]} {values_block(bindings)} {query[opening + 1 :]}"
+
+
+def count_query(query: str) -> str:
+    """SELECT (COUNT(*) AS ?total) over the query's solutions (its own prefixes kept)."""
+    prologue, body = split_prologue(query)
+    return f"{prologue}SELECT (COUNT(*) AS ?total) WHERE {{ {body}\n}}"
+
+
+def page_query(query: str, limit: int, offset: int) -> str:
+    """The query with LIMIT and OFFSET appended (named queries keep their own ORDER BY, never a LIMIT)."""
+    return f"{query}\nLIMIT {int(limit)} OFFSET {int(offset)}"
+
+
+def has_solution_limit(query: str) -> bool:
+    return any(tok in ("LIMIT", "OFFSET") for _, tok in top_level_words(query))
