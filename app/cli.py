@@ -1,5 +1,6 @@
 """The `stancegraph` command: serve, validate, fix evidence, report statistics."""
 
+import csv
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,10 +12,12 @@ from rich.table import Table
 from app.corpus import Corpus
 from app.evidence import fix_all
 from app.loader import check
+from app.named_queries import Answer, ParameterError, answer, json_rows, load_named_queries, table_rows
 from app.namespaces import compact
 from app.problems import DataError
 from app.settings import Settings
 from app.statistics import document_statistics
+from app.store import open_store
 
 cli = typer.Typer(help="Stancegraph: who proposes, rejects and conditions what in international negotiations.")
 # Output that goes to a pipe or a file is not squeezed into 80 columns.
@@ -87,6 +90,79 @@ def stats(data_dir: DataDir = None) -> None:
         table.add_column(column, justify="left" if column == "document" else "right")
     for row in rows:
         table.add_row(*(compact(str(row[c])) for c in columns))
+    console.print(table)
+
+
+@cli.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def query(
+    context: typer.Context,
+    name: Annotated[str, typer.Argument(help="The named query (file stem in queries/); `list` shows them all.")],
+    format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    limit: Annotated[int, typer.Option(help="Rows per page.")] = 100,
+    offset: Annotated[int, typer.Option(help="Rows to skip.")] = 0,
+    data_dir: DataDir = None,
+) -> None:
+    """Run a named query: `stancegraph query stances-of-actor --actor id:Russia --polarity rejects`."""
+    settings = _settings(data_dir)
+    queries, problems = load_named_queries(settings.queries_dir)
+    for problem in problems:
+        errors.print(str(problem), markup=False, highlight=False)
+    by_name = {q.name: q for q in queries}
+    if name == "list" or name not in by_name:
+        if name != "list":
+            errors.print(f"no named query {name!r}")
+        table = Table("name", "parameters", "summary", title="Named queries")
+        for q in queries:
+            table.add_row(q.name, " ".join(f"--{p.name}{'*' if p.required else ''}" for p in q.params), q.summary)
+        console.print(table)
+        raise typer.Exit(0 if name == "list" else 2)
+    try:
+        values = _extra_options(context.args)
+        store = open_store(settings)
+        result = answer(store, by_name[name], values, limit, offset)
+    except (ParameterError, ValueError) as err:
+        errors.print(f"[red]{err}[/red]")
+        raise typer.Exit(2) from err
+    except DataError as err:
+        errors.print(str(err), markup=False, highlight=False)
+        raise typer.Exit(1) from err
+    _print_answer(name, result, format)
+
+
+def _extra_options(args: list[str]) -> dict[str, str]:
+    """`--actor id:Russia --polarity=rejects` as {"actor": "id:Russia", "polarity": "rejects"}."""
+    values, pending = {}, None
+    for arg in args:
+        if arg.startswith("--"):
+            key, equals, value = arg[2:].partition("=")
+            if equals:
+                values[key] = value
+            else:
+                pending = key
+        elif pending is not None:
+            values[pending], pending = arg, None
+        else:
+            raise ValueError(f"unexpected argument {arg!r}: give parameters as --name value")
+    if pending is not None:
+        raise ValueError(f"--{pending} needs a value")
+    return values
+
+
+def _print_answer(name: str, result: Answer, format: str) -> None:
+    if format == "json":
+        console.print_json(data={"query": name, "total": result.total, "rows": json_rows(result)})
+        return
+    columns, rows = table_rows(result)
+    if format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return
+    shown = [c for c in columns if c.endswith("_label") or f"{c}_label" not in columns]
+    table = Table(*shown, title=f"{name}: {len(rows)} of {result.total} rows (offset {result.offset})")
+    for row in rows:
+        cells = dict(zip(columns, row, strict=True))
+        table.add_row(*("" if cells[c] is None else str(cells[c]) for c in shown))
     console.print(table)
 
 

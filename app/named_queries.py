@@ -25,7 +25,7 @@ from app.namespaces import PREFIXES, XSD
 from app.problems import Problem
 from app.sparql_text import bind_values, count_query, has_solution_limit, page_query
 from app.store import TSV, EmbeddedStore, Row
-from app.workers import QueryJob, QueryOutcome
+from app.workers import QueryJob, QueryOutcome, syntax_position
 
 PARAM_TYPES = {"iri", "string", "date", "integer", "decimal", "boolean"}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -193,7 +193,8 @@ def load_named_queries(queries_dir: Path, name=str) -> tuple[list[NamedQuery], l
             mark = getattr(err, "problem_mark", None)
             problems.append(Problem(name(path), (mark.line + 1) if mark else 1, f"bad #+ header: {err}"))
         except SyntaxError as err:
-            problems.append(Problem(name(path), err.lineno or 0, f"SPARQL syntax error: {err.msg}"))
+            line, column, detail = syntax_position(err)
+            problems.append(Problem(name(path), line, f"SPARQL syntax error: {detail}", column=column))
         except ValueError as err:
             problems.append(Problem(name(path), 1, str(err)))
     return queries, problems

@@ -6,13 +6,12 @@ appears when the server reports that a result was cut at the row limit.
 
 import html
 import json
-from pathlib import Path
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from app.named_queries import load_named_queries
+from app.named_queries import NamedQuery
 from app.settings import PROJECT_ROOT
 
 YASGUI_DIR = PROJECT_ROOT / "node_modules" / "@zazuko" / "yasgui" / "build"
@@ -38,8 +37,7 @@ def mount_assets(app) -> None:
         app.mount("/assets/yasgui", StaticFiles(directory=YASGUI_DIR), name="yasgui")
 
 
-def _tabs(queries_dir: Path) -> list[dict[str, str]]:
-    queries, _ = load_named_queries(queries_dir)
+def _tabs(queries: list[NamedQuery]) -> list[dict[str, str]]:
     return [{"name": "Who rejects what", "query": EXAMPLE_QUERY}] + [
         {"name": q.summary or q.name, "query": q.sparql} for q in queries
     ]
@@ -53,7 +51,8 @@ def query_page(request: Request) -> Response:
             "<code>make run</code> (it runs <code>npm install</code>).</p>",
             status_code=503,
         )
-    tabs = json.dumps(_tabs(request.app.state.settings.queries_dir)).replace("</", "<\\/")
+    queries = list(request.app.state.named_queries.queries.values())
+    tabs = json.dumps(_tabs(queries)).replace("</", "<\\/")
     endpoint = html.escape(str(request.url_for("sparql_get")), quote=True)
     return HTMLResponse(PAGE.replace("{{TABS}}", tabs).replace("{{ENDPOINT}}", endpoint))
 

@@ -11,6 +11,7 @@ import pyoxigraph as ox
 
 from app.namespaces import DERIVED_GRAPH
 from app.problems import Problem
+from app.workers import syntax_position
 
 
 def rule_files(rules_dir: Path) -> list[Path]:
@@ -28,7 +29,8 @@ def apply_rules(store: ox.Store, rules_dir: Path, name: Callable[[Path], str] = 
         try:
             triples = store.query(rule.read_text(encoding="utf-8"), use_default_graph_as_union=True)
         except SyntaxError as err:
-            problems.append(Problem(name(rule), 0, f"rule does not parse: {err}"))
+            line, column, detail = syntax_position(err)
+            problems.append(Problem(name(rule), line, f"rule does not parse: {detail}", column=column))
             continue
         if not isinstance(triples, ox.QueryTriples):
             problems.append(Problem(name(rule), 0, "a rule must be a CONSTRUCT query"))

@@ -111,13 +111,19 @@ def execute(store: ox.Store, job: QueryJob) -> QueryOutcome:
         raise QueryEvaluationError(f"query evaluation failed: {err}") from None
 
 
-def syntax_message(err: SyntaxError) -> str:
-    """'SPARQL syntax error at line 1, column 25: expected ...' from the engine's 'error at 1:25: ...'."""
+def syntax_position(err: SyntaxError) -> tuple[int, int, str]:
+    """(line, column, what is wrong) from the engine's 'error at 1:25: ...' (0, 0 when it gives none)."""
     match = re.match(r"error at (\d+):(\d+): (.*)", str(err), re.DOTALL)
     if match:
-        line, column, detail = match.groups()
-        return f"SPARQL syntax error at line {line}, column {column}: {detail}"
-    return f"SPARQL syntax error: {err}"
+        return int(match[1]), int(match[2]), match[3]
+    return err.lineno or 0, err.offset or 0, str(err.msg)
+
+
+def syntax_message(err: SyntaxError) -> str:
+    """'SPARQL syntax error at line 1, column 25: expected ...'."""
+    line, column, detail = syntax_position(err)
+    where = f" at line {line}, column {column}" if line else ""
+    return f"SPARQL syntax error{where}: {detail}"
 
 
 def _serialize(result, job: QueryJob) -> QueryOutcome:

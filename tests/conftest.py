@@ -51,8 +51,11 @@ def make_client(tmp_path: Path):
 
     def factory(**overrides) -> TestClient:
         data_dir = tmp_path / f"data{len(clients)}"
+        queries_dir = tmp_path / f"queries{len(clients)}"
         shutil.copytree(PROJECT_ROOT / "data", data_dir)
-        client = TestClient(create_app(Settings(data_dir=data_dir, **overrides)))
+        shutil.copytree(PROJECT_ROOT / "queries", queries_dir)
+        settings = Settings(data_dir=data_dir, queries_dir=queries_dir, **overrides)
+        client = TestClient(create_app(settings))
         client.__enter__()
         clients.append(client)
         return client

@@ -1,0 +1,252 @@
+"""Named queries over HTTP: the real answers on the two source texts, safe binding, true pages, formats."""
+
+import csv
+import io
+
+import pyoxigraph as ox
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.namespaces import ID
+
+TOKEN = "nq-token"
+DOC_2009 = ID + "doc/000_dcc2f28bf5a60eb8"
+
+
+def rows(client, name: str, **params) -> list[dict]:
+    response = client.get(f"/api/queries/{name}", params={"limit": 1000, **params})
+    assert response.status_code == 200, response.text
+    return response.json()["rows"]
+
+
+def iri(cell) -> str:
+    return cell["iri"].removeprefix(ID) if isinstance(cell, dict) else cell
+
+
+def test_stances_of_an_actor_with_polarity_and_dates(client):
+    rejected = {iri(r["target"]) for r in rows(client, "stances-of-actor", actor="id:Russia", polarity="rejects")}
+    assert rejected == {
+        "ThirdSite",
+        "DeployUSAMDElementsInRussia",
+        "ThirdSitePartnership",
+        "RussianParticipationInThirdSite",
+        "FastenRadarsToThirdSite",
+        "HolyAllianceAgainstIran",
+    }
+    in_2009 = rows(client, "stances-of-actor", actor="id:Russia", polarity="rejects", **{"from": "2009-01-01"})
+    assert {r["date"] for r in in_2009} == {"2009-06-11"} and len(in_2009) == 4
+    first = in_2009[0]
+    assert first["source"]["iri"] == DOC_2009 and first["speaker"]["label"] and first["quote"]
+
+
+def test_who_rejects_what(client):
+    pairs = {(iri(r["actor"]), iri(r["target"])) for r in rows(client, "who-stands-where", polarity="rejects")}
+    assert ("Russia", "ThirdSite") in pairs and ("UnitedStates", "USRenouncesThirdSite") in pairs
+    assert len(pairs) == 7
+    conditions = rows(client, "who-stands-where", polarity="conditions")
+    assert {iri(r["target"]) for r in conditions} == {
+        "MeaningfulDialogueOnCooperation",
+        "RussiaUSInterceptionPartnership",
+    }
+
+
+def test_preconditions_direct_and_transitive(client):
+    (dialogue,) = rows(client, "preconditions", issue="id:MeaningfulDialogueOnCooperation")
+    assert iri(dialogue["requirement"]) == "USRenouncesThirdSite" and dialogue["direct"] is True
+    assert iri(dialogue["statedBy"]) == "Russia" and dialogue["date"] == "2009-06-11"
+    assert "can only start after the US renounces its plans" in dialogue["quote"]
+    result = {(iri(r["requirement"]), r["direct"]) for r in rows(client, "preconditions", issue="id:ResultSuitingAll")}
+    assert result == {("FrankSubstantiveDialogue", True), ("USConcreteProposals", False)}
+
+
+def test_blocked_proposals_and_by_whom(client):
+    blocked = rows(client, "blocked-proposals")
+    found = {(iri(r["issue"]), iri(r["requirement"]), r["reason"], iri(r["by"])) for r in blocked}
+    assert ("MeaningfulDialogueOnCooperation", "USRenouncesThirdSite", "rejected", "UnitedStates") in found
+    assert ("ExpertWorkOnUSIdeas", "USConcreteProposals", "not fulfilled", "UnitedStates") in found
+    assert ("ResultSuitingAll", "USConcreteProposals", "not fulfilled", "UnitedStates") in found
+    rejected = next(r for r in blocked if r["reason"] == "rejected")
+    assert "Mr. Gates is of a different opinion" in rejected["quote"]
+
+
+def test_conflicts_between_actors(client):
+    conflicts = rows(client, "conflicts")
+    assert {iri(r["target"]) for r in conflicts} == {
+        "ThirdSite",
+        "DeployUSAMDElementsInRussia",
+        "ThirdSitePartnership",
+        "FastenRadarsToThirdSite",
+        "USRenouncesThirdSite",
+    }
+    (third_site,) = rows(client, "conflicts", target="id:ThirdSite")
+    assert (iri(third_site["actorA"]), iri(third_site["polarityA"])) == ("Russia", "polarity/rejects")
+    assert (iri(third_site["actorB"]), iri(third_site["polarityB"])) == ("UnitedStates", "polarity/proposes")
+
+
+def test_contradictions_are_none_in_the_two_texts_and_found_when_an_actor_turns(make_client):
+    writable = make_client(admin_token=TOKEN)
+    assert rows(writable, "contradictions") == []
+    turn = f"""PREFIX sg: <https://stancegraph.org/ontology#>
+    INSERT DATA {{ GRAPH <{ID}graph/000_dcc2f28bf5a60eb8> {{
+      <{DOC_2009}/stance-99> a sg:Stance ; sg:holder <{ID}UnitedStates> ; sg:target <{ID}ThirdSite> ;
+        sg:polarity <{ID}polarity/rejects> ; sg:date "2009-06-11"^^<http://www.w3.org/2001/XMLSchema#date> ;
+        sg:source <{DOC_2009}> ; sg:evidence <{DOC_2009}/quote-07> . }} }}"""
+    response = writable.post(
+        "/sparql",
+        content=turn,
+        headers={"content-type": "application/sparql-update", "authorization": f"Bearer {TOKEN}"},
+    )
+    assert response.status_code == 204
+    (change,) = rows(writable, "contradictions")
+    assert iri(change["actor"]) == "UnitedStates" and iri(change["target"]) == "ThirdSite"
+    assert (iri(change["earlierPolarity"]), iri(change["laterPolarity"])) == ("polarity/proposes", "polarity/rejects")
+
+
+def test_timeline_in_date_order(client):
+    until_2008 = rows(client, "timeline", to="2008-01-01")
+    dates = [r["date"] for r in until_2008]
+    assert dates == sorted(dates) and dates[0] == "2007-10-12" and max(dates) <= "2008-01-01"
+    assert {r["kind"] for r in until_2008} == {"stance", "proposal", "event"}
+    assert any(iri(r["item"]) == "TwoPlusTwoMeeting2007" for r in until_2008)
+    everything = rows(client, "timeline")
+    assert everything[-1]["date"] == "2009-06-11" and len(everything) > len(until_2008)
+
+
+def test_evidence_for_a_resource(client):
+    quotes = {r["quote"] for r in rows(client, "evidence", resource="id:ThirdSite")}
+    assert any("what is known as the third site" in q for q in quotes)
+    assert any(q.startswith("we will not participate in the creation of an antimissile potential") for q in quotes)
+
+
+def test_quotes_by_speaker_include_paraphrases_in_text_order(client):
+    quotes = rows(client, "quotes-by-speaker", speaker="id:AndreyNesterenko")
+    assert len(quotes) == 10
+    assert [q["start"] for q in quotes] == sorted(q["start"] for q in quotes)
+    voices = {q["voice"]["label"] for q in quotes}
+    assert voices == {"direct quotation", "indirect speech"}
+
+
+def test_proposals_by_proposer(client):
+    proposals = {iri(r["proposal"]) for r in rows(client, "proposals-by-proposer", proposer="id:UnitedStates")}
+    assert proposals == {
+        "DeployUSAMDElementsInRussia",
+        "ThirdSitePartnership",
+        "ThirdSite",
+        "USCounterIdeas2007",
+        "FastenRadarsToThirdSite",
+        "RussianAccessToThirdSite",
+    }
+    russian = {iri(r["proposal"]) for r in rows(client, "proposals-by-proposer", proposer="id:Russia")}
+    assert russian == {"PutinPackageProposal", "GabalaRadarOffer", "ArmavirRadarOffer"}
+
+
+def test_entities_mentioned_in_more_than_one_document(client):
+    entities = {iri(r["entity"]) for r in rows(client, "multi-document-entities")}
+    assert {"ThirdSite", "Russia", "UnitedStates", "RobertGates", "RussianParticipationInThirdSite"} <= entities
+    assert "AndreyNesterenko" not in entities and "MikhailKamynin" not in entities
+
+
+@pytest.mark.parametrize("hostile", ['"} UNION { ?s ?p ?o }', "x' . } # \n SELECT * {", '\\"; DROP ALL', "}}}}", '"""'])
+def test_injection_strings_are_plain_values(client, hostile):
+    response = client.get("/api/queries/search-quotes", params={"text": hostile})
+    assert response.status_code == 200 and response.json()["total"] == 0
+    as_iri = client.get("/api/queries/stances-of-actor", params={"actor": hostile})
+    assert as_iri.status_code == 400 and "valid iri" in as_iri.json()["detail"]
+    assert client.get("/api/queries/search-quotes", params={"text": "third site"}).json()["total"] == 1
+
+
+def test_pages_are_true_and_linked(client):
+    first = client.get("/api/queries/timeline", params={"limit": 10})
+    total = int(first.headers["x-total-count"])
+    assert total == first.json()["total"] == len(rows(client, "timeline"))
+    links = first.headers["link"]
+    assert 'rel="first"' in links and 'rel="next"' in links and 'rel="prev"' not in links
+    last_offset = (total - 1) // 10 * 10
+    last = client.get("/api/queries/timeline", params={"limit": 10, "offset": last_offset})
+    assert (
+        'rel="next"' not in last.headers["link"] and f'offset={last_offset - 10}>; rel="prev"' in last.headers["link"]
+    )
+    assert len(last.json()["rows"]) == total - last_offset
+    beyond = client.get("/api/queries/timeline", params={"limit": 10, "offset": total + 50})
+    assert beyond.json()["rows"] == [] and f'offset={last_offset}>; rel="prev"' in beyond.headers["link"]
+    pages = [r for offset in range(0, total, 10) for r in rows(client, "timeline", limit=10, offset=offset)]
+    assert pages == rows(client, "timeline")
+
+
+def test_formats_json_csv_and_sparql_json(client):
+    params = {"actor": "id:Russia", "polarity": "demands"}
+    as_csv = client.get("/api/queries/stances-of-actor", params={**params, "format": "csv"})
+    assert as_csv.headers["content-type"] == "text/csv; charset=utf-8"
+    table = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert table[0]["target_label"] == "US renounces the third site"
+    by_accept = client.get(
+        "/api/queries/stances-of-actor", params=params, headers={"accept": "application/sparql-results+json"}
+    )
+    solutions = list(ox.parse_query_results(by_accept.content, format=ox.QueryResultsFormat.JSON))
+    assert solutions[0]["target"] == ox.NamedNode(ID + "USRenouncesThirdSite")
+    assert (
+        client.get("/api/queries/stances-of-actor", params=params, headers={"accept": "image/png"}).status_code == 406
+    )
+
+
+def test_bad_parameters_are_400_with_the_reason(client):
+    missing = client.get("/api/queries/stances-of-actor")
+    assert missing.status_code == 400 and "actor" in missing.text
+    wrong_enum = client.get("/api/queries/stances-of-actor", params={"actor": "id:Russia", "polarity": "loves"})
+    assert wrong_enum.status_code == 400
+    bad_date = client.get("/api/queries/timeline", params={"from": "2008-13-01"})
+    assert bad_date.status_code == 400
+
+
+def test_every_query_is_a_documented_operation(client):
+    listed = client.get("/api/queries").json()
+    names = {q["name"] for q in listed["queries"]}
+    assert {"stances-of-actor", "blocked-proposals", "conflicts", "timeline", "evidence"} <= names
+    assert listed["problems"] == []
+    paths = client.get("/openapi.json").json()["paths"]
+    for name in names:
+        assert f"/api/queries/{name}" in paths
+    operation = paths["/api/queries/stances-of-actor"]["get"]
+    parameters = {p["name"]: p for p in operation["parameters"]}
+    assert parameters["actor"]["required"] is True and parameters["actor"]["schema"]["examples"] == ["id:Russia"]
+    assert "rejects" in str(parameters["polarity"]["schema"]) and parameters["limit"]["schema"]["maximum"] == 10000
+    assert "date" in str(parameters["from"]["schema"])
+    assert operation["summary"] == "Stances of an actor"
+
+
+def test_a_new_query_file_becomes_an_endpoint_on_reload(make_client):
+    writable = make_client(admin_token=TOKEN)
+    queries_dir = writable.app.state.settings.queries_dir
+    (queries_dir / "actors-by-type.rq").write_text(
+        "#+ summary: Actors of a type\n#+ params:\n#+   - name: type\n#+     type: iri\n#+     example: sg:State\n"
+        "SELECT ?actor WHERE { ?actor a ?type } ORDER BY ?actor\n",
+        encoding="utf-8",
+    )
+    (queries_dir / "broken.rq").write_text("#+ summary: broken\nSELECT ?x WHERE { ?x ", encoding="utf-8")
+    assert writable.get("/api/queries/actors-by-type").status_code == 404
+    reload = writable.post("/admin/reload", headers={"authorization": f"Bearer {TOKEN}"})
+    assert reload.status_code == 200 and "actors-by-type" in reload.json()["queries"]
+    assert any("broken.rq:2" in p for p in reload.json()["query_problems"])
+    states = rows(writable, "actors-by-type", type="sg:State")
+    assert {iri(r["actor"]) for r in states} == {
+        "Russia",
+        "UnitedStates",
+        "Poland",
+        "CzechRepublic",
+        "Iran",
+        "Azerbaijan",
+    }
+    assert "/api/queries/actors-by-type" in writable.get("/openapi.json").json()["paths"]
+    assert rows(writable, "stances-of-actor", actor="id:Russia")
+
+
+def test_cli_prints_the_same_answer(client):
+    result = CliRunner().invoke(cli, ["query", "conflicts", "--target", "id:ThirdSite", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    table = list(csv.DictReader(io.StringIO(result.output)))
+    assert [(r["actorA_label"], r["polarityA_label"], r["actorB_label"]) for r in table] == [
+        ("Russia", "rejects", "United States")
+    ]
+    api = rows(client, "conflicts", target="id:ThirdSite")
+    assert table[0]["quoteA"] == api[0]["quoteA"]
