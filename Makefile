@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ASSETS := node_modules/.installed
 
-.PHONY: run test validate lint chromium clean
+.PHONY: run test bench validate lint chromium clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11 or newer is required (set PYTHON=...)"; exit 1; }
@@ -47,6 +47,10 @@ test: $(VENV)/.installed-test $(ASSETS) chromium
 	$(BIN)/stancegraph validate
 	$(BIN)/ruff check app tests
 	$(BIN)/pytest -q
+
+# Not part of `make test`: prints a table against oxigraph serve measured in the same run.
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

@@ -21,8 +21,8 @@ from app.store import open_store
 
 cli = typer.Typer(help="Stancegraph: who proposes, rejects and conditions what in international negotiations.")
 # Output that goes to a pipe or a file is not squeezed into 80 columns.
-console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-errors = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
+console = Console(soft_wrap=True, emoji=False, width=None if sys.stdout.isatty() else 200)
+errors = Console(stderr=True, soft_wrap=True, emoji=False, width=None if sys.stderr.isatty() else 200)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Folder with sources/, encodings/, links/.")]
 

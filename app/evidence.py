@@ -149,10 +149,12 @@ def check_quotes(store: ox.Store, corpus: Corpus) -> list[Problem]:
     for row in store.query(QUOTES_QUERY):
         graph_doc = by_graph.get(row["graph"].value)
         doc = documents.get(row["document"].value)
+        messages = list(_quote_problems(row, doc, graph_doc, texts))
+        if not messages:
+            continue
         file = graph_doc.encoding if graph_doc else corpus.settings.data_dir
         where = (corpus.name(file), line_of(file, row["annotation"].value))
-        for message in _quote_problems(row, doc, graph_doc, texts):
-            problems.append(Problem(*where, f"{row['annotation'].value}: {message}"))
+        problems += [Problem(*where, f"{row['annotation'].value}: {message}") for message in messages]
     return problems
 
 

@@ -60,10 +60,12 @@ def stancegraph_server(**settings: object) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def oxigraph_server(location: Path | None = None) -> Iterator[str]:
+def oxigraph_server(location: Path | None = None, union_default_graph: bool = False) -> Iterator[str]:
     """`oxigraph serve` (the PyPI package) on a free port; yields its base URL."""
     port = free_port()
     command = [str(BIN / "oxigraph"), "serve", "--bind", f"127.0.0.1:{port}"]
+    if union_default_graph:
+        command.append("--union-default-graph")
     if location is not None:
         command += ["--location", str(location)]
     base = f"http://127.0.0.1:{port}"
