@@ -40,12 +40,12 @@ validate: $(VENV)/.installed
 	$(BIN)/stancegraph validate
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check app tests
+	$(BIN)/ruff check app tests bench
 	$(BIN)/ruff format --check app tests
 
 test: $(VENV)/.installed-test $(ASSETS) chromium
 	$(BIN)/stancegraph validate
-	$(BIN)/ruff check app tests
+	$(BIN)/ruff check app tests bench
 	$(BIN)/pytest -q
 
 # Not part of `make test`: prints a table against oxigraph serve measured in the same run.
