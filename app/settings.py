@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 1_000_000_000
     query_workers: int = 2
     cors_origins: list[str] = ["*"]
+    federation_allow: list[str] = ["https://query.wikidata.org/sparql", "https://dbpedia.org/sparql"]
 
     @property
     def writable(self) -> bool:

@@ -17,6 +17,7 @@ from app.http_common import plain_error, read_body, require_admin
 from app.namespaces import PREFIXES
 from app.query_ui import query_page
 from app.service_description import description_triples
+from app.sparql_text import service_endpoints
 from app.store import EmbeddedStore, UpdateError
 from app.update_dataset import DatasetConflict, with_using
 from app.workers import QueryError, QueryJob, QueryOutcome
@@ -72,6 +73,17 @@ def _dataset(params: list[tuple[str, str]]) -> dict[str, object]:
     return {"default_graphs": default or None, "named_graphs": named or None, "union_default_graph": union != "false"}
 
 
+def check_federation(text: str, allowed: list[str]) -> None:
+    """Refuse SERVICE calls to any endpoint not on the allow-list before anything is evaluated (no SSRF)."""
+    for endpoint in service_endpoints(text):
+        if endpoint is None:
+            raise HTTPException(403, "SERVICE needs a literal endpoint IRI from the federation allow-list")
+        if endpoint not in allowed:
+            raise HTTPException(
+                403, f"SERVICE <{endpoint}> is not on the federation allow-list (STANCEGRAPH_FEDERATION_ALLOW)"
+            )
+
+
 def _endpoint(request: Request) -> str:
     """This endpoint's URL: the base IRI of queries and updates that declare none."""
     return str(request.url_for("sparql_get"))
@@ -110,6 +122,7 @@ async def answer_query(request: Request, query: str, params: list[tuple[str, str
     settings = store.settings
     if len(query.encode()) > settings.max_query_bytes:
         return plain_error(413, f"query longer than the {settings.max_query_bytes:,} byte limit")
+    check_federation(query, settings.federation_allow)
     result_format, graph_format = _negotiate(request)
     job = QueryJob(
         query,
@@ -131,6 +144,7 @@ async def answer_update(request: Request, update: str, params: list[tuple[str, s
     require_admin(request, store.settings)
     using = [_iri(v) for k, v in params if k == "using-graph-uri"]
     using_named = [_iri(v) for k, v in params if k == "using-named-graph-uri"]
+    check_federation(update, store.settings.federation_allow)
     try:
         update = with_using(update, using, using_named)
         await run_in_threadpool(store.update, update, _endpoint(request))

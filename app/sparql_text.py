@@ -86,3 +86,26 @@ def page_query(query: str, limit: int, offset: int) -> str:
 
 def has_solution_limit(query: str) -> bool:
     return any(tok in ("LIMIT", "OFFSET") for _, tok in top_level_words(query))
+
+
+_PREFIX_DECLARATION = re.compile(r"(?i)PREFIX\s+([\w.-]*):\s*<([^>]*)>")
+_SERVICE_TARGET = re.compile(r"(?i)\s*(?:SILENT\s+)?(<[^<>\s]*>|[?$]\w+|[\w.-]*:[^\s{}]*)")
+
+
+def service_endpoints(query: str) -> list[str | None]:
+    """The endpoint of every SERVICE clause (None where it is a variable or cannot be read)."""
+    prefixes = dict(_PREFIX_DECLARATION.findall(query))
+    endpoints: list[str | None] = []
+    for pos, _, token in tokens(query):
+        if token != "SERVICE":
+            continue
+        target = _SERVICE_TARGET.match(query, pos + len("SERVICE"))
+        text = target.group(1) if target else ""
+        if text.startswith("<"):
+            endpoints.append(text[1:-1])
+        elif ":" in text and not text.startswith(("?", "$")):
+            prefix, _, local = text.partition(":")
+            endpoints.append(prefixes[prefix] + local if prefix in prefixes else None)
+        else:
+            endpoints.append(None)
+    return endpoints

@@ -108,3 +108,38 @@ def test_cli_reload_reports_refusal_and_success(server):
     assert "reloaded" in ok.output
     wrong = runner.invoke(cli, ["reload", "--url", server, "--admin-token", "wrong"])
     assert wrong.exit_code == 1 and "403" in wrong.output
+
+
+def test_service_outside_the_allow_list_is_refused_without_a_connection(server):
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    try:
+        for target in (f"<http://127.0.0.1:{port}/sparql>", "?endpoint", "<http://10.0.0.1/sparql>"):
+            query = f"SELECT * WHERE {{ SERVICE {target} {{ ?s ?p ?o }} }}"
+            response = httpx.get(f"{server}/sparql", params={"query": query})
+            assert response.status_code == 403 and "allow-list" in response.text
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    finally:
+        listener.close()
+
+
+def test_allow_listed_service_is_federated(tmp_path):
+    triples = '<http://www.wikidata.org/entity/Q159> <http://www.w3.org/2000/01/rdf-schema#label> "Russia"@en .'
+    with oxigraph_server() as oxigraph:
+        httpx.post(f"{oxigraph}/store?default", content=triples, headers={"content-type": "application/n-triples"})
+        allow = f'["{oxigraph}/query"]'
+        with stancegraph_server(federation_allow=allow) as base:
+            query = (
+                sparql_prologue()
+                + f"SELECT ?name WHERE {{ id:Russia skos:exactMatch ?wd . FILTER(STRSTARTS(STR(?wd), STR(wd:))) "
+                f"SERVICE <{oxigraph}/query> {{ ?wd rdfs:label ?name }} }}"
+            )
+            response = httpx.get(f"{base}/sparql", params={"query": query}, timeout=30)
+    assert response.status_code == 200, response.text
+    assert [b["name"]["value"] for b in response.json()["results"]["bindings"]] == ["Russia"]
