@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from app import __version__, admin, graph_store, named_query_routes, sparql_protocol
+from app import __version__, admin, graph_store, graph_view_routes, named_query_routes, sparql_protocol
 from app.http_common import plain_error
 from app.query_ui import mount_assets
 from app.settings import Settings
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, store: EmbeddedStore | None = N
     graph_store.add_routes(app, settings.writable)
     admin.add_routes(app, settings.writable)
     named_query_routes.add_routes(app, store)
+    graph_view_routes.add_routes(app)
     mount_assets(app)
     return app
 

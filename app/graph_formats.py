@@ -1,0 +1,122 @@
+"""Exports of networkx views: node-link JSON, Cytoscape.js elements, GraphML, GEXF, CSV edge list, DOT, SVG.
+
+All writers are networkx's (and pydot's, matplotlib's); attributes are scalars already, so GraphML and GEXF
+open in Gephi and read back with `networkx.read_graphml` with the same node and edge counts.
+"""
+
+import csv
+import io
+import json
+
+import networkx as nx
+
+COLOURS = {
+    "rejects": "#c0392b",
+    "doubts": "#e67e22",
+    "proposes": "#2471a3",
+    "supports": "#27ae60",
+    "demands": "#8e44ad",
+    "requests": "#16a085",
+    "expects": "#7f8c8d",
+    "conditions": "#d4ac0d",
+}
+
+FORMATS = {
+    "json": "application/json",
+    "cytoscape": "application/vnd.cytoscape+json",
+    "graphml": "application/graphml+xml",
+    "gexf": "application/gexf+xml",
+    "csv": "text/csv",
+    "dot": "text/vnd.graphviz",
+    "svg": "image/svg+xml",
+}
+
+
+def node_link(graph: nx.Graph) -> dict:
+    return nx.node_link_data(graph, edges="links")
+
+
+def cytoscape(graph: nx.Graph) -> dict:
+    """Cytoscape.js elements, with each edge keyed uniquely (multigraph edges included)."""
+    data = nx.cytoscape_data(graph)
+    for index, edge in enumerate(data["elements"]["edges"]):
+        edge["data"].setdefault("id", f"e{index}")
+    return data
+
+
+def graphml(graph: nx.Graph) -> bytes:
+    buffer = io.BytesIO()
+    nx.write_graphml(_without_graph_attributes(graph), buffer, named_key_ids=True)
+    return buffer.getvalue()
+
+
+def gexf(graph: nx.Graph) -> bytes:
+    buffer = io.BytesIO()
+    nx.write_gexf(_without_graph_attributes(graph), buffer)
+    return buffer.getvalue()
+
+
+def edge_csv(graph: nx.Graph) -> str:
+    keys = sorted({k for _, _, data in graph.edges(data=True) for k in data})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["source", "source_label", "target", "target_label", *keys])
+    for u, v, data in graph.edges(data=True):
+        writer.writerow(
+            [u, graph.nodes[u].get("label", ""), v, graph.nodes[v].get("label", ""), *(data.get(k, "") for k in keys)]
+        )
+    return buffer.getvalue()
+
+
+def dot(graph: nx.Graph) -> str:
+    copy = nx.relabel_nodes(graph, {n: str(n) for n in graph})
+    for _, _, data in copy.edges(data=True):
+        if "polarity" in data:
+            data["color"] = COLOURS.get(data["polarity"], "#555555")
+    return nx.nx_pydot.to_pydot(_without_graph_attributes(copy)).to_string()
+
+
+def svg(graph: nx.Graph) -> bytes:
+    """A static drawing (spring layout, colours by polarity) for reports and READMEs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(12, 8))
+    try:
+        layout = nx.spring_layout(graph, seed=1, k=1.2 / max(1, len(graph)) ** 0.5)
+        colours = [COLOURS.get(d.get("polarity", ""), "#777777") for _, _, d in graph.edges(data=True)]
+        nx.draw_networkx_nodes(graph, layout, ax=axis, node_size=300, node_color="#d6e4f0", edgecolors="#1f3b57")
+        nx.draw_networkx_edges(graph, layout, ax=axis, edge_color=colours, arrows=graph.is_directed())
+        nx.draw_networkx_labels(
+            graph, layout, ax=axis, labels={n: d.get("label", n) for n, d in graph.nodes(data=True)}, font_size=7
+        )
+        axis.set_axis_off()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="svg", bbox_inches="tight")
+        return buffer.getvalue()
+    finally:
+        plt.close(figure)
+
+
+def _without_graph_attributes(graph: nx.Graph) -> nx.Graph:
+    """GraphML/GEXF/DOT writers want scalar graph attributes; keep only those."""
+    copy = graph.copy()
+    copy.graph = {k: v for k, v in graph.graph.items() if isinstance(v, str | int | float | bool)}
+    return copy
+
+
+def serialize(graph: nx.Graph, name: str) -> tuple[bytes, str]:
+    """(body, Content-Type) of the graph in the named format."""
+    writers = {
+        "json": lambda g: json.dumps(node_link(g)).encode(),
+        "cytoscape": lambda g: json.dumps(cytoscape(g)).encode(),
+        "graphml": graphml,
+        "gexf": gexf,
+        "csv": lambda g: edge_csv(g).encode(),
+        "dot": lambda g: dot(g).encode(),
+        "svg": svg,
+    }
+    charset = "; charset=utf-8" if name in ("csv", "dot") else ""
+    return writers[name](graph), FORMATS[name] + charset

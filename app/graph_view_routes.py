@@ -1,0 +1,151 @@
+"""Graph views over HTTP: `GET /views/{name}` in the format asked for, cached per data version with ETags."""
+
+import datetime
+import hashlib
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from app import graph_formats, graph_views
+from app.cache import VersionedCache
+from app.formats import BadAccept, NotAcceptable, negotiate
+from app.named_queries import expand_iri
+from app.store import EmbeddedStore
+
+router = APIRouter(prefix="/views", tags=["graph views"])
+_cache = VersionedCache(size=256)
+FormatName = Literal["json", "cytoscape", "graphml", "gexf", "csv", "dot", "svg"]
+
+AsOf = Annotated[datetime.date | None, Query(description="Only statements made on or before this day.")]
+Sources = Annotated[list[str] | None, Query(alias="source", description="Only statements from these documents.")]
+MinWeight = Annotated[int, Query(ge=1, description="Only edges backed by at least this many statements.")]
+Format = Annotated[FormatName | None, Query(description="Export format, overriding Accept.")]
+
+VIEWS = {
+    "preconditions": "Issues and what they require; blocked issues, by whom and why; topological order.",
+    "stances": "Signed, weighted bipartite network actor -> issue (one edge per polarity).",
+    "actors": "One-mode actor network: congruence, conflict or subtract, optionally normalised.",
+    "timeline": "Dated stances linked per actor in date order, and events.",
+    "what-blocks/{resource}": "Everything a resource requires, with the path and evidence of each edge.",
+    "what-follows/{resource}": "Everything that requires a resource.",
+    "ego/{resource}": "The neighbourhood of any resource to a depth.",
+}
+
+
+def _filter(as_of, sources, min_weight) -> graph_views.ViewFilter:
+    try:
+        iris = tuple(expand_iri(s) for s in sources or ())
+    except ValueError as err:
+        raise HTTPException(400, f"source: {err}") from None
+    return graph_views.ViewFilter(as_of=as_of, sources=iris, min_weight=min_weight)
+
+
+def _resource(value: str) -> str:
+    try:
+        return expand_iri(value)
+    except ValueError as err:
+        raise HTTPException(400, f"resource {value!r}: {err}") from None
+
+
+def _negotiated(request: Request) -> str:
+    offered = list(graph_formats.FORMATS.values())
+    try:
+        media_type = negotiate(request.headers.get("accept"), None, offered, aliases=False)
+    except NotAcceptable as err:
+        raise HTTPException(406, str(err)) from None
+    except BadAccept as err:
+        raise HTTPException(400, str(err)) from None
+    return next(name for name, value in graph_formats.FORMATS.items() if value == media_type)
+
+
+async def _answer(request: Request, compute, format_name: str | None) -> Response:
+    """Negotiate the format, answer 304 when the client has this version, else build (cached) and send."""
+    store: EmbeddedStore = request.app.state.store
+    name = format_name or _negotiated(request)
+    key = (request.url.path, str(sorted(request.query_params.multi_items())), name)
+    etag = 'W/"' + hashlib.sha256(f"{store.data_version}{key}".encode()).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Vary": "Accept", "Stancegraph-Data-Version": store.data_version}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+
+    def build() -> tuple[bytes, str]:
+        graph = _cache.get(store.data_version, key[:2], compute)
+        return graph_formats.serialize(graph, name)
+
+    try:
+        body, content_type = await run_in_threadpool(_cache.get, store.data_version, key, build)
+    except ValueError as err:
+        raise HTTPException(400, str(err)) from None
+    return Response(body, media_type=content_type, headers=headers)
+
+
+@router.get("", summary="The graph views and what they show")
+def list_views() -> dict[str, str]:
+    return VIEWS
+
+
+@router.get("/preconditions", summary=VIEWS["preconditions"], response_class=Response)
+async def preconditions(
+    request: Request, as_of: AsOf = None, source: Sources = None, min_weight: MinWeight = 1, format: Format = None
+) -> Response:
+    view = _filter(as_of, source, min_weight)
+    return await _answer(request, lambda: graph_views.preconditions(request.app.state.store, view), format)
+
+
+@router.get("/stances", summary=VIEWS["stances"], response_class=Response)
+async def stances(
+    request: Request, as_of: AsOf = None, source: Sources = None, min_weight: MinWeight = 1, format: Format = None
+) -> Response:
+    view = _filter(as_of, source, min_weight)
+    return await _answer(request, lambda: graph_views.stances(request.app.state.store, view), format)
+
+
+@router.get("/actors", summary=VIEWS["actors"], response_class=Response)
+async def actors(
+    request: Request,
+    mode: Annotated[Literal["congruence", "conflict", "subtract"], Query()] = "congruence",
+    normalisation: Annotated[Literal["none", "average", "jaccard", "cosine"], Query()] = "none",
+    as_of: AsOf = None,
+    source: Sources = None,
+    min_weight: MinWeight = 1,
+    format: Format = None,
+) -> Response:
+    view = _filter(as_of, source, min_weight)
+    store = request.app.state.store
+    return await _answer(request, lambda: graph_views.actors(store, view, mode, normalisation), format)
+
+
+@router.get("/timeline", summary=VIEWS["timeline"], response_class=Response)
+async def timeline(request: Request, as_of: AsOf = None, source: Sources = None, format: Format = None) -> Response:
+    view = _filter(as_of, source, 1)
+    return await _answer(request, lambda: graph_views.timeline(request.app.state.store, view), format)
+
+
+@router.get("/what-blocks/{resource:path}", summary=VIEWS["what-blocks/{resource}"], response_class=Response)
+async def what_blocks(
+    request: Request, resource: str, as_of: AsOf = None, source: Sources = None, format: Format = None
+) -> Response:
+    iri, view = _resource(resource), _filter(as_of, source, 1)
+    return await _answer(request, lambda: graph_views.what_blocks(request.app.state.store, iri, view), format)
+
+
+@router.get("/what-follows/{resource:path}", summary=VIEWS["what-follows/{resource}"], response_class=Response)
+async def what_follows(
+    request: Request, resource: str, as_of: AsOf = None, source: Sources = None, format: Format = None
+) -> Response:
+    iri, view = _resource(resource), _filter(as_of, source, 1)
+    return await _answer(request, lambda: graph_views.what_follows(request.app.state.store, iri, view), format)
+
+
+@router.get("/ego/{resource:path}", summary=VIEWS["ego/{resource}"], response_class=Response)
+async def ego(
+    request: Request, resource: str, depth: Annotated[int, Query(ge=0, le=4)] = 1, format: Format = None
+) -> Response:
+    iri = _resource(resource)
+    return await _answer(request, lambda: graph_views.ego(request.app.state.store, iri, depth), format)
+
+
+def add_routes(app: FastAPI) -> None:
+    app.include_router(router)

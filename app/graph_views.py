@@ -1,0 +1,374 @@
+"""Graph views computed with networkx from the store: what blocks what, who stands where, coalitions.
+
+Each view is one function returning a networkx graph whose nodes and edges carry labels, types, polarity,
+dates, source ids and quotes as scalar attributes (so GraphML and GEXF exports open in Gephi). Common
+filters: `as_of` (only statements dated on or before that day), `sources` (only statements from those
+documents) and `min_weight` (only edges backed by at least that many statements). The store answers one
+SELECT per view; the graph algorithms are networkx's.
+"""
+
+import datetime
+import itertools
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import networkx as nx
+import pyoxigraph as ox
+
+from app.namespaces import ID, XSD, sparql_prologue
+from app.store import EmbeddedStore, Row
+
+SIGNS = {
+    "proposes": 1,
+    "supports": 1,
+    "demands": 1,
+    "requests": 1,
+    "expects": 1,
+    "conditions": 0,
+    "doubts": -1,
+    "rejects": -1,
+}
+NORMALISATIONS = ("none", "average", "jaccard", "cosine")
+MODES = ("congruence", "conflict", "subtract")
+SEPARATOR = " | "
+
+
+@dataclass(frozen=True)
+class ViewFilter:
+    """Which statements a view counts."""
+
+    as_of: datetime.date | None = None
+    sources: tuple[str, ...] = field(default_factory=tuple)
+    min_weight: int = 1
+
+    def sparql(self, date: str = "?date", source: str = "?source") -> str:
+        """FILTER clauses over typed terms written by pyoxigraph (never user text)."""
+        clauses = []
+        if self.as_of is not None:
+            day = ox.Literal(self.as_of.isoformat(), datatype=ox.NamedNode(XSD + "date"))
+            clauses.append(f"FILTER ({date} <= {day})")
+        if self.sources:
+            clauses.append(f"FILTER ({source} IN ({', '.join(str(ox.NamedNode(s)) for s in self.sources)}))")
+        return "\n".join(clauses)
+
+
+def _value(term) -> str:
+    return "" if term is None else term.value
+
+
+def _short(iri: str) -> str:
+    return iri.removeprefix(ID)
+
+
+def _join(values) -> str:
+    return SEPARATOR.join(sorted({v for v in values if v}))
+
+
+def _node(graph: nx.Graph, iri: str, label: str, kind: str) -> None:
+    if iri not in graph:
+        graph.add_node(iri, label=label or _short(iri), type=kind)
+
+
+STANCES_QUERY = """
+SELECT ?stance ?holder ?holderLabel ?holderType ?target ?targetLabel ?targetType ?polarity ?date ?source ?quote WHERE {
+  ?stance a sg:Stance ; sg:holder ?holder ; sg:target ?target ; sg:polarity ?p ; sg:date ?date ; sg:source ?source .
+  BIND (STRAFTER(STR(?p), STR(pol:)) AS ?polarity)
+  OPTIONAL { ?stance sg:evidence/oa:hasTarget/oa:hasSelector/oa:exact ?quote }
+  OPTIONAL { ?holder rdfs:label ?holderLabel } OPTIONAL { ?target rdfs:label ?targetLabel }
+  OPTIONAL { ?holder a/rdfs:label ?holderType } OPTIONAL { ?target a/rdfs:label ?targetType }
+  %s
+}"""
+
+
+def _stance_rows(store: EmbeddedStore, view: ViewFilter) -> list[Row]:
+    return store.select(sparql_prologue() + STANCES_QUERY % view.sparql())
+
+
+def stances(store: EmbeddedStore, view: ViewFilter = ViewFilter()) -> nx.MultiDiGraph:
+    """Signed, weighted bipartite network actor -> issue, one edge per polarity; weight = statements."""
+    graph = nx.MultiDiGraph(view="stances")
+    edges: dict[tuple[str, str, str], dict] = {}
+    for row in _stance_rows(store, view):
+        holder, target, polarity = row["holder"].value, row["target"].value, _value(row["polarity"])
+        _node(graph, holder, _value(row["holderLabel"]), _value(row["holderType"]) or "actor")
+        _node(graph, target, _value(row["targetLabel"]), _value(row["targetType"]) or "issue")
+        graph.nodes[holder]["bipartite"], graph.nodes[target]["bipartite"] = 0, 1
+        edge = edges.setdefault(
+            (holder, target, polarity), {"statements": set(), "dates": set(), "sources": set(), "quotes": set()}
+        )
+        edge["statements"].add(row["stance"].value)
+        edge["dates"].add(row["date"].value)
+        edge["sources"].add(row["source"].value)
+        edge["quotes"].add(_value(row["quote"]))
+    for (holder, target, polarity), edge in edges.items():
+        weight = len(edge["statements"])
+        if weight < view.min_weight:
+            continue
+        graph.add_edge(
+            holder,
+            target,
+            key=polarity,
+            polarity=polarity,
+            sign=SIGNS.get(polarity, 0),
+            weight=weight,
+            first=min(edge["dates"]),
+            last=max(edge["dates"]),
+            sources=_join(edge["sources"]),
+            statements=_join(edge["statements"]),
+            quotes=_join(edge["quotes"]),
+        )
+    graph.remove_nodes_from([n for n in list(graph) if graph.degree(n) == 0])
+    return graph
+
+
+def actors(
+    store: EmbeddedStore, view: ViewFilter = ViewFilter(), mode: str = "congruence", normalisation: str = "none"
+) -> nx.Graph:
+    """One-mode actor network (DNA-style): congruence = same polarity on the same issue, conflict =
+    opposite signs on the same issue, subtract = congruence - conflict; optionally normalised."""
+    if mode not in MODES or normalisation not in NORMALISATIONS:
+        raise ValueError(f"mode must be one of {MODES}, normalisation one of {NORMALISATIONS}")
+    bipartite = stances(store, view)
+    positions: dict[str, set[tuple[str, int]]] = defaultdict(set)
+    for holder, target, data in bipartite.edges(data=True):
+        positions[holder].add((target, data["sign"]))
+    graph = nx.Graph(view="actors", mode=mode, normalisation=normalisation)
+    for actor in positions:
+        graph.add_node(actor, **bipartite.nodes[actor])
+    names = sorted(positions)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            shared = {t for t, s in positions[a] if s != 0 and (t, s) in positions[b]}
+            opposed = {t for t, s in positions[a] if s != 0 and (t, -s) in positions[b]}
+            raw = {"congruence": len(shared), "conflict": len(opposed), "subtract": len(shared) - len(opposed)}[mode]
+            if raw == 0:
+                continue
+            weight = _normalise(raw, positions[a], positions[b], normalisation)
+            graph.add_edge(
+                a,
+                b,
+                weight=weight,
+                raw=raw,
+                issues=_join(shared if mode != "conflict" else opposed),
+                congruence=len(shared),
+                conflict=len(opposed),
+            )
+    return graph
+
+
+def _normalise(raw: int, a: set, b: set, normalisation: str) -> float:
+    if normalisation == "average":
+        return raw / ((len(a) + len(b)) / 2)
+    if normalisation == "jaccard":
+        return raw / len(a | b)
+    if normalisation == "cosine":
+        return raw / math.sqrt(len(a) * len(b))
+    return float(raw)
+
+
+PRECONDITIONS_QUERY = """
+SELECT ?pre ?dependent ?dependentLabel ?dependentType ?requirement ?requirementLabel ?requirementType
+       ?kind ?holder ?date ?source ?quote WHERE {
+  ?pre a sg:Precondition ; sg:dependent ?dependent ; sg:requirement ?requirement ; sg:holder ?holder ;
+       sg:date ?date ; sg:source ?source .
+  OPTIONAL { ?pre sg:preconditionKind/rdfs:label ?kind }
+  OPTIONAL { ?pre sg:evidence/oa:hasTarget/oa:hasSelector/oa:exact ?quote }
+  OPTIONAL { ?dependent rdfs:label ?dependentLabel } OPTIONAL { ?requirement rdfs:label ?requirementLabel }
+  OPTIONAL { ?dependent a/rdfs:label ?dependentType } OPTIONAL { ?requirement a/rdfs:label ?requirementType }
+  %s
+}"""
+
+BLOCKS_QUERY = """
+SELECT ?issue ?reason ?by ?byLabel ?date ?source ?quote WHERE {
+  {
+    ?statement a sg:Stance ; sg:target ?issue ; sg:polarity pol:rejects ; sg:holder ?by .
+    BIND ("rejected" AS ?reason)
+  } UNION {
+    ?statement a sg:Claim ; sg:about ?issue ; sg:statesStatus <https://stancegraph.org/id/status/unfulfilled> .
+    ?issue sg:agent ?by .
+    BIND ("not fulfilled" AS ?reason)
+  } UNION {
+    ?issue sg:abandons ?plan ; sg:agent ?by .
+    ?statement a sg:Claim ; sg:about ?plan ; sg:statesStatus <https://stancegraph.org/id/status/pursued> .
+    BIND ("the plan it would abandon is still pursued" AS ?reason)
+  }
+  ?statement sg:date ?date ; sg:source ?source .
+  OPTIONAL { ?statement sg:evidence/oa:hasTarget/oa:hasSelector/oa:exact ?quote }
+  OPTIONAL { ?by rdfs:label ?byLabel }
+  %s
+}"""
+
+
+def preconditions(store: EmbeddedStore, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
+    """Issues and what they require (edge dependent -> requirement), with whether each issue is blocked,
+    by whom and through which chain; the graph records a topological order, or the cycles if there are any."""
+    graph = nx.DiGraph(view="preconditions")
+    edges: dict[tuple[str, str], dict] = {}
+    for row in store.select(sparql_prologue() + PRECONDITIONS_QUERY % view.sparql()):
+        dependent, requirement = row["dependent"].value, row["requirement"].value
+        _node(graph, dependent, _value(row["dependentLabel"]), _value(row["dependentType"]) or "issue")
+        _node(graph, requirement, _value(row["requirementLabel"]), _value(row["requirementType"]) or "issue")
+        edge = edges.setdefault((dependent, requirement), defaultdict(set))
+        for key in ("pre", "kind", "holder", "date", "source", "quote"):
+            edge[key].add(_value(row[key]))
+    for (dependent, requirement), edge in edges.items():
+        if len(edge["pre"]) >= view.min_weight:
+            graph.add_edge(
+                dependent,
+                requirement,
+                weight=len(edge["pre"]),
+                kind=_join(edge["kind"]),
+                stated_by=_join(edge["holder"]),
+                dates=_join(edge["date"]),
+                sources=_join(edge["source"]),
+                quotes=_join(edge["quote"]),
+            )
+    graph.remove_nodes_from([n for n in list(graph) if graph.degree(n) == 0])
+    _mark_blocks(store, graph, view)
+    _order(graph)
+    return graph
+
+
+def _mark_blocks(store: EmbeddedStore, graph: nx.DiGraph, view: ViewFilter) -> None:
+    """A requirement is unmet when rejected, stated unfulfilled, or undercut by a pursued plan; an issue is
+    blocked when any of its (transitive) requirements is unmet, and the chain says through what."""
+    unmet: dict[str, list[str]] = defaultdict(list)
+    names: dict[str, str] = {}
+    for row in store.select(sparql_prologue() + BLOCKS_QUERY % view.sparql()):
+        issue = row["issue"].value
+        if issue in graph:
+            names[row["by"].value] = _value(row["byLabel"]) or _short(row["by"].value)
+            unmet[issue].append(f"{names[row['by'].value]}: {row['reason'].value} ({row['date'].value})")
+            graph.nodes[issue].setdefault("_by", set()).add(row["by"].value)
+            graph.nodes[issue].setdefault("_quotes", set()).add(_value(row["quote"]))
+    for node in graph.nodes:
+        data = graph.nodes[node]
+        data["unmet"] = node in unmet
+        data["unmet_because"] = _join(unmet.get(node, ()))
+        reachable = nx.descendants(graph, node) | {node}
+        causes = [r for r in reachable if r in unmet]
+        data["blocked"] = any(r != node for r in causes)
+        by = set().union(*(graph.nodes[r].get("_by", set()) for r in causes if r != node)) if data["blocked"] else set()
+        data["blocked_by"] = _join(names[b] for b in by)
+        data["blocked_by_iris"] = _join(by)
+        chains = [" -> ".join(_label(graph, n) for n in nx.shortest_path(graph, node, r)) for r in causes if r != node]
+        data["chain"] = _join(chains)
+    for node in graph.nodes:
+        data = graph.nodes[node]
+        data["quotes"] = _join(data.pop("_quotes", set()))
+        data.pop("_by", None)
+
+
+def _label(graph: nx.Graph, iri: str) -> str:
+    return graph.nodes[iri]["label"] if iri in graph else _short(iri)
+
+
+def _order(graph: nx.DiGraph) -> None:
+    """Requirements before what depends on them; cycles are reported instead of failing."""
+    cycles = list(nx.simple_cycles(graph))
+    graph.graph["cycles"] = SEPARATOR.join(" -> ".join(_label(graph, n) for n in cycle) for cycle in cycles)
+    if cycles:
+        graph.graph["topological_order"] = ""
+        return
+    order = list(reversed(list(nx.topological_sort(graph))))
+    graph.graph["topological_order"] = SEPARATOR.join(order)
+    for rank, node in enumerate(order):
+        graph.nodes[node]["order"] = rank
+
+
+def what_blocks(store: EmbeddedStore, resource: str, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
+    """Everything the resource requires, directly or not, with the path to each and its evidence."""
+    full = preconditions(store, view)
+    return _around(full, resource, nx.descendants(full, resource) if resource in full else set(), forward=True)
+
+
+def what_follows(store: EmbeddedStore, resource: str, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
+    """Everything that requires the resource, directly or not, with the path from each."""
+    full = preconditions(store, view)
+    return _around(full, resource, nx.ancestors(full, resource) if resource in full else set(), forward=False)
+
+
+def _around(full: nx.DiGraph, resource: str, reached: set[str], forward: bool) -> nx.DiGraph:
+    graph = full.subgraph(reached | ({resource} if resource in full else set())).copy()
+    graph.graph.update(view="what-blocks" if forward else "what-follows", resource=resource)
+    for node in reached:
+        path = nx.shortest_path(full, resource, node) if forward else nx.shortest_path(full, node, resource)
+        graph.nodes[node]["path"] = " -> ".join(_label(full, n) for n in path)
+        graph.nodes[node]["distance"] = len(path) - 1
+    if resource in graph:
+        graph.nodes[resource]["distance"] = 0
+        graph.nodes[resource]["path"] = _label(full, resource)
+    return graph
+
+
+EGO_QUERY = """
+SELECT ?s ?p ?o ?sLabel ?oLabel ?pLabel WHERE {
+  VALUES ?n { %s }
+  { ?n ?p ?o BIND (?n AS ?s) FILTER (isIRI(?o)) } UNION { ?s ?p ?n BIND (?n AS ?o) FILTER (isIRI(?s)) }
+  FILTER (?p NOT IN (rdf:type, sg:mentions, sg:graph))
+  OPTIONAL { ?s rdfs:label ?sLabel } OPTIONAL { ?o rdfs:label ?oLabel } OPTIONAL { ?p rdfs:label ?pLabel }
+}"""
+
+
+def ego(store: EmbeddedStore, resource: str, depth: int = 1, limit: int = 2000) -> nx.DiGraph:
+    """The resource's neighbourhood in the RDF graph up to `depth` links away (at most `limit` nodes)."""
+    graph = nx.DiGraph(view="ego", resource=resource, depth=depth)
+    frontier, seen = {resource}, {resource}
+    for _ in range(max(0, depth)):
+        if not frontier or len(seen) >= limit:
+            break
+        values = " ".join(str(ox.NamedNode(n)) for n in sorted(frontier))
+        found = set()
+        for row in store.select(sparql_prologue() + EGO_QUERY % values):
+            s, o = row["s"].value, row["o"].value
+            _node(graph, s, _value(row["sLabel"]), "resource")
+            _node(graph, o, _value(row["oLabel"]), "resource")
+            graph.add_edge(s, o, predicate=row["p"].value, label=_value(row["pLabel"]) or _short(row["p"].value))
+            found |= {s, o}
+        frontier = found - seen
+        seen |= found
+    if resource not in graph:
+        graph.add_node(resource, label=_short(resource), type="resource")
+    return graph
+
+
+EVENTS_QUERY = """
+SELECT ?event ?label ?date WHERE {
+  ?event a/rdfs:subClassOf* sg:Event ; sg:date ?date .
+  OPTIONAL { ?event rdfs:label ?label }
+  %s
+}"""
+
+
+def timeline(store: EmbeddedStore, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
+    """Dated stances (and the events they stand next to), each actor's stances linked in date order."""
+    graph = nx.DiGraph(view="timeline")
+    by_actor: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for row in _stance_rows(store, view):
+        stance = row["stance"].value
+        if stance not in graph:
+            label = f"{_value(row['holderLabel'])} {row['polarity'].value} {_value(row['targetLabel'])}"
+            graph.add_node(
+                stance,
+                label=label,
+                type="stance",
+                date=row["date"].value,
+                polarity=row["polarity"].value,
+                actor=row["holder"].value,
+                target=row["target"].value,
+                source=row["source"].value,
+                quotes=_value(row["quote"]),
+            )
+            by_actor[row["holder"].value].append((row["date"].value, stance))
+        else:
+            graph.nodes[stance]["quotes"] = _join([graph.nodes[stance]["quotes"], _value(row["quote"])])
+    dated_only = ViewFilter(as_of=view.as_of)  # events carry no source filter: they are not statements
+    events = store.select(sparql_prologue() + EVENTS_QUERY % dated_only.sparql())
+    for row in events:
+        graph.add_node(row["event"].value, label=_value(row["label"]), type="event", date=row["date"].value)
+    for actor, items in by_actor.items():
+        ordered = sorted(items)
+        for (d1, a), (d2, b) in itertools.pairwise(ordered):
+            graph.add_edge(a, b, actor=actor, since=d1, until=d2)
+    return graph

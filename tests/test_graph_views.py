@@ -1,0 +1,128 @@
+"""Graph views on the real data: what blocks what, who stands where, coalitions; exports that round-trip."""
+
+import datetime
+import io
+
+import networkx as nx
+import pytest
+
+from app import graph_formats, graph_views
+from app.graph_views import ViewFilter
+from app.namespaces import ID
+
+DIALOGUE = ID + "MeaningfulDialogueOnCooperation"
+RENOUNCE = ID + "USRenouncesThirdSite"
+
+
+def test_dialogue_requires_renouncing_the_third_site_and_is_blocked_by_the_us(store):
+    graph = graph_views.preconditions(store)
+    assert graph.has_edge(DIALOGUE, RENOUNCE)
+    edge = graph.edges[DIALOGUE, RENOUNCE]
+    assert "can only start after" in edge["kind"] and "can only start after the US renounces" in edge["quotes"]
+    dialogue = graph.nodes[DIALOGUE]
+    assert dialogue["blocked"] is True and dialogue["blocked_by"] == "United States"
+    assert "meaningful dialogue on missile-risk cooperation -> US renounces the third site" in dialogue["chain"]
+    renounce = graph.nodes[RENOUNCE]
+    assert renounce["unmet"] and "rejected (2009-06-11)" in renounce["unmet_because"]
+    order = graph.graph["topological_order"].split(" | ")
+    assert order.index(RENOUNCE) < order.index(DIALOGUE) and graph.graph["cycles"] == ""
+
+
+def test_cycles_are_reported_not_fatal():
+    graph = nx.DiGraph()
+    for a, b in (("a", "b"), ("b", "a")):
+        graph.add_edge(a, b)
+    for node in graph:
+        graph.nodes[node]["label"] = node
+    graph_views._order(graph)
+    assert graph.graph["cycles"] in ("a -> b", "b -> a") and graph.graph["topological_order"] == ""
+
+
+def test_as_of_removes_what_was_not_yet_said(store):
+    before = graph_views.preconditions(store, ViewFilter(as_of=datetime.date(2008, 1, 1)))
+    assert DIALOGUE not in before
+    assert before.nodes[ID + "ExpertWorkOnUSIdeas"]["blocked"] is True
+
+
+def test_what_blocks_and_what_follows_carry_paths(store):
+    blocks = graph_views.what_blocks(store, ID + "ResultSuitingAll")
+    assert set(blocks) == {ID + "ResultSuitingAll", ID + "FrankSubstantiveDialogue", ID + "USConcreteProposals"}
+    assert blocks.nodes[ID + "USConcreteProposals"]["distance"] == 2
+    follows = graph_views.what_follows(store, RENOUNCE)
+    assert set(follows) == {RENOUNCE, DIALOGUE, ID + "RussiaUSInterceptionPartnership"}
+    assert follows.nodes[DIALOGUE]["path"].endswith("US renounces the third site")
+
+
+def test_stance_network_is_signed_and_weighted(store):
+    graph = graph_views.stances(store)
+    rejections = graph.get_edge_data(ID + "Russia", ID + "ThirdSite")["rejects"]
+    assert rejections["sign"] == -1 and rejections["weight"] == 2
+    assert rejections["first"] == "2007-10-31" and rejections["last"] == "2009-06-11"
+    assert graph.get_edge_data(ID + "UnitedStates", ID + "ThirdSite")["proposes"]["sign"] == 1
+    only_2009 = graph_views.stances(store, ViewFilter(sources=(ID + "doc/000_dcc2f28bf5a60eb8",)))
+    assert only_2009.get_edge_data(ID + "Russia", ID + "ThirdSite")["rejects"]["weight"] == 1
+    assert graph_views.stances(store, ViewFilter(min_weight=2)).number_of_edges() < graph.number_of_edges()
+
+
+@pytest.mark.parametrize("normalisation", graph_views.NORMALISATIONS)
+def test_russia_and_the_us_are_in_conflict_not_in_coalition(store, normalisation):
+    conflict = graph_views.actors(store, mode="conflict", normalisation=normalisation)
+    assert conflict.has_edge(ID + "Russia", ID + "UnitedStates")
+    edge = conflict.edges[ID + "Russia", ID + "UnitedStates"]
+    assert edge["raw"] == 6 and ID + "ThirdSite" in edge["issues"]
+    assert 0 < edge["weight"] <= (6 if normalisation == "none" else 1)
+    congruence = graph_views.actors(store, mode="congruence", normalisation=normalisation)
+    assert not congruence.has_edge(ID + "Russia", ID + "UnitedStates")
+    subtract = graph_views.actors(store, mode="subtract")
+    assert subtract.edges[ID + "Russia", ID + "UnitedStates"]["raw"] == -6
+
+
+def test_ego_and_timeline(store):
+    ego = graph_views.ego(store, ID + "ThirdSite", depth=1)
+    assert ego.has_node(ID + "UnitedStates") and ego.nodes[ID + "ThirdSite"]["label"] == "third site"
+    timeline = graph_views.timeline(store)
+    dates = nx.get_node_attributes(timeline, "date")
+    assert all(dates[u] <= dates[v] for u, v in timeline.edges)
+    assert any(d.get("type") == "event" for _, d in timeline.nodes(data=True))
+
+
+@pytest.mark.parametrize("view", ["preconditions", "stances", "actors", "timeline"])
+def test_graphml_and_gexf_round_trip_with_the_same_counts(store, view):
+    graph = getattr(graph_views, view)(store)
+    back = nx.read_graphml(io.BytesIO(graph_formats.graphml(graph)))
+    assert (back.number_of_nodes(), back.number_of_edges()) == (graph.number_of_nodes(), graph.number_of_edges())
+    gexf = nx.read_gexf(io.BytesIO(graph_formats.gexf(graph)))
+    assert gexf.number_of_nodes() == graph.number_of_nodes()
+
+
+def test_http_views_in_every_format_with_etags(client):
+    for name in graph_formats.FORMATS:
+        response = client.get("/views/stances", params={"format": name})
+        assert response.status_code == 200 and response.headers["content-type"].startswith(graph_formats.FORMATS[name])
+    first = client.get("/views/preconditions")
+    assert first.json()["graph"]["view"] == "preconditions"
+    assert client.get("/views/preconditions", headers={"if-none-match": first.headers["etag"]}).status_code == 304
+    by_accept = client.get("/views/preconditions", headers={"accept": "application/graphml+xml"})
+    assert by_accept.content.startswith(b"<?xml")
+    blocks = client.get("/views/what-blocks/id:MeaningfulDialogueOnCooperation").json()
+    assert {n["id"] for n in blocks["nodes"]} == {DIALOGUE, RENOUNCE}
+    assert client.get("/views/ego/not an iri").status_code == 400
+    assert client.get("/views/stances", headers={"accept": "image/png"}).status_code == 406
+
+
+def test_views_are_rebuilt_after_the_data_changes(make_client):
+    writable = make_client(admin_token="t")
+    before = writable.get("/views/stances", params={"format": "csv"})
+    update = f"""INSERT DATA {{ GRAPH <{ID}graph/000_dcc2f28bf5a60eb8> {{
+      <{ID}doc/000_dcc2f28bf5a60eb8/stance-98> a <https://stancegraph.org/ontology#Stance> ;
+        <https://stancegraph.org/ontology#holder> <{ID}Poland> ;
+        <https://stancegraph.org/ontology#target> <{ID}ThirdSite> ;
+        <https://stancegraph.org/ontology#polarity> <{ID}polarity/supports> ;
+        <https://stancegraph.org/ontology#date> "2009-06-11"^^<http://www.w3.org/2001/XMLSchema#date> ;
+        <https://stancegraph.org/ontology#source> <{ID}doc/000_dcc2f28bf5a60eb8> . }} }}"""
+    writable.post(
+        "/sparql", content=update, headers={"content-type": "application/sparql-update", "authorization": "Bearer t"}
+    )
+    after = writable.get("/views/stances", params={"format": "csv"}, headers={"if-none-match": before.headers["etag"]})
+    assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]
+    assert f"{ID}Poland" in after.text and f"{ID}Poland" not in before.text
