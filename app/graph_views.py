@@ -32,6 +32,8 @@ SIGNS = {
 NORMALISATIONS = ("none", "average", "jaccard", "cosine")
 MODES = ("congruence", "conflict", "subtract")
 SEPARATOR = " | "
+MAX_CHAINS = 5  # reasons listed per blocked issue
+MAX_CYCLES = 20  # example cycles listed when the requirements loop
 
 
 @dataclass(frozen=True)
@@ -242,18 +244,26 @@ def _mark_blocks(store: EmbeddedStore, graph: nx.DiGraph, view: ViewFilter) -> N
             unmet[issue].append(f"{names[row['by'].value]}: {row['reason'].value} ({row['date'].value})")
             graph.nodes[issue].setdefault("_by", set()).add(row["by"].value)
             graph.nodes[issue].setdefault("_quotes", set()).add(_value(row["quote"]))
+    causes: dict[str, set[str]] = defaultdict(set)
+    chains: dict[str, list[str]] = defaultdict(list)
+    reverse = graph.reverse(copy=False)
+    for requirement in unmet:  # one search per unmet requirement finds every issue it blocks, and how
+        for node, path in nx.single_source_shortest_path(reverse, requirement).items():
+            if node != requirement:
+                causes[node].add(requirement)
+                if len(chains[node]) < MAX_CHAINS:
+                    chains[node].append(" -> ".join(_label(graph, n) for n in reversed(path)))
     for node in graph.nodes:
         data = graph.nodes[node]
-        data["unmet"] = node in unmet
-        data["unmet_because"] = _join(unmet.get(node, ()))
-        reachable = nx.descendants(graph, node) | {node}
-        causes = [r for r in reachable if r in unmet]
-        data["blocked"] = any(r != node for r in causes)
-        by = set().union(*(graph.nodes[r].get("_by", set()) for r in causes if r != node)) if data["blocked"] else set()
-        data["blocked_by"] = _join(names[b] for b in by)
-        data["blocked_by_iris"] = _join(by)
-        chains = [" -> ".join(_label(graph, n) for n in nx.shortest_path(graph, node, r)) for r in causes if r != node]
-        data["chain"] = _join(chains)
+        by = set().union(*(graph.nodes[r].get("_by", set()) for r in causes[node]))
+        data.update(
+            unmet=node in unmet,
+            unmet_because=_join(unmet.get(node, ())),
+            blocked=bool(causes[node]),
+            blocked_by=_join(names[b] for b in by),
+            blocked_by_iris=_join(by),
+            chain=_join(chains[node]),
+        )
     for node in graph.nodes:
         data = graph.nodes[node]
         data["quotes"] = _join(data.pop("_quotes", set()))
@@ -265,14 +275,15 @@ def _label(graph: nx.Graph, iri: str) -> str:
 
 
 def _order(graph: nx.DiGraph) -> None:
-    """Requirements before what depends on them; cycles are reported instead of failing."""
-    cycles = list(nx.simple_cycles(graph))
-    graph.graph["cycles"] = SEPARATOR.join(" -> ".join(_label(graph, n) for n in cycle) for cycle in cycles)
-    if cycles:
-        graph.graph["topological_order"] = ""
-        return
-    order = list(reversed(list(nx.topological_sort(graph))))
-    graph.graph["topological_order"] = SEPARATOR.join(order)
+    """Requirements before what depends on them. Cycles are reported (a few short ones as examples, and how
+    many issues are caught in them) and the order is taken over the condensed graph instead of failing."""
+    loops = [c for c in nx.strongly_connected_components(graph) if len(c) > 1 or graph.has_edge(*[*c, *c][:2])]
+    examples = itertools.islice(nx.simple_cycles(graph, length_bound=4), MAX_CYCLES) if loops else ()
+    graph.graph["cycles"] = SEPARATOR.join(" -> ".join(_label(graph, n) for n in cycle) for cycle in examples)
+    graph.graph["issues_in_cycles"] = sum(len(c) for c in loops)
+    condensed = nx.condensation(graph)
+    order = [n for c in reversed(list(nx.topological_sort(condensed))) for n in sorted(condensed.nodes[c]["members"])]
+    graph.graph["topological_order"] = SEPARATOR.join(order) if not loops else ""
     for rank, node in enumerate(order):
         graph.nodes[node]["order"] = rank
 
