@@ -11,12 +11,13 @@ from starlette.concurrency import run_in_threadpool
 from app import graph_formats, graph_views
 from app.cache import VersionedCache
 from app.formats import BadAccept, NotAcceptable, negotiate
+from app.graph_page import graph_page
 from app.named_queries import expand_iri
 from app.store import EmbeddedStore
 
 router = APIRouter(prefix="/views", tags=["graph views"])
 _cache = VersionedCache(size=256)
-FormatName = Literal["json", "cytoscape", "graphml", "gexf", "csv", "dot", "svg"]
+FormatName = Literal["json", "cytoscape", "graphml", "gexf", "csv", "dot", "svg", "html"]
 
 AsOf = Annotated[datetime.date | None, Query(description="Only statements made on or before this day.")]
 Sources = Annotated[list[str] | None, Query(alias="source", description="Only statements from these documents.")]
@@ -50,20 +51,22 @@ def _resource(value: str) -> str:
 
 
 def _negotiated(request: Request) -> str:
-    offered = list(graph_formats.FORMATS.values())
+    offered = [*graph_formats.FORMATS.values(), "text/html"]
     try:
         media_type = negotiate(request.headers.get("accept"), None, offered, aliases=False)
     except NotAcceptable as err:
         raise HTTPException(406, str(err)) from None
     except BadAccept as err:
         raise HTTPException(400, str(err)) from None
-    return next(name for name, value in graph_formats.FORMATS.items() if value == media_type)
+    return next((name for name, value in graph_formats.FORMATS.items() if value == media_type), "html")
 
 
 async def _answer(request: Request, compute, format_name: str | None) -> Response:
     """Negotiate the format, answer 304 when the client has this version, else build (cached) and send."""
     store: EmbeddedStore = request.app.state.store
     name = format_name or _negotiated(request)
+    if name == "html":
+        return graph_page(request)
     key = (request.url.path, str(sorted(request.query_params.multi_items())), name)
     etag = 'W/"' + hashlib.sha256(f"{store.data_version}{key}".encode()).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Vary": "Accept", "Stancegraph-Data-Version": store.data_version}

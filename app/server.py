@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from app import __version__, admin, graph_store, graph_view_routes, named_query_routes, sparql_protocol
+from app.graph_page import mount_assets as mount_graph_assets
 from app.http_common import plain_error
 from app.query_ui import mount_assets
 from app.settings import Settings
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, store: EmbeddedStore | None = N
     named_query_routes.add_routes(app, store)
     graph_view_routes.add_routes(app)
     mount_assets(app)
+    mount_graph_assets(app)
     return app
 
 
