@@ -24,6 +24,7 @@ def test_dialogue_requires_renouncing_the_third_site_and_is_blocked_by_the_us(st
     assert "meaningful dialogue on missile-risk cooperation -> US renounces the third site" in dialogue["chain"]
     renounce = graph.nodes[RENOUNCE]
     assert renounce["unmet"] and "rejected (2009-06-11)" in renounce["unmet_because"]
+    assert "the plan it would abandon is still pursued" in renounce["unmet_because"]
     order = graph.graph["topological_order"].split(" | ")
     assert order.index(RENOUNCE) < order.index(DIALOGUE) and graph.graph["cycles"] == ""
 
