@@ -6,7 +6,6 @@ import pytest
 from tests.browser import chromium_page, outside_hosts
 from tests.live import stancegraph_server
 
-
 MIDPOINT = """([source, target, key]) => {
   const cy = window.stancegraphGraph;
   const edge = cy.edges().filter((e) => e.data("source") === source && e.data("target") === target
