@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from app.graph_formats import COLOURS
+from app.http_common import assets_missing
 from app.settings import PROJECT_ROOT
 
 CYTOSCAPE_DIR = PROJECT_ROOT / "node_modules" / "cytoscape" / "dist"
@@ -24,11 +25,7 @@ def mount_assets(app: FastAPI) -> None:
 def graph_page(request: Request) -> Response:
     """The page for the view at this URL (its data: the same URL with format=cytoscape)."""
     if not CYTOSCAPE_DIR.is_dir():
-        return HTMLResponse(
-            "<!doctype html><title>Stancegraph</title><p>The graph page's assets are not "
-            "installed: run <code>make run</code>.</p>",
-            status_code=503,
-        )
+        return assets_missing("graph page's")
     data_url = str(request.url.include_query_params(format="cytoscape"))
     title = request.url.path.removeprefix("/views/")
     colours = "".join(

@@ -89,20 +89,22 @@ def list_views() -> dict[str, str]:
     return VIEWS
 
 
-@router.get("/preconditions", summary=VIEWS["preconditions"], response_class=Response)
-async def preconditions(
-    request: Request, as_of: AsOf = None, source: Sources = None, min_weight: MinWeight = 1, format: Format = None
-) -> Response:
-    view = _filter(as_of, source, min_weight)
-    return await _answer(request, lambda: graph_views.preconditions(request.app.state.store, view), format)
+def _filtered_view(name: str, build):
+    """A route for a view that takes only the common filters (preconditions, stances)."""
+
+    async def route(
+        request: Request, as_of: AsOf = None, source: Sources = None, min_weight: MinWeight = 1, format: Format = None
+    ) -> Response:
+        view = _filter(as_of, source, min_weight)
+        return await _answer(request, lambda: build(request.app.state.store, view), format)
+
+    router.add_api_route(
+        f"/{name}", route, methods=["GET"], summary=VIEWS[name], name=f"view_{name}", response_class=Response
+    )
 
 
-@router.get("/stances", summary=VIEWS["stances"], response_class=Response)
-async def stances(
-    request: Request, as_of: AsOf = None, source: Sources = None, min_weight: MinWeight = 1, format: Format = None
-) -> Response:
-    view = _filter(as_of, source, min_weight)
-    return await _answer(request, lambda: graph_views.stances(request.app.state.store, view), format)
+_filtered_view("preconditions", graph_views.preconditions)
+_filtered_view("stances", graph_views.stances)
 
 
 @router.get("/actors", summary=VIEWS["actors"], response_class=Response)

@@ -4,7 +4,7 @@ import hmac
 import logging
 
 from fastapi import HTTPException, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from app.settings import Settings
 
@@ -55,3 +55,12 @@ def require_admin(request: Request, settings: Settings) -> None:
 
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def assets_missing(what: str) -> HTMLResponse:
+    """A page whose front-end assets `make` has not installed yet says so instead of failing."""
+    return HTMLResponse(
+        f"<!doctype html><title>Stancegraph</title><p>The {what} assets are not installed: run "
+        "<code>make run</code> (it runs <code>npm ci</code>).</p>",
+        status_code=503,
+    )

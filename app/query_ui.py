@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from app.http_common import assets_missing
 from app.named_queries import NamedQuery
 from app.settings import PROJECT_ROOT
 
@@ -46,11 +47,7 @@ def _tabs(queries: list[NamedQuery]) -> list[dict[str, str]]:
 def query_page(request: Request) -> Response:
     """The editor page; everything it loads comes from this server."""
     if not YASGUI_DIR.is_dir():
-        return HTMLResponse(
-            "<!doctype html><title>Stancegraph</title><p>The query editor's assets are not installed: run "
-            "<code>make run</code> (it runs <code>npm install</code>).</p>",
-            status_code=503,
-        )
+        return assets_missing("query editor's")
     queries = list(request.app.state.named_queries.queries.values())
     tabs = json.dumps(_tabs(queries)).replace("</", "<\\/")
     endpoint = html.escape(str(request.url_for("sparql_get")), quote=True)
