@@ -18,23 +18,22 @@ class Format:
     name: str
     media_type: str
     content_type: str
-    extension: str
 
 
 RESULT_FORMATS: dict[str, tuple[Format, ox.QueryResultsFormat]] = {
     f.media_type: (f, native)
     for f, native in (
         (
-            Format("json", "application/sparql-results+json", "application/sparql-results+json", "srj"),
+            Format("json", "application/sparql-results+json", "application/sparql-results+json"),
             ox.QueryResultsFormat.JSON,
         ),
         (
-            Format("xml", "application/sparql-results+xml", "application/sparql-results+xml", "srx"),
+            Format("xml", "application/sparql-results+xml", "application/sparql-results+xml"),
             ox.QueryResultsFormat.XML,
         ),
-        (Format("csv", "text/csv", "text/csv; charset=utf-8", "csv"), ox.QueryResultsFormat.CSV),
+        (Format("csv", "text/csv", "text/csv; charset=utf-8"), ox.QueryResultsFormat.CSV),
         (
-            Format("tsv", "text/tab-separated-values", "text/tab-separated-values; charset=utf-8", "tsv"),
+            Format("tsv", "text/tab-separated-values", "text/tab-separated-values; charset=utf-8"),
             ox.QueryResultsFormat.TSV,
         ),
     )
@@ -43,12 +42,12 @@ RESULT_FORMATS: dict[str, tuple[Format, ox.QueryResultsFormat]] = {
 RDF_FORMATS: dict[str, tuple[Format, ox.RdfFormat]] = {
     f.media_type: (f, native)
     for f, native in (
-        (Format("ttl", "text/turtle", "text/turtle; charset=utf-8", "ttl"), ox.RdfFormat.TURTLE),
-        (Format("nt", "application/n-triples", "application/n-triples", "nt"), ox.RdfFormat.N_TRIPLES),
-        (Format("jsonld", "application/ld+json", "application/ld+json", "jsonld"), ox.RdfFormat.JSON_LD),
-        (Format("rdfxml", "application/rdf+xml", "application/rdf+xml", "rdf"), ox.RdfFormat.RDF_XML),
-        (Format("trig", "application/trig", "application/trig", "trig"), ox.RdfFormat.TRIG),
-        (Format("nq", "application/n-quads", "application/n-quads", "nq"), ox.RdfFormat.N_QUADS),
+        (Format("ttl", "text/turtle", "text/turtle; charset=utf-8"), ox.RdfFormat.TURTLE),
+        (Format("nt", "application/n-triples", "application/n-triples"), ox.RdfFormat.N_TRIPLES),
+        (Format("jsonld", "application/ld+json", "application/ld+json"), ox.RdfFormat.JSON_LD),
+        (Format("rdfxml", "application/rdf+xml", "application/rdf+xml"), ox.RdfFormat.RDF_XML),
+        (Format("trig", "application/trig", "application/trig"), ox.RdfFormat.TRIG),
+        (Format("nq", "application/n-quads", "application/n-quads"), ox.RdfFormat.N_QUADS),
     )
 }
 

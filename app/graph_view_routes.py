@@ -128,20 +128,27 @@ async def timeline(request: Request, as_of: AsOf = None, source: Sources = None,
     return await _answer(request, lambda: graph_views.timeline(request.app.state.store, view), format)
 
 
-@router.get("/what-blocks/{resource:path}", summary=VIEWS["what-blocks/{resource}"], response_class=Response)
-async def what_blocks(
-    request: Request, resource: str, as_of: AsOf = None, source: Sources = None, format: Format = None
-) -> Response:
-    iri, view = _resource(resource), _filter(as_of, source, 1)
-    return await _answer(request, lambda: graph_views.what_blocks(request.app.state.store, iri, view), format)
+def _path_view(name: str, build):
+    """A route for a view around one resource, given in the path (what-blocks, what-follows)."""
+
+    async def route(
+        request: Request, resource: str, as_of: AsOf = None, source: Sources = None, format: Format = None
+    ) -> Response:
+        iri, view = _resource(resource), _filter(as_of, source, 1)
+        return await _answer(request, lambda: build(request.app.state.store, iri, view), format)
+
+    router.add_api_route(
+        f"/{name}/{{resource:path}}",
+        route,
+        methods=["GET"],
+        summary=VIEWS[f"{name}/{{resource}}"],
+        name=f"view_{name}",
+        response_class=Response,
+    )
 
 
-@router.get("/what-follows/{resource:path}", summary=VIEWS["what-follows/{resource}"], response_class=Response)
-async def what_follows(
-    request: Request, resource: str, as_of: AsOf = None, source: Sources = None, format: Format = None
-) -> Response:
-    iri, view = _resource(resource), _filter(as_of, source, 1)
-    return await _answer(request, lambda: graph_views.what_follows(request.app.state.store, iri, view), format)
+_path_view("what-blocks", graph_views.what_blocks)
+_path_view("what-follows", graph_views.what_follows)
 
 
 @router.get("/ego/{resource:path}", summary=VIEWS["ego/{resource}"], response_class=Response)

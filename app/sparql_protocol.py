@@ -27,7 +27,6 @@ router = APIRouter(tags=["SPARQL protocol"])
 FORM = "application/x-www-form-urlencoded"
 QUERY_BODY = "application/sparql-query"
 UPDATE_BODY = "application/sparql-update"
-DATASET_PARAMS = ("default-graph-uri", "named-graph-uri")
 
 DOC = """SPARQL 1.1 Protocol endpoint.
 
@@ -204,6 +203,8 @@ async def sparql_get(
     ] = None,
     format: Annotated[str | None, Query(description="Result format short name, overriding Accept.")] = None,
 ) -> Response:
+    # The typed parameters above document the operation in OpenAPI; the raw multi-items are read instead so
+    # that repeated `query` parameters are caught and every dataset IRI is kept in order.
     params = list(request.query_params.multi_items())
     if _single(params, "update") is not None:
         return plain_error(400, "updates must be sent with POST")

@@ -48,7 +48,6 @@ class EmbeddedStore:
         self._version = new_version()
         self._write_lock = threading.Lock()
         self._pool = QueryPool(settings.query_workers) if pooled else None
-        self.last_report: LoadReport | None = None
 
     # ------------------------------------------------------------------ data lifecycle
 
@@ -57,7 +56,6 @@ class EmbeddedStore:
         store, report = build(self.corpus, shacl=self.settings.validate_on_load)
         with self._write_lock:
             self._publish(store)
-            self.last_report = report
         return report
 
     def _publish(self, store: ox.Store) -> None:
@@ -92,10 +90,6 @@ class EmbeddedStore:
     def ask(self, sparql: str, **dataset) -> bool:
         outcome = self.run(QueryJob(sparql, result_format=TSV, **dataset))
         return bool(ox.parse_query_results(outcome.body, format=ox.QueryResultsFormat.TSV))
-
-    def named_graphs(self) -> list[str]:
-        rows = self.select("SELECT DISTINCT ?g WHERE { GRAPH ?g { } }", union_default_graph=False)
-        return sorted(row["g"].value for row in rows if isinstance(row["g"], ox.NamedNode))
 
     # ------------------------------------------------------------------ writing (admin only)
 
