@@ -1,5 +1,6 @@
 """The `stancegraph` command: serve, validate, fix evidence, report statistics."""
 
+import contextlib
 import csv
 import sys
 from pathlib import Path
@@ -7,12 +8,24 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from app.corpus import Corpus
 from app.evidence import fix_all
+from app.exports import EXPORT_FORMATS, export_dataset
+from app.imports import ImportRefused, default_graph_for, import_file, remove_import
+from app.jsonld import context_text, generate_context, load_context
 from app.loader import check
-from app.named_queries import Answer, ParameterError, answer, json_rows, load_named_queries, table_rows
+from app.named_queries import (
+    Answer,
+    ParameterError,
+    answer,
+    expand_iri,
+    json_rows,
+    load_named_queries,
+    table_rows,
+)
 from app.namespaces import compact
 from app.problems import DataError
 from app.settings import Settings
@@ -164,6 +177,98 @@ def _print_answer(name: str, result: Answer, format: str) -> None:
         cells = dict(zip(columns, row, strict=True))
         table.add_row(*("" if cells[c] is None else str(cells[c]) for c in shown))
     console.print(table)
+
+
+@cli.command("import")
+def import_(
+    file: Annotated[
+        Path | None, typer.Argument(help="The extract: N-Triples, Turtle, N-Quads, TriG, JSON-LD, RDF/XML.")
+    ] = None,
+    graph: Annotated[
+        str | None, typer.Option(help="Named graph to load it into [default: id:graph/import/NAME].")
+    ] = None,
+    format: Annotated[
+        str | None, typer.Option(help="nt, ttl, nq, trig, jsonld, rdfxml [default: from the extension].")
+    ] = None,
+    remove: Annotated[
+        str | None, typer.Option("--remove", help="Take the import into this graph IRI out again.")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Import an external extract (e.g. from Wikidata) into its own named graph, kept in data/imports/."""
+    settings = _settings(data_dir)
+    try:
+        if remove:
+            removed = remove_import(settings.data_dir, expand_iri(remove))
+            console.print(f"removed {removed.graph} ({removed.triples} triples)")
+        elif file is None:
+            raise ImportRefused("give the FILE to import, or --remove IRI")
+        else:
+            _import_with_progress(settings, file, expand_iri(graph) if graph else default_graph_for(file), format)
+    except (ImportRefused, ValueError) as err:
+        errors.print(f"[red]{err}[/red]", highlight=False)
+        raise typer.Exit(1) from err
+    console.print("a running server picks it up with `stancegraph reload`")
+
+
+def _import_with_progress(settings: Settings, file: Path, graph: str, format: str | None) -> None:
+    if not file.is_file():
+        raise ImportRefused(f"{file}: no such file")
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=errors
+    ) as progress:
+        task = progress.add_task(f"importing {file.name}", total=file.stat().st_size)
+        imported = import_file(settings.data_dir, file, graph, format, advance=lambda n: progress.advance(task, n))
+    console.print(f"[green]imported[/green] {imported.triples} triples into {imported.graph}")
+    console.print(f"  {Corpus(settings).name(imported.data_file)} (provenance in {imported.provenance_file.name})")
+
+
+@cli.command()
+def export(
+    format: Annotated[str, typer.Option(help="trig, nquads, jsonld, ttl or nt (ttl and nt need --graph).")] = "trig",
+    graph: Annotated[
+        str | None, typer.Option(help="Only this named graph (a full IRI or e.g. id:graph/entities).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write [default: stdout].")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write the whole dataset (every named graph, the derived one included) or one graph."""
+    if format not in EXPORT_FORMATS:
+        errors.print(f"unknown format {format!r}: use one of {', '.join(EXPORT_FORMATS)}")
+        raise typer.Exit(2)
+    settings = _settings(data_dir)
+    try:
+        store = open_store(settings)
+        target = expand_iri(graph) if graph else None
+        with output.open("wb") if output else contextlib.nullcontext(sys.stdout.buffer) as out:
+            export_dataset(store, out, format, target, load_context(settings.context_file))
+    except DataError as err:
+        errors.print(str(err), markup=False, highlight=False)
+        raise typer.Exit(1) from err
+    except KeyError as err:
+        errors.print(f"no graph {err.args[0]} in the dataset")
+        raise typer.Exit(1) from err
+    except ValueError as err:
+        errors.print(str(err))
+        raise typer.Exit(2) from err
+
+
+@cli.command()
+def context(
+    check: bool = typer.Option(False, "--check", help="Only check that ontology/context.jsonld is current."),
+) -> None:
+    """Regenerate ontology/context.jsonld (the JSON-LD context) from the ontology."""
+    settings = Settings()
+    text = context_text(generate_context(settings.ontology_files()))
+    current = settings.context_file.read_text(encoding="utf-8") if settings.context_file.exists() else ""
+    if check:
+        if text != current:
+            errors.print(f"{settings.context_file.name} is out of date: run `stancegraph context`")
+            raise typer.Exit(1)
+        console.print(f"{settings.context_file.name} is current")
+        return
+    settings.context_file.write_text(text, encoding="utf-8")
+    console.print(f"wrote {settings.context_file}")
 
 
 @cli.command()

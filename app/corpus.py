@@ -7,12 +7,15 @@ Layout (see docs/encoding.md):
   data/sources/ID.ttl       -> default graph                (document metadata)
   data/sources/ID.txt       -> sg:fullText of the document  (verbatim text)
   data/encodings/ID.ttl     -> graph id:graph/ID            (everything encoded from document ID)
+  data/imports/NAME.ttl     -> default graph                (provenance of an external extract)
+  data/imports/NAME.nt      -> the graph NAME.ttl names     (the extract, written by `stancegraph import`)
 """
 
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.imports import imported_graphs
 from app.namespaces import ENTITIES_GRAPH, LINKS_GRAPH, ONTOLOGY_GRAPH, document_graph, document_iri
 from app.problems import Problem, relative
 from app.settings import Settings
@@ -74,17 +77,23 @@ class Corpus:
     def data_files(self) -> list[DataFile]:
         """Every RDF file to load, in load order."""
         data = self.settings.data_dir
-        ontology = [
-            DataFile(p, ONTOLOGY_GRAPH)
-            for p in sorted(self.settings.ontology_dir.glob("*.ttl"))
-            if p.resolve() != self.settings.shapes_file.resolve()
-        ]
+        ontology = [DataFile(p, ONTOLOGY_GRAPH) for p in self.settings.ontology_files()]
         entities = [DataFile(p, ENTITIES_GRAPH) for p in sorted(data.glob("entities*.ttl"))]
         links = [DataFile(p, LINKS_GRAPH) for p in sorted((data / "links").glob("*.ttl"))]
         documents = self.documents()
         metadata = [DataFile(doc.metadata, None) for doc in documents]
         encodings = [DataFile(doc.encoding, doc.graph) for doc in documents if doc.encoding.exists()]
-        return ontology + entities + links + metadata + encodings
+        imports = [
+            f
+            for i in imported_graphs(data)
+            for f in (DataFile(i.provenance_file, None), DataFile(i.data_file, i.graph))
+        ]
+        return ontology + entities + links + metadata + encodings + imports
+
+    def own_files(self) -> list[DataFile]:
+        """The files written by this project: everything but imported extracts (ours to validate)."""
+        imported = {p for i in imported_graphs(self.settings.data_dir) for p in (i.data_file, i.provenance_file)}
+        return [f for f in self.data_files() if f.path not in imported]
 
     def layout_problems(self) -> list[Problem]:
         """Files that break the layout: a text without metadata, an encoding without a document."""

@@ -31,7 +31,9 @@ PARAM_TYPES = {"iri", "string", "date", "integer", "decimal", "boolean"}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 LABELS = """PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
 PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
-SELECT ?iri (SAMPLE(?label) AS ?name) WHERE { ?iri rdfs:label|skos:prefLabel ?label } GROUP BY ?iri"""
+SELECT ?iri (COALESCE(SAMPLE(?english), SAMPLE(?label)) AS ?name)
+WHERE { ?iri rdfs:label|skos:prefLabel ?label BIND (IF(LANG(?label) IN ("", "en"), ?label, ?none) AS ?english) }
+GROUP BY ?iri"""
 
 _cache = VersionedCache(size=1024)
 
@@ -231,10 +233,15 @@ def _compute(store: EmbeddedStore, query: NamedQuery, bindings: dict, limit: int
 
 
 def _labels(store: EmbeddedStore, rows: list[Row]) -> dict[str, str]:
-    iris = sorted({t.value for row in rows for t in row.values() if isinstance(t, ox.NamedNode)})
+    return labels_of(store, {t.value for row in rows for t in row.values() if isinstance(t, ox.NamedNode)})
+
+
+def labels_of(store: EmbeddedStore, iris: set[str]) -> dict[str, str]:
+    """A label for each IRI that has one (English or untagged preferred)."""
     if not iris:
         return {}
-    query = LABELS.replace("WHERE {", "WHERE { VALUES ?iri { " + " ".join(f"<{i}>" for i in iris) + " }", 1)
+    values = " ".join(f"<{i}>" for i in sorted(iris))
+    query = LABELS.replace("WHERE {", "WHERE { VALUES ?iri { " + values + " }", 1)
     return {row["iri"].value: row["name"].value for row in store.select(query)}
 
 

@@ -10,7 +10,15 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from app import __version__, admin, graph_store, graph_view_routes, named_query_routes, sparql_protocol
+from app import (
+    __version__,
+    admin,
+    graph_store,
+    graph_view_routes,
+    linked_data,
+    named_query_routes,
+    sparql_protocol,
+)
 from app.graph_page import mount_assets as mount_graph_assets
 from app.http_common import plain_error
 from app.query_ui import mount_assets
@@ -58,6 +66,7 @@ def create_app(settings: Settings | None = None, store: EmbeddedStore | None = N
     admin.add_routes(app, settings.writable)
     named_query_routes.add_routes(app, store)
     graph_view_routes.add_routes(app)
+    app.include_router(linked_data.router)
     mount_assets(app)
     mount_graph_assets(app)
     return app

@@ -1,4 +1,8 @@
-"""SPARQL 1.1 Service Description with VoID statistics (triples per graph, classes, properties).
+"""SPARQL 1.1 Service Description and VoID: triples per graph, classes, properties, and linksets per target.
+
+The same description answers `GET /sparql` without a query and `GET /.well-known/void` (RFC 5785 / VoID
+section 7): the dataset is `<BASE/.well-known/void#dataset>`, with one void:Linkset per external dataset
+our skos:exactMatch / closeMatch / owl:sameAs links point into (e.g. Wikidata, DBpedia).
 
 Statistics are computed by queries on the current data and cached per data version, so they stay current
 after updates and reloads without anyone invalidating them.
@@ -10,7 +14,7 @@ import pyoxigraph as ox
 
 from app.cache import VersionedCache
 from app.formats import RDF_FORMATS, RESULT_FORMATS
-from app.namespaces import PREFIXES, RDF
+from app.namespaces import PREFIXES, RDF, SKOS
 from app.store import EmbeddedStore
 
 SD = "http://www.w3.org/ns/sparql-service-description#"
@@ -32,6 +36,19 @@ FORMAT_IRIS = {
 
 _cache = VersionedCache(size=16)
 
+LINK_PREDICATES = (SKOS + "exactMatch", SKOS + "closeMatch", PREFIXES["owl"] + "sameAs")
+
+# Links grouped by predicate and the site they point into (scheme and host: the target dataset's IRI).
+LINKSETS = f"""
+SELECT ?predicate ?target (COUNT(*) AS ?n) WHERE {{
+  {{ SELECT DISTINCT ?s ?predicate ?o WHERE {{
+    ?s ?predicate ?o
+    FILTER (?predicate IN ({", ".join(f"<{p}>" for p in LINK_PREDICATES)}) && isIRI(?o)
+            && !STRSTARTS(STR(?o), "{PREFIXES["id"]}"))
+  }} }}
+  BIND (REPLACE(STR(?o), "^([a-z]+://[^/]+/).*$", "$1") AS ?target)
+}} GROUP BY ?predicate ?target"""
+
 
 @dataclass(frozen=True)
 class DatasetStatistics:
@@ -41,6 +58,7 @@ class DatasetStatistics:
     graph_triples: dict[str, int]
     classes: dict[str, int]
     properties: dict[str, int]
+    linksets: dict[tuple[str, str], int]
 
     @property
     def triples(self) -> int:
@@ -68,15 +86,25 @@ def dataset_statistics(store: EmbeddedStore) -> DatasetStatistics:
                 store, "SELECT ?c (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s a ?c FILTER(isIRI(?c)) } GROUP BY ?c", "c"
             ),
             properties=_counts(store, "SELECT ?p (COUNT(*) AS ?n) WHERE { ?s ?p ?o } GROUP BY ?p", "p"),
+            linksets={
+                (row["predicate"].value, row["target"].value): int(row["n"].value) for row in store.select(LINKSETS)
+            },
         )
 
     return _cache.get(store.data_version, "statistics", compute)
 
 
-def description_triples(store: EmbeddedStore, endpoint: str) -> list[ox.Triple]:
-    """The service description of `endpoint` and its default dataset, as triples."""
+def dataset_iri(base: str) -> str:
+    """The dataset's IRI on the host that serves it: `BASE/.well-known/void#dataset`."""
+    return base.rstrip("/") + "/.well-known/void#dataset"
+
+
+def description_triples(store: EmbeddedStore, base: str) -> list[ox.Triple]:
+    """The service description of the endpoint at `base`/sparql and its dataset (VoID), as triples."""
     stats = dataset_statistics(store)
-    service, dataset, default_graph = ox.NamedNode(endpoint), ox.BlankNode("dataset"), ox.BlankNode("default")
+    base = base.rstrip("/")
+    service, default_graph = ox.NamedNode(base + "/sparql"), ox.BlankNode("default")
+    dataset = ox.NamedNode(dataset_iri(base))
     out: list[ox.Triple] = []
 
     def add(s, p: str, o) -> None:
@@ -104,6 +132,9 @@ def description_triples(store: EmbeddedStore, endpoint: str) -> list[ox.Triple]:
     add(dataset, VOID + "classes", number(len(stats.classes)))
     add(dataset, VOID + "properties", number(len(stats.properties)))
     add(dataset, VOID + "sparqlEndpoint", service)
+    add(dataset, VOID + "dataDump", node(base + "/dump.nq.gz"))
+    add(dataset, VOID + "uriSpace", ox.Literal(PREFIXES["id"]))
+    add(dataset, VOID + "vocabulary", node(PREFIXES["sg"]))
     add(dataset, SD + "defaultGraph", default_graph)
     add(default_graph, RDF + "type", node(SD + "Graph"))
     add(default_graph, VOID + "triples", number(stats.default_graph_triples))
@@ -125,4 +156,12 @@ def description_triples(store: EmbeddedStore, endpoint: str) -> list[ox.Triple]:
         add(dataset, VOID + "propertyPartition", partition)
         add(partition, VOID + "property", node(prop))
         add(partition, VOID + "triples", number(count))
+    for index, ((predicate, target), count) in enumerate(sorted(stats.linksets.items())):
+        linkset = ox.BlankNode(f"linkset{index}")
+        add(dataset, VOID + "subset", linkset)
+        add(linkset, RDF + "type", node(VOID + "Linkset"))
+        add(linkset, VOID + "subjectsTarget", dataset)
+        add(linkset, VOID + "objectsTarget", node(target))
+        add(linkset, VOID + "linkPredicate", node(predicate))
+        add(linkset, VOID + "triples", number(count))
     return out

@@ -40,3 +40,12 @@ class Settings(BaseSettings):
     @property
     def shapes_file(self) -> Path:
         return self.ontology_dir / "shapes.ttl"
+
+    @property
+    def context_file(self) -> Path:
+        """The published JSON-LD context (generated from the ontology by `stancegraph context`)."""
+        return self.ontology_dir / "context.jsonld"
+
+    def ontology_files(self) -> list[Path]:
+        """The ontology's Turtle files, without the SHACL shapes (those are for validation only)."""
+        return [p for p in sorted(self.ontology_dir.glob("*.ttl")) if p.resolve() != self.shapes_file.resolve()]

@@ -154,7 +154,8 @@ async def answer_update(request: Request, update: str, params: list[tuple[str, s
     return Response(status_code=204, headers={"Stancegraph-Data-Version": store.data_version})
 
 
-def service_description(request: Request) -> Response:
+async def service_description(request: Request) -> Response:
+    """The service description with the dataset's VoID (statistics computed off the event loop, cached)."""
     store = _store(request)
     try:
         media_type = negotiate(request.headers.get("accept"), request.query_params.get("format"), RDF_TYPES)
@@ -162,10 +163,20 @@ def service_description(request: Request) -> Response:
         raise HTTPException(406, str(err)) from None
     except BadAccept as err:
         raise HTTPException(400, str(err)) from None
-    endpoint = _endpoint(request)
     fmt, native = RDF_FORMATS[media_type]
-    body = ox.serialize(description_triples(store, endpoint), format=native, prefixes=_sd_prefixes())
+    triples = await run_in_threadpool(description_triples, store, str(request.base_url))
+    body = ox.serialize(triples, format=native, prefixes=_sd_prefixes())
     return Response(body, media_type=fmt.content_type, headers={"Vary": "Accept"})
+
+
+router.add_api_route(
+    "/.well-known/void",
+    service_description,
+    methods=["GET"],
+    summary="VoID description of the dataset: graphs, triple counts, class and property partitions, linksets",
+    response_class=Response,
+    tags=["linked data"],
+)
 
 
 def _sd_prefixes() -> dict[str, str]:
@@ -210,14 +221,14 @@ async def sparql_get(
         return plain_error(400, "updates must be sent with POST")
     query = _single(params, "query")
     if query is None:
-        return await run_in_threadpool(home, request)
+        return await home(request)
     return await answer_query(request, query, params)
 
 
 @router.get("/", include_in_schema=False)
-def home(request: Request) -> Response:
+async def home(request: Request) -> Response:
     """Browsers get the query editor; RDF clients the service description."""
-    return query_page(request) if wants_html(request) else service_description(request)
+    return query_page(request) if wants_html(request) else await service_description(request)
 
 
 @router.post("/sparql", summary="SPARQL query or update (POST)", description=DOC, response_class=Response)

@@ -9,13 +9,15 @@ import contextlib
 import secrets
 import threading
 from collections.abc import Iterator
+from typing import BinaryIO
 
 import pyoxigraph as ox
 
 from app.corpus import Corpus
 from app.loader import LoadReport, build
+from app.namespaces import PREFIXES
 from app.settings import Settings
-from app.workers import QueryError, QueryJob, QueryOutcome, QueryPool, execute, syntax_message
+from app.workers import PREFIXED, QueryError, QueryJob, QueryOutcome, QueryPool, execute, syntax_message
 
 Term = ox.NamedNode | ox.BlankNode | ox.Literal
 Row = dict[str, Term | None]
@@ -142,6 +144,19 @@ class EmbeddedStore:
                 return False
             store.remove_graph(target)
             return True
+
+    def dump(self, output: BinaryIO, format: ox.RdfFormat, graph: str | None = None) -> None:
+        """Serialize the whole dataset (dataset formats) or one named graph, streaming into `output`."""
+        store = self._store  # the version being dumped, even if a reload swaps in another meanwhile
+        if graph is None and not format.supports_datasets:
+            raise ValueError(f"{format.name} holds one graph: name a graph, or use TriG, N-Quads or JSON-LD")
+        if graph is not None and not store.contains_named_graph(ox.NamedNode(graph)):
+            raise KeyError(graph)
+        prefixes = PREFIXES if format in PREFIXED else None
+        if graph is None:
+            store.dump(output, format=format, prefixes=prefixes)
+        else:
+            store.dump(output, format=format, from_graph=ox.NamedNode(graph), prefixes=prefixes)
 
     def has_graph(self, graph: str) -> bool:
         return self.ask(f"ASK {{ GRAPH <{ox.NamedNode(graph).value}> {{ }} }}", union_default_graph=False)

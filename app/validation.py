@@ -8,25 +8,23 @@ from pyshacl import validate as shacl_validate
 from rdflib.namespace import SH
 
 from app.corpus import Corpus
-from app.namespaces import DERIVED_GRAPH, ID
+from app.namespaces import ID
 from app.problems import Problem, line_of
 
-_UNION_WITHOUT_DERIVED = f"""
-CONSTRUCT {{ ?s ?p ?o }} WHERE {{
-  {{ ?s ?p ?o }} UNION {{ GRAPH ?g {{ ?s ?p ?o }} FILTER (?g != <{DERIVED_GRAPH}>) }}
-}}"""
 
-
-def as_rdflib(store: ox.Store) -> rdflib.Graph:
-    """The hand-made data (every graph but the derived one) as one rdflib graph for pyshacl."""
-    triples = ox.serialize(store.query(_UNION_WITHOUT_DERIVED), format=ox.RdfFormat.N_TRIPLES)
+def as_rdflib(store: ox.Store, corpus: Corpus) -> rdflib.Graph:
+    """The hand-made data (not the derived graph, not imported extracts) as one rdflib graph for pyshacl."""
+    graphs = sorted({f.graph for f in corpus.own_files() if f.graph is not None})
+    own = [ox.DefaultGraph(), *(ox.NamedNode(g) for g in graphs)]
+    result = store.query("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", default_graph=own)
+    triples = ox.serialize(result, format=ox.RdfFormat.N_TRIPLES)
     return rdflib.Graph().parse(data=triples, format="nt")
 
 
 def shacl_problems(store: ox.Store, corpus: Corpus) -> list[Problem]:
     """Run ontology/shapes.ttl; violations are errors, sh:Warning results are warnings."""
     shapes = rdflib.Graph().parse(corpus.settings.shapes_file, format="turtle")
-    _, report, _ = shacl_validate(as_rdflib(store), shacl_graph=shapes, inference="none", allow_warnings=True)
+    _, report, _ = shacl_validate(as_rdflib(store, corpus), shacl_graph=shapes, inference="none", allow_warnings=True)
     files = _search_order(corpus)
     problems = []
     for result in report.subjects(rdflib.RDF.type, SH.ValidationResult):
@@ -46,7 +44,7 @@ def _short(iri: rdflib.URIRef) -> str:
 
 def _search_order(corpus: Corpus) -> list[Path]:
     """Data files to search for a node: encodings first (statements live there), then the rest."""
-    files = [f.path for f in corpus.data_files()]
+    files = [f.path for f in corpus.own_files()]
     return sorted(files, key=lambda p: p.parent.name != "encodings")
 
 

@@ -1,0 +1,255 @@
+"""Linked-data pages: every IRI under https://stancegraph.org/id/ dereferences at /id/... on the serving host.
+
+Direct content negotiation (no 303 hop; responses carry `Vary: Accept` and `Content-Location`): browsers get
+an HTML page - label, types, external links, the statements with their quotes and sources, and every
+neighbour - and RDF clients get the resource's concise bounded description (SPARQL DESCRIBE) as Turtle,
+N-Triples, RDF/XML or JSON-LD compacted with the published context. `?format=html|ttl|nt|rdfxml|jsonld`
+overrides Accept. An IRI the data does not mention is a 404. Also served: the vocabulary at /ontology,
+its JSON-LD context at /ontology/context.jsonld, and the whole dataset at /dump.nq.gz.
+"""
+
+import io
+from dataclasses import dataclass
+from typing import Annotated
+
+import jinja2
+import pyoxigraph as ox
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from app.exports import gzipped_dump
+from app.formats import RDF_FORMATS, BadAccept, NotAcceptable, negotiate
+from app.jsonld import compact, load_context
+from app.named_queries import Answer, NamedQuery, answer, json_rows, labels_of
+from app.namespaces import ID, ONTOLOGY_GRAPH, RDF
+from app.namespaces import compact as compact_iri
+from app.service_description import LINK_PREDICATES
+from app.store import EmbeddedStore, Row
+from app.workers import QueryJob
+
+router = APIRouter(tags=["linked data"])
+
+MAX_EDGES = 500  # neighbours listed per direction; the page states the true total when there are more
+MAX_EVIDENCE = 200
+MAX_LITERAL = 600
+PAGE_TYPES = ["text/html", "text/turtle", "application/ld+json", "application/n-triples", "application/rdf+xml"]
+
+_templates = jinja2.Environment(
+    loader=jinja2.PackageLoader("app", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
+)
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One triple next to the resource: the property, the other end, and the graphs that state it."""
+
+    property: str
+    value: ox.NamedNode | ox.BlankNode | ox.Literal
+    graphs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ResourceDescription:
+    """What the HTML page shows about one resource."""
+
+    iri: str
+    outgoing: list[Edge]
+    outgoing_total: int
+    incoming: list[Edge]
+    incoming_total: int
+    evidence: Answer | None
+    labels: dict[str, str]
+
+    @property
+    def label(self) -> str | None:
+        return self.labels.get(self.iri)
+
+    @property
+    def types(self) -> list[str]:
+        return sorted({e.value.value for e in self.outgoing if e.property == RDF + "type"})
+
+    @property
+    def links(self) -> list[str]:
+        """External resources this one is the same as (skos:exactMatch, closeMatch, owl:sameAs)."""
+        return sorted({e.value.value for e in self.outgoing if e.property in LINK_PREDICATES})
+
+
+def _edges_query(pattern: str, limit: int | None) -> str:
+    """Distinct (property, value) pairs around the resource with the graphs stating them (default: '')."""
+    page = f"LIMIT {limit}" if limit is not None else ""
+    return f"""SELECT ?p ?v (GROUP_CONCAT(DISTINCT COALESCE(STR(?g), ""); separator=" ") AS ?graphs) WHERE {{
+      {{ {pattern} }} UNION {{ GRAPH ?g {{ {pattern} }} }}
+    }} GROUP BY ?p ?v ORDER BY ?p ?v {page}"""
+
+
+def _edges(store: EmbeddedStore, pattern: str) -> tuple[list[Edge], int]:
+    """Up to MAX_EDGES edges and their true number (counted only when there are more)."""
+    rows = store.select(_edges_query(pattern, MAX_EDGES + 1), union_default_graph=False)
+    edges = [_edge(row) for row in rows[:MAX_EDGES]]
+    if len(rows) <= MAX_EDGES:
+        return edges, len(edges)
+    count = f"SELECT (COUNT(*) AS ?n) WHERE {{ {_edges_query(pattern, None)} }}"
+    return edges, int(store.select(count, union_default_graph=False)[0]["n"].value)
+
+
+def _edge(row: Row) -> Edge:
+    graphs = tuple(g for g in row["graphs"].value.split(" ") if g) if row["graphs"] else ()
+    return Edge(row["p"].value, row["v"], graphs)
+
+
+def describe_resource(store: EmbeddedStore, iri: str, evidence: NamedQuery | None) -> ResourceDescription | None:
+    """Everything the page shows, or None when no triple mentions the IRI (blocking: call off the loop)."""
+    node = f"<{ox.NamedNode(iri).value}>"  # validated: an IRI cannot contain '>' or spaces
+    outgoing, outgoing_total = _edges(store, f"{node} ?p ?v")
+    incoming, incoming_total = _edges(store, f"?v ?p {node}")
+    if not outgoing_total and not incoming_total:
+        return None
+    quotes = answer(store, evidence, {"resource": iri}, MAX_EVIDENCE, 0) if evidence else None
+    iris = {iri} | {e.property for e in outgoing + incoming}
+    iris |= {e.value.value for e in outgoing + incoming if isinstance(e.value, ox.NamedNode)}
+    labels = labels_of(store, iris) | (quotes.labels if quotes else {})
+    return ResourceDescription(iri, outgoing, outgoing_total, incoming, incoming_total, quotes, labels)
+
+
+def resource_rdf(store: EmbeddedStore, iri: str, media_type: str, context_url: str, context: dict) -> bytes | None:
+    """The concise bounded description in `media_type`, or None for an IRI the data does not mention."""
+    node = f"<{ox.NamedNode(iri).value}>"
+    if not store.ask(f"ASK {{ {{ {node} ?p ?o }} UNION {{ ?s ?p {node} }} }}"):
+        return None
+    native_type = "application/n-triples" if media_type == "application/ld+json" else media_type
+    body = store.run(QueryJob(f"DESCRIBE {node}", graph_format=native_type)).body
+    return compact(body, "nt", context, context_url) if media_type == "application/ld+json" else body
+
+
+def render_page(request: Request, description: ResourceDescription) -> str:
+    """The HTML page (Jinja2 with autoescaping: every literal is shown as text, never as markup)."""
+    base = str(request.base_url).rstrip("/")
+
+    def href(value: str) -> str:
+        return base + "/id/" + value[len(ID) :] if value.startswith(ID) else value
+
+    def name(value: str) -> str:
+        return description.labels.get(value) or compact_iri(value)
+
+    def literal(term: ox.Literal) -> str:
+        text = term.value
+        if len(text) > MAX_LITERAL:
+            text = f"{text[:MAX_LITERAL]}… ({len(term.value):,} characters)"
+        return text
+
+    def annotation(term: ox.Literal) -> str:
+        if term.language:
+            return "@" + term.language
+        datatype = term.datatype.value
+        return "" if datatype.endswith("#string") else compact_iri(datatype)
+
+    template = _templates.get_template("resource.html")
+    return template.render(
+        d=description,
+        href=href,
+        name=name,
+        short=compact_iri,
+        literal=literal,
+        annotation=annotation,
+        is_iri=lambda t: isinstance(t, ox.NamedNode),
+        is_literal=lambda t: isinstance(t, ox.Literal),
+        evidence=json_rows(description.evidence) if description.evidence else None,
+        max_edges=MAX_EDGES,
+        formats=[(f.name, mt) for mt, (f, _) in RDF_FORMATS.items() if mt in PAGE_TYPES],
+        base=base,
+    )
+
+
+def _requested_iri(request: Request) -> str:
+    """The IRI exactly as requested (percent-encoding kept), from the raw path."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    path = raw.decode("latin-1").split("?", 1)[0]
+    return ID + path.split("/id/", 1)[1]
+
+
+def _negotiate_page(request: Request, format: str | None) -> str:
+    if format and format.lower() == "html":
+        return "text/html"
+    try:
+        return negotiate(request.headers.get("accept"), format, PAGE_TYPES)
+    except NotAcceptable as err:
+        raise HTTPException(406, str(err)) from None
+    except BadAccept as err:
+        raise HTTPException(400, str(err)) from None
+
+
+@router.get(
+    "/id/{path:path}",
+    summary="Dereference a Stancegraph IRI: HTML for browsers, its description as RDF for clients",
+    response_class=Response,
+)
+async def resource(
+    request: Request,
+    path: str,
+    format: Annotated[str | None, Query(description="html, ttl, nt, rdfxml or jsonld (overrides Accept).")] = None,
+) -> Response:
+    store: EmbeddedStore = request.app.state.store
+    media_type = _negotiate_page(request, format)
+    try:
+        iri = _requested_iri(request)
+        ox.NamedNode(iri)
+    except (ValueError, IndexError):
+        raise HTTPException(400, f"/id/{path} is not a valid IRI path") from None
+    headers = {"Vary": "Accept", "Stancegraph-Data-Version": store.data_version}
+    if media_type == "text/html":
+        evidence = request.app.state.named_queries.queries.get("evidence")
+        description = await run_in_threadpool(describe_resource, store, iri, evidence)
+        if description is None:
+            return HTMLResponse(_not_found_page(iri), status_code=404, headers=headers)
+        return HTMLResponse(render_page(request, description), headers=headers)
+    context_url = str(request.url_for("jsonld_context"))
+    context = load_context(store.settings.context_file)
+    body = await run_in_threadpool(resource_rdf, store, iri, media_type, context_url, context)
+    if body is None:
+        raise HTTPException(404, f"{iri} is not described in this dataset")
+    content_type = RDF_FORMATS[media_type][0].content_type
+    return Response(body, media_type=content_type, headers=headers | {"Content-Location": str(request.url)})
+
+
+def _not_found_page(iri: str) -> str:
+    return _templates.get_template("not_found.html").render(iri=iri)
+
+
+@router.get("/ontology/context.jsonld", name="jsonld_context", summary="The JSON-LD context of our vocabulary")
+def jsonld_context(request: Request) -> FileResponse:
+    settings = request.app.state.settings
+    return FileResponse(settings.context_file, media_type="application/ld+json")
+
+
+@router.get("/ontology", summary="The Stancegraph vocabulary (classes, properties, schemes)", response_class=Response)
+async def ontology(
+    request: Request, format: Annotated[str | None, Query(description="ttl, nt, rdfxml or jsonld.")] = None
+) -> Response:
+    store: EmbeddedStore = request.app.state.store
+    media_type = _negotiate_page(request, format)
+    if media_type == "text/html":  # the vocabulary has no HTML rendering: browsers read the Turtle
+        media_type = "text/turtle"
+    fmt, native = RDF_FORMATS[media_type]
+
+    def dump() -> bytes:
+        out = io.BytesIO()
+        store.dump(out, native, ONTOLOGY_GRAPH)
+        return out.getvalue()
+
+    return Response(await run_in_threadpool(dump), media_type=fmt.content_type, headers={"Vary": "Accept"})
+
+
+@router.get(
+    "/dump.nq.gz",
+    summary="The whole dataset as gzipped N-Quads (for harvesters; made once per data version)",
+    response_class=Response,
+)
+async def dump(request: Request) -> Response:
+    store: EmbeddedStore = request.app.state.store
+    etag = f'"{store.data_version}"'
+    headers = {"ETag": etag, "Content-Disposition": 'attachment; filename="stancegraph.nq.gz"'}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    body = await run_in_threadpool(gzipped_dump, store)
+    return Response(body, media_type="application/gzip", headers=headers)

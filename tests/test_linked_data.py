@@ -1,0 +1,136 @@
+"""Linked data: IRIs dereference (HTML, Turtle, JSON-LD), VoID counts match the store, the dump and the context."""
+
+import gzip
+import json
+
+import pyoxigraph as ox
+import pytest
+import rdflib
+from rdflib.compare import isomorphic
+
+from app.namespaces import ID, PREFIXES, SKOS
+from app.settings import PROJECT_ROOT
+from tests.conftest import replace_in
+
+WD, DBR = PREFIXES["wd"], PREFIXES["dbr"]
+VOID = rdflib.Namespace("http://rdfs.org/ns/void#")
+TEXT_HTML = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}  # what browsers send
+
+
+def test_an_actor_page_shows_label_links_quotes_and_neighbours(client):
+    response = client.get("/id/Russia", headers=TEXT_HTML)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert "Accept" in response.headers["vary"]
+    page = response.text
+    assert '<h1 id="label">Russia</h1>' in page
+    assert f'href="{WD}Q159"' in page and f'href="{DBR}Russia"' in page
+    assert "does not consider it possible to take part in the third site" in page or "third site" in page
+    assert 'href="http://testserver/id/ThirdSite"' in page  # neighbours link to their own pages on this host
+    assert "Evidence: 48 quotes" in page
+
+
+def test_a_statement_page_shows_its_own_quotes(client):
+    page = client.get("/id/doc/000_dcc2f28bf5a60eb8/stance-04", headers=TEXT_HTML).text
+    assert "Russia demands US renounces the third site" in page
+    assert "Evidence: 2 quotes" in page
+    assert page.count("<blockquote>") == 2
+
+
+def test_turtle_for_rdf_clients_is_the_resource_description(client):
+    response = client.get("/id/Russia", headers={"accept": "text/turtle"})
+    assert response.status_code == 200 and response.headers["content-type"] == "text/turtle; charset=utf-8"
+    graph = rdflib.Graph().parse(data=response.text, format="turtle")
+    russia = rdflib.URIRef(ID + "Russia")
+    assert (russia, rdflib.URIRef(SKOS + "exactMatch"), rdflib.URIRef(WD + "Q159")) in graph
+    assert (russia, rdflib.RDFS.label, rdflib.Literal("Russia", lang="en")) in graph
+    assert set(graph.subjects()) == {russia}  # its own description, not the whole graph
+
+
+def test_json_ld_refers_to_the_published_context_and_means_the_same_triples(client):
+    response = client.get("/id/Russia", headers={"accept": "application/ld+json"})
+    document = response.json()
+    assert document["@context"] == "http://testserver/ontology/context.jsonld"
+    assert document["@id"] == "id:Russia" and document["label"]["@value"] == "Russia"
+    document["@context"] = client.get("/ontology/context.jsonld").json()["@context"]
+    from_jsonld = rdflib.Graph().parse(data=json.dumps(document), format="json-ld")
+    from_turtle = rdflib.Graph().parse(data=client.get("/id/Russia?format=ttl").text, format="turtle")
+    assert isomorphic(from_jsonld, from_turtle)
+
+
+def test_unknown_iris_are_404_in_every_format(client):
+    assert client.get("/id/NoSuchActor", headers=TEXT_HTML).status_code == 404
+    assert "No triple in this dataset mentions" in client.get("/id/NoSuchActor", headers=TEXT_HTML).text
+    response = client.get("/id/NoSuchActor", headers={"accept": "text/turtle"})
+    assert response.status_code == 404 and "not described" in response.json()["detail"]
+
+
+def test_unacceptable_and_unknown_formats_are_client_errors(client):
+    assert client.get("/id/Russia", headers={"accept": "image/png"}).status_code == 406
+    assert client.get("/id/Russia?format=docx").status_code == 400
+
+
+def test_literals_are_shown_as_text_never_as_markup(make_client, tmp_path):
+    http = make_client()
+    entities = http.app.state.settings.data_dir / "entities.ttl"
+    replace_in(entities, 'rdfs:label "Russia"@en', 'rdfs:label "Russia<script>alert(1)</script>"@en')
+    http.app.state.store.reload()
+    page = http.get("/id/Russia", headers=TEXT_HTML).text
+    assert "<script>alert(1)</script>" not in page
+    assert "Russia&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_void_counts_match_the_store(client, store):
+    response = client.get("/.well-known/void", headers={"accept": "text/turtle"})
+    assert response.status_code == 200
+    void = rdflib.Graph().parse(data=response.text, format="turtle")
+    dataset = rdflib.URIRef("http://testserver/.well-known/void#dataset")
+    total = store.select(
+        "SELECT (COUNT(*) AS ?n) WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }", union_default_graph=False
+    )[0]["n"]
+    assert int(void.value(dataset, VOID.triples)) == int(total.value)
+    linksets = {
+        str(void.value(linkset, VOID.objectsTarget)): int(void.value(linkset, VOID.triples))
+        for linkset in void.objects(dataset, VOID.subset)
+    }
+    links = {
+        ns: int(
+            store.select(
+                f"SELECT (COUNT(*) AS ?n) WHERE {{ ?s <{SKOS}exactMatch> ?o FILTER STRSTARTS(STR(?o), '{ns}') }}"
+            )[0]["n"].value
+        )
+        for ns in (WD, DBR)
+    }
+    assert linksets == {"http://www.wikidata.org/": links[WD], "http://dbpedia.org/": links[DBR]}
+    assert linksets["http://www.wikidata.org/"] == 8
+    assert (dataset, VOID.dataDump, rdflib.URIRef("http://testserver/dump.nq.gz")) in void
+
+
+def test_the_dump_holds_every_quad_and_is_cached_by_version(client, store):
+    response = client.get("/dump.nq.gz")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/gzip"
+    quads = list(ox.parse(gzip.decompress(response.content), format=ox.RdfFormat.N_QUADS))
+    assert len(quads) == len(store._store)
+    again = client.get("/dump.nq.gz", headers={"if-none-match": response.headers["etag"]})
+    assert again.status_code == 304
+
+
+def test_the_vocabulary_and_its_context_are_served_and_current(client):
+    ontology = rdflib.Graph().parse(data=client.get("/ontology").text, format="turtle")
+    stance = rdflib.URIRef(PREFIXES["sg"] + "Stance")
+    assert (stance, rdflib.RDF.type, rdflib.OWL.Class) in ontology
+    context = client.get("/ontology/context.jsonld")
+    assert context.headers["content-type"] == "application/ld+json"
+    from app.jsonld import context_text, generate_context
+    from app.settings import Settings
+
+    served = context.text
+    assert served == (PROJECT_ROOT / "ontology" / "context.jsonld").read_text(encoding="utf-8")
+    assert served == context_text(generate_context(Settings().ontology_files())), "run `stancegraph context`"
+    assert json.loads(served)["@context"]["holder"] == {"@id": "sg:holder", "@type": "@id"}
+
+
+@pytest.mark.parametrize("path", ["/id/Russia", "/.well-known/void", "/dump.nq.gz", "/ontology"])
+def test_linked_data_routes_are_documented(client, path):
+    documented = client.get("/openapi.json").json()["paths"]
+    template = "/id/{path}" if path.startswith("/id/") else path
+    assert template in documented
