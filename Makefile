@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ASSETS := node_modules/.installed
 
-.PHONY: run test bench validate lint chromium clean
+.PHONY: run test bench notebook validate lint chromium clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11 or newer is required (set PYTHON=...)"; exit 1; }
@@ -45,8 +45,17 @@ lint: $(VENV)/.installed-test
 
 test: $(VENV)/.installed-test $(ASSETS) chromium
 	$(BIN)/stancegraph validate
+	$(BIN)/stancegraph context --check
 	$(BIN)/ruff check app tests bench
 	$(BIN)/pytest -q
+
+# Jupyter with the project's environment (the notebooks use the embedded store; no server needed).
+$(VENV)/.installed-notebooks: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[notebooks]'
+	@touch $@
+
+notebook: $(VENV)/.installed-notebooks
+	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser notebooks/
 
 # Not part of `make test`: prints a table against oxigraph serve measured in the same run.
 bench: $(VENV)/.installed-test

@@ -21,6 +21,8 @@ COLOURS = {
     "conditions": "#d4ac0d",
 }
 
+BLOCKED = "#c0392b"
+
 FORMATS = {
     "json": "application/json",
     "cytoscape": "application/vnd.cytoscape+json",
@@ -76,8 +78,54 @@ def dot(graph: nx.Graph) -> str:
     return nx.nx_pydot.to_pydot(_without_graph_attributes(copy)).to_string()
 
 
+def node_colours(graph: nx.Graph) -> dict[str, str]:
+    """One colour per node type (actor kinds, issue kinds, statements...), stable for a given set of types."""
+    from matplotlib import colormaps
+
+    palette = colormaps["tab20"]
+    kinds = sorted({str(d.get("type", "")) for _, d in graph.nodes(data=True)})
+    return {kind: _hex(palette(index % 20)) for index, kind in enumerate(kinds)}
+
+
+def _hex(rgba: tuple[float, ...]) -> str:
+    return "#" + "".join(f"{round(c * 255):02x}" for c in rgba[:3])
+
+
+def draw(graph: nx.Graph, axis, legend: bool = True) -> None:
+    """Draw a view on a matplotlib axis: spring layout, nodes coloured by type, edges by polarity."""
+    layout = nx.spring_layout(graph, seed=1, k=1.2 / max(1, len(graph)) ** 0.5)
+    by_type = node_colours(graph)
+    fill = [by_type[str(d.get("type", ""))] for _, d in graph.nodes(data=True)]
+    colours = [COLOURS.get(d.get("polarity", ""), "#777777") for _, _, d in graph.edges(data=True)]
+    blocked = [bool(d.get("blocked")) for _, d in graph.nodes(data=True)]
+    nx.draw_networkx_nodes(
+        graph,
+        layout,
+        ax=axis,
+        node_size=300,
+        node_color=fill,
+        edgecolors=[BLOCKED if b else "#1f3b57" for b in blocked],
+        linewidths=[3 if b else 1 for b in blocked],
+    )
+    nx.draw_networkx_edges(graph, layout, ax=axis, edge_color=colours, arrows=graph.is_directed())
+    nx.draw_networkx_labels(
+        graph, layout, ax=axis, labels={n: d.get("label", n) for n, d in graph.nodes(data=True)}, font_size=7
+    )
+    if legend and graph:
+        from matplotlib.lines import Line2D
+
+        polarities = sorted({d["polarity"] for _, _, d in graph.edges(data=True) if d.get("polarity") in COLOURS})
+        handles = [Line2D([], [], marker="o", ls="", color=c, label=k or "(untyped)") for k, c in by_type.items()]
+        handles += [Line2D([], [], color=COLOURS[p], label=p) for p in polarities]
+        if any(blocked):
+            handles.append(Line2D([], [], marker="o", ls="", mfc="white", mec=BLOCKED, mew=3, label="blocked"))
+        axis.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
+    axis.margins(0.15)
+    axis.set_axis_off()
+
+
 def svg(graph: nx.Graph) -> bytes:
-    """A static drawing (spring layout, colours by polarity) for reports and READMEs."""
+    """A static drawing for reports and READMEs."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -85,14 +133,7 @@ def svg(graph: nx.Graph) -> bytes:
 
     figure, axis = plt.subplots(figsize=(12, 8))
     try:
-        layout = nx.spring_layout(graph, seed=1, k=1.2 / max(1, len(graph)) ** 0.5)
-        colours = [COLOURS.get(d.get("polarity", ""), "#777777") for _, _, d in graph.edges(data=True)]
-        nx.draw_networkx_nodes(graph, layout, ax=axis, node_size=300, node_color="#d6e4f0", edgecolors="#1f3b57")
-        nx.draw_networkx_edges(graph, layout, ax=axis, edge_color=colours, arrows=graph.is_directed())
-        nx.draw_networkx_labels(
-            graph, layout, ax=axis, labels={n: d.get("label", n) for n, d in graph.nodes(data=True)}, font_size=7
-        )
-        axis.set_axis_off()
+        draw(graph, axis)
         buffer = io.BytesIO()
         figure.savefig(buffer, format="svg", bbox_inches="tight")
         return buffer.getvalue()

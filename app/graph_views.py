@@ -383,3 +383,33 @@ def timeline(store: EmbeddedStore, view: ViewFilter = ViewFilter()) -> nx.DiGrap
         for (d1, a), (d2, b) in itertools.pairwise(ordered):
             graph.add_edge(a, b, actor=actor, since=d1, until=d2)
     return graph
+
+
+RESOURCE_VIEWS = ("what-blocks", "what-follows", "ego")
+VIEW_NAMES = ("preconditions", "stances", "actors", "timeline", *RESOURCE_VIEWS)
+
+
+def build_view(
+    store: EmbeddedStore,
+    name: str,
+    resource: str | None = None,
+    view: ViewFilter = ViewFilter(),
+    mode: str = "congruence",
+    normalisation: str = "none",
+    depth: int = 1,
+) -> nx.Graph:
+    """Any view by name (the client's embedded mode; the HTTP routes call the functions themselves)."""
+    if name in RESOURCE_VIEWS and not resource:
+        raise ValueError(f"the {name} view needs a resource")
+    builders = {
+        "preconditions": lambda: preconditions(store, view),
+        "stances": lambda: stances(store, view),
+        "actors": lambda: actors(store, view, mode, normalisation),
+        "timeline": lambda: timeline(store, view),
+        "what-blocks": lambda: what_blocks(store, resource, view),
+        "what-follows": lambda: what_follows(store, resource, view),
+        "ego": lambda: ego(store, resource, depth),
+    }
+    if name not in builders:
+        raise ValueError(f"no view {name!r}: choose one of {', '.join(VIEW_NAMES)}")
+    return builders[name]()

@@ -273,6 +273,35 @@ def json_rows(result: Answer) -> list[dict[str, Any]]:
     ]
 
 
+def column_types(result: Answer) -> dict[str, str]:
+    """Per variable: "iri", the one datatype IRI of its literals, or "mixed" (so clients can type columns)."""
+    types = {}
+    for name in result.variables:
+        kinds = {
+            "iri" if isinstance(t, ox.NamedNode) else t.datatype.value if isinstance(t, ox.Literal) else "blank"
+            for row in result.rows
+            if (t := row[name]) is not None
+        }
+        types[name] = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else "unbound")
+    return types
+
+
+def answer_document(query: NamedQuery, values: dict[str, Any], result: Answer) -> dict[str, Any]:
+    """The JSON answer of a named query: its page of rows, the true total, paging, and column types."""
+    return {
+        "query": query.name,
+        "parameters": {
+            k: (v.isoformat() if isinstance(v, datetime.date) else v) for k, v in values.items() if v is not None
+        },
+        "total": result.total,
+        "limit": result.limit,
+        "offset": result.offset,
+        "variables": result.variables,
+        "types": column_types(result),
+        "rows": json_rows(result),
+    }
+
+
 def table_rows(result: Answer) -> tuple[list[str], list[list[Any]]]:
     """Columns and rows for CSV and terminal tables: each IRI column followed by its label column."""
     iri_columns = {name for row in result.rows for name, t in row.items() if isinstance(t, ox.NamedNode)}

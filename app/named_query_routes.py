@@ -23,7 +23,7 @@ from app.named_queries import (
     Param,
     ParameterError,
     answer,
-    json_rows,
+    answer_document,
     load_named_queries,
     table_rows,
 )
@@ -196,18 +196,7 @@ def render(
             media_type="application/sparql-results+json",
             headers=headers,
         )
-    body = {
-        "query": query.name,
-        "parameters": {
-            k: (v.isoformat() if isinstance(v, datetime.date) else v) for k, v in values.items() if v is not None
-        },
-        "total": result.total,
-        "limit": result.limit,
-        "offset": result.offset,
-        "variables": result.variables,
-        "rows": json_rows(result),
-    }
-    return JSONResponse(body, headers=headers)
+    return JSONResponse(answer_document(query, values, result), headers=headers)
 
 
 def link_header(request: Request, result: Answer) -> str:

@@ -1,0 +1,152 @@
+"""The notebook client: the same DataFrames and graphs from the embedded store and from a live server."""
+
+import httpx
+import networkx as nx
+import pandas as pd
+import pytest
+import rdflib
+
+from app.client import Stancegraph, StancegraphError
+from app.namespaces import ID
+from app.settings import PROJECT_ROOT
+from tests.live import stancegraph_server
+
+TOKEN = "client-test-token"
+
+
+@pytest.fixture(scope="module")
+def server():
+    with stancegraph_server(admin_token=TOKEN) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def remote(server) -> Stancegraph:
+    return Stancegraph.connect(server, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def embedded() -> Stancegraph:
+    return Stancegraph.embedded()
+
+
+def test_named_query_frames_are_typed_with_labels_next_to_iris(embedded):
+    frame = embedded.query("stances-of-actor", actor="id:Russia", polarity="rejects")
+    assert frame.attrs["total"] == len(frame) == 8
+    assert list(frame.columns[:4]) == ["stance", "stance_label", "polarity", "polarity_label"]
+    assert pd.api.types.is_datetime64_any_dtype(frame["date"])
+    assert set(frame["polarity_label"]) == {"rejects"}
+    assert "third site" in set(frame["target_label"])
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("stances-of-actor", {"actor": "id:Russia", "from_": "2009-01-01"}),
+        ("who-stands-where", {}),
+        ("blocked-proposals", {}),
+        ("document-statistics", {}),
+        ("evidence", {"resource": "id:ThirdSite"}),
+    ],
+)
+def test_frames_equal_over_http_and_embedded(embedded, remote, server, name, params):
+    local, over_http = embedded.query(name, **params), remote.query(name, **params)
+    pd.testing.assert_frame_equal(local, over_http)
+    api = httpx.get(
+        f"{server}/api/queries/{name}", params={k.rstrip("_"): v for k, v in params.items()} | {"limit": 10000}
+    ).json()
+    assert len(local) == api["total"] == len(api["rows"])
+
+
+def test_every_page_is_fetched_and_limits_are_honoured(remote, monkeypatch):
+    import app.client
+
+    monkeypatch.setattr(app.client, "PAGE", 7)  # force several pages
+    whole = remote.query("who-stands-where")
+    assert len(whole) == whole.attrs["total"] > 7
+    assert whole["target"].tolist() == remote.query("who-stands-where", limit=1000)["target"].tolist()
+    assert len(remote.query("who-stands-where", limit=3, offset=2)) == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "resource", "params"),
+    [
+        ("preconditions", None, {}),
+        ("stances", None, {"as_of": "2008-01-01"}),
+        ("actors", None, {"mode": "conflict", "normalisation": "jaccard"}),
+        ("what-blocks", "id:MeaningfulDialogueOnCooperation", {}),
+        ("ego", "id:ThirdSite", {"depth": 2}),
+    ],
+)
+def test_views_equal_over_http_and_embedded(embedded, remote, server, name, resource, params):
+    local, over_http = embedded.view(name, resource, **params), remote.view(name, resource, **params)
+    assert nx.utils.graphs_equal(local, over_http)
+    path = f"/views/{name}" + (f"/{resource}" if resource else "")
+    api = httpx.get(server + path, params={**params, "format": "json"}).json()
+    assert sorted(n["id"] for n in api["nodes"]) == sorted(local.nodes)
+    assert len(api["links"]) == local.number_of_edges()
+
+
+def test_preconditions_view_keeps_every_attribute(embedded):
+    graph = embedded.view("preconditions")
+    dialogue = graph.nodes[ID + "MeaningfulDialogueOnCooperation"]
+    assert dialogue["blocked"] is True
+    edge = graph.edges[ID + "MeaningfulDialogueOnCooperation", ID + "USRenouncesThirdSite"]
+    assert "third site" in edge["quotes"]
+
+
+def test_sparql_gives_frames_graphs_and_booleans(embedded, remote):
+    query = """PREFIX sg: <https://stancegraph.org/ontology#>
+        SELECT ?stance ?holder ?date WHERE { ?stance sg:holder ?holder ; sg:date ?date } ORDER BY ?stance"""
+    local = embedded.sparql(query)
+    pd.testing.assert_frame_equal(local, remote.sparql(query))
+    assert list(local.columns) == ["stance", "stance_label", "holder", "holder_label", "date"]
+    assert pd.api.types.is_datetime64_any_dtype(local["date"])
+    graph = embedded.sparql("DESCRIBE <https://stancegraph.org/id/Russia>")
+    assert isinstance(graph, rdflib.Graph) and len(graph) > 5
+    assert remote.sparql("ASK { <https://stancegraph.org/id/Russia> ?p ?o }") is True
+
+
+@pytest.mark.parametrize("which", ["embedded", "remote"])
+def test_errors_carry_the_service_message(request, which):
+    sg = request.getfixturevalue(which)
+    with pytest.raises(StancegraphError, match="400: SPARQL syntax error at line 1, column 23"):
+        sg.sparql("SELECT ?x WHERE { ?x }")
+    with pytest.raises(StancegraphError, match=r"unknown parameter.*actr"):
+        sg.query("stances-of-actor", actr="id:Russia")
+    with pytest.raises(StancegraphError, match=r"400.*not a valid iri"):
+        sg.query("stances-of-actor", actor="not an iri")
+    with pytest.raises(StancegraphError, match="no named query"):
+        sg.query("no-such-query")
+    with pytest.raises(StancegraphError, match="400"):
+        sg.view("what-blocks")
+
+
+def test_an_unreachable_or_slow_server_is_an_error_not_an_empty_frame():
+    with pytest.raises(StancegraphError, match="cannot reach"):
+        Stancegraph.connect("http://127.0.0.1:9", timeout=2).query("who-stands-where")
+
+
+def test_evidence_lists_quotes_with_sources(embedded):
+    quotes = embedded.evidence("id:USRenouncesThirdSite")
+    assert len(quotes) >= 3 and quotes["quote"].str.len().min() > 10
+    assert set(quotes["source"]) <= {ID + "doc/000_dcc2f28bf5a60eb8", ID + "doc/003_cf8b46a4843bbcf9"}
+
+
+def test_added_graph_enriches_named_queries_over_http_with_the_token(remote):
+    extract = PROJECT_ROOT / "examples" / "wikidata-extract.ttl"
+    with pytest.raises(StancegraphError, match="401"):
+        remote.add_graph(extract, "id:graph/import/wikidata")
+    assert remote.add_graph(extract, "id:graph/import/wikidata", token=TOKEN) == 46
+    facts = remote.query("external-facts", actor="id:Poland")
+    assert "NATO" in facts["memberOf"].dropna().iloc[0]
+
+
+def test_draw_makes_a_figure_and_a_widget(embedded, tmp_path):
+    figure = embedded.draw("preconditions")
+    figure.savefig(tmp_path / "preconditions.png")
+    assert (tmp_path / "preconditions.png").stat().st_size > 10_000
+    widget = embedded.draw("stances", interactive=True)
+    nodes = widget.graph.nodes
+    assert len(nodes) == embedded.view("stances").number_of_nodes()
+    assert any(edge.data.get("tooltip") for edge in widget.graph.edges)
