@@ -70,7 +70,7 @@ async def read_graph(request: Request) -> Response:
     try:
         outcome = await run_in_threadpool(store.run, job)
     except QueryError as err:
-        return plain_error(err.status, err.message)
+        return plain_error(err.status, err.message, err.headers)
     body = b"" if request.method == "HEAD" else outcome.body
     return Response(body, media_type=RDF_FORMATS[media_type][0].content_type)
 

@@ -100,7 +100,7 @@ class NamedQueryRoutes:
             except NotAcceptable as err:
                 return JSONResponse({"detail": str(err)}, status_code=406)
             except QueryError as err:
-                return JSONResponse({"detail": err.message}, status_code=err.status)
+                return JSONResponse({"detail": err.message}, status_code=err.status, headers=err.headers)
             return render(request, query, values, result, media_type, store.data_version)
 
         endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]

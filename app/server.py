@@ -24,6 +24,7 @@ from app.http_common import plain_error
 from app.query_ui import mount_assets
 from app.settings import Settings
 from app.store import EmbeddedStore, open_store
+from app.workers import QueryError
 
 access_log = logging.getLogger("stancegraph.access")
 
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, store: EmbeddedStore | None = N
     app.middleware("http")(log_access)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(QueryError, query_error)
     app.include_router(sparql_protocol.router)
     graph_store.add_routes(app, settings.writable)
     admin.add_routes(app, settings.writable)
@@ -95,6 +97,13 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
     if request.url.path.startswith(PLAIN_PATHS):
         return plain_error(exc.status_code, str(exc.detail), headers)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+async def query_error(request: Request, exc: QueryError) -> Response:
+    """A query that failed inside a view, a page or a named query: its own status and message, never a 500."""
+    if request.url.path.startswith(PLAIN_PATHS):
+        return plain_error(exc.status, exc.message, exc.headers)
+    return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=exc.headers)
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> Response:

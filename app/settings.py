@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     max_query_bytes: int = 1_000_000
     max_upload_bytes: int = 1_000_000_000
     query_workers: int = 2
+    max_waiting_queries: int = 64
     cors_origins: list[str] = ["*"]
     federation_allow: list[str] = ["https://query.wikidata.org/sparql", "https://dbpedia.org/sparql"]
 

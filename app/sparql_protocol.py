@@ -17,7 +17,7 @@ from app.http_common import plain_error, read_body, require_admin
 from app.namespaces import PREFIXES
 from app.query_ui import query_page
 from app.service_description import description_triples
-from app.sparql_text import service_endpoints
+from app.sparql_text import TooDeep, check_nesting, service_endpoints
 from app.store import EmbeddedStore, UpdateError
 from app.update_dataset import DatasetConflict, with_using
 from app.workers import QueryError, QueryJob, QueryOutcome
@@ -122,6 +122,10 @@ async def answer_query(request: Request, query: str, params: list[tuple[str, str
     if len(query.encode()) > settings.max_query_bytes:
         return plain_error(413, f"query longer than the {settings.max_query_bytes:,} byte limit")
     check_federation(query, settings.federation_allow)
+    try:
+        check_nesting(query)
+    except TooDeep as err:
+        return plain_error(400, str(err))
     result_format, graph_format = _negotiate(request)
     job = QueryJob(
         query,
@@ -134,7 +138,7 @@ async def answer_query(request: Request, query: str, params: list[tuple[str, str
     try:
         outcome = await run_in_threadpool(store.run, job)
     except QueryError as err:
-        return plain_error(err.status, err.message)
+        return plain_error(err.status, err.message, err.headers)
     return _response(outcome, store, settings.max_rows)
 
 
@@ -145,9 +149,10 @@ async def answer_update(request: Request, update: str, params: list[tuple[str, s
     using_named = [_iri(v) for k, v in params if k == "using-named-graph-uri"]
     check_federation(update, store.settings.federation_allow)
     try:
+        check_nesting(update)
         update = with_using(update, using, using_named)
         await run_in_threadpool(store.update, update, _endpoint(request))
-    except DatasetConflict as err:
+    except (DatasetConflict, TooDeep) as err:
         return plain_error(400, str(err))
     except UpdateError as err:
         return plain_error(400, err.message)

@@ -16,7 +16,7 @@ _PROLOGUE = re.compile(r"\A(?:\s+|#[^\n]*\n?|(?i:PREFIX)\s+[\w.-]*:\s*<[^>]*>|(?
 
 
 def tokens(text: str) -> Iterator[tuple[int, int, str]]:
-    """(position, brace depth, token) for every word and brace outside strings, IRIs and comments."""
+    """(position, brace depth, token) for every word, brace and parenthesis outside strings, IRIs and comments."""
     depth, i, n = 0, 0, len(text)
     while i < n:
         char = text[i]
@@ -37,6 +37,9 @@ def tokens(text: str) -> Iterator[tuple[int, int, str]]:
         elif char == "}":
             depth, i = depth - 1, i + 1
             yield i - 1, depth, "}"
+        elif char in "()":
+            yield i, depth, char
+            i += 1
         elif char in "?$:" or char.isalnum():
             word = _WORD.match(text, i)
             if word and (i == 0 or text[i - 1] not in "?$:") and not (i > 0 and text[i - 1].isalnum()):
@@ -49,7 +52,27 @@ def tokens(text: str) -> Iterator[tuple[int, int, str]]:
 
 
 def top_level_words(text: str) -> list[tuple[int, str]]:
-    return [(pos, tok) for pos, depth, tok in tokens(text) if depth == 0 and tok not in "{}"]
+    return [(pos, tok) for pos, depth, tok in tokens(text) if depth == 0 and tok not in "{}()"]
+
+
+class TooDeep(ValueError):
+    """A query nested deeper than the parser can safely follow (it would exhaust the worker's stack)."""
+
+
+def check_nesting(text: str, limit: int = 200) -> None:
+    """TooDeep, with line and column, for groups or expressions nested more than `limit` levels."""
+    level = 0
+    for pos, _, token in tokens(text):
+        if token in "{(":
+            level += 1
+            if level > limit:
+                line = text.count("\n", 0, pos) + 1
+                column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+                raise TooDeep(
+                    f"query nests groups or expressions more than {limit} levels deep at line {line}, column {column}"
+                )
+        elif token in "})":
+            level -= 1
 
 
 def split_prologue(query: str) -> tuple[str, str]:

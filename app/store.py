@@ -49,7 +49,7 @@ class EmbeddedStore:
         self._store = ox.Store()
         self._version = new_version()
         self._write_lock = threading.Lock()
-        self._pool = QueryPool(settings.query_workers) if pooled else None
+        self._pool = QueryPool(settings.query_workers, settings.max_waiting_queries) if pooled else None
 
     # ------------------------------------------------------------------ data lifecycle
 

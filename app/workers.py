@@ -54,6 +54,7 @@ class QueryError(Exception):
     """A query that cannot be answered; `status` is the HTTP status it maps to."""
 
     status = 400
+    headers: dict[str, str] = {}
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -66,6 +67,13 @@ class QuerySyntaxError(QueryError):
 
 class QueryTimeout(QueryError):
     status = 503
+
+
+class Saturated(QueryError):
+    """Every worker is busy and the waiting line is full: come back shortly rather than pile up."""
+
+    status = 503
+    headers = {"Retry-After": "1"}
 
 
 class QueryEvaluationError(QueryError):
@@ -199,10 +207,12 @@ class Worker:
 class QueryPool:
     """A fixed number of forked workers over one store snapshot; replaced whenever the data changes."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, max_waiting: int = 64):
         self.size = max(1, size)
+        self.max_waiting = max(0, max_waiting)
         self._idle: queue.Queue[Worker] = queue.Queue()
         self._lock = threading.Lock()
+        self._admitted = 0
         self._store: ox.Store | None = None
         self._generation = 0
         self._closed = False
@@ -221,7 +231,21 @@ class QueryPool:
             self._stop(worker)
 
     def run(self, job: QueryJob, timeout: float) -> QueryOutcome:
-        """Blocking: run the job on an idle worker; kill it at the deadline (QueryTimeout)."""
+        """Blocking: run the job on an idle worker; kill it at the deadline (QueryTimeout).
+
+        At most `size` queries run and `max_waiting` wait; beyond that the job is refused at once (Saturated).
+        """
+        with self._lock:
+            if self._admitted >= self.size + self.max_waiting:
+                raise Saturated(f"all {self.size} query workers are busy and {self.max_waiting} queries wait: retry")
+            self._admitted += 1
+        try:
+            return self._run(job, timeout)
+        finally:
+            with self._lock:
+                self._admitted -= 1
+
+    def _run(self, job: QueryJob, timeout: float) -> QueryOutcome:
         deadline = time.monotonic() + timeout
         worker = self._acquire(deadline)
         try:
