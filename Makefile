@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ASSETS := node_modules/.installed
 
-.PHONY: run test bench notebook validate lint chromium clean
+.PHONY: run test bench fuzz notebook validate lint chromium clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11 or newer is required (set PYTHON=...)"; exit 1; }
@@ -48,6 +48,10 @@ test: $(VENV)/.installed-test $(ASSETS) chromium
 	$(BIN)/stancegraph context --check
 	$(BIN)/ruff check app tests bench
 	$(BIN)/pytest -q
+
+# The fuzzing of every operation with many more cases than `make test` runs (a few minutes).
+fuzz: $(VENV)/.installed-test
+	STANCEGRAPH_FUZZ_EXAMPLES=300 $(BIN)/pytest -q tests/test_fuzz.py
 
 # Jupyter with the project's environment (the notebooks use the embedded store; no server needed).
 $(VENV)/.installed-notebooks: pyproject.toml $(VENV)/.installed

@@ -216,7 +216,13 @@ def _not_found_page(iri: str) -> str:
     return _templates.get_template("not_found.html").render(iri=iri)
 
 
-@router.get("/ontology/context.jsonld", name="jsonld_context", summary="The JSON-LD context of our vocabulary")
+@router.get(
+    "/ontology/context.jsonld",
+    name="jsonld_context",
+    summary="The JSON-LD context of our vocabulary",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/ld+json": {}}}},
+)
 def jsonld_context(request: Request) -> FileResponse:
     settings = request.app.state.settings
     return FileResponse(settings.context_file, media_type="application/ld+json")

@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, store: EmbeddedStore | None = N
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
+        store.start()
         yield
         store.close()
 

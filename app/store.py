@@ -70,6 +70,11 @@ class EmbeddedStore:
     def data_version(self) -> str:
         return self._version
 
+    def start(self) -> None:
+        """Make sure query workers run (after a close(), when an app's lifespan starts again)."""
+        if self._pool:
+            self._pool.reopen()
+
     def close(self) -> None:
         if self._pool:
             self._pool.close()

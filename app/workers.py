@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, Pipe
+from typing import ClassVar
 
 import pyoxigraph as ox
 
@@ -54,7 +55,7 @@ class QueryError(Exception):
     """A query that cannot be answered; `status` is the HTTP status it maps to."""
 
     status = 400
-    headers: dict[str, str] = {}
+    headers: ClassVar[dict[str, str]] = {}
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -73,7 +74,7 @@ class Saturated(QueryError):
     """Every worker is busy and the waiting line is full: come back shortly rather than pile up."""
 
     status = 503
-    headers = {"Retry-After": "1"}
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
 
 
 class QueryEvaluationError(QueryError):
@@ -266,6 +267,14 @@ class QueryPool:
         if isinstance(reply, QueryError):
             raise reply
         return reply
+
+    def reopen(self) -> None:
+        """Fork workers again after close() (an app whose lifespan starts again, e.g. in tests)."""
+        with self._lock:
+            if not self._closed or self._store is None:
+                return
+            self._closed = False
+        self.refresh(self._store)
 
     def close(self) -> None:
         with self._lock:
