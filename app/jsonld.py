@@ -5,6 +5,7 @@ The context is generated from the ontology - one term per class and property, ob
 file and a test checks the committed one is current.
 """
 
+import functools
 import json
 from pathlib import Path
 
@@ -95,5 +96,7 @@ def compact(data: bytes, format: str, context: dict, context_url: str | None = N
     return json.dumps(document, ensure_ascii=False, indent=2).encode()
 
 
+@functools.lru_cache(maxsize=4)
 def load_context(path: Path) -> dict:
+    """The context file, read once per process (it changes only with the ontology, by `stancegraph context`)."""
     return json.loads(path.read_text(encoding="utf-8"))
