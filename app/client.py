@@ -24,7 +24,7 @@ import rdflib
 
 from app.graph_formats import COLOURS, draw, node_colours, node_link
 from app.graph_views import RESOURCE_VIEWS
-from app.named_queries import LABELS, ParameterError, answer, answer_document, load_named_queries
+from app.named_queries import ParameterError, answer, answer_document, labels_query, load_named_queries
 from app.namespaces import XSD
 
 SPARQL_JSON = "application/sparql-results+json"
@@ -176,6 +176,7 @@ class Stancegraph:
 
     def __init__(self, transport: Transport):
         self.transport = transport
+        self._listing: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def connect(cls, url: str = "http://127.0.0.1:8000", timeout: float = 60) -> "Stancegraph":
@@ -211,9 +212,7 @@ class Stancegraph:
         found: dict[str, str] = {}
         ordered = sorted(set(iris))
         for start in range(0, len(ordered), LABEL_BATCH):
-            values = " ".join(str(ox.NamedNode(i)) for i in ordered[start : start + LABEL_BATCH])
-            query = LABELS.replace("WHERE {", "WHERE { VALUES ?iri { " + values + " }", 1)
-            _, body = self.transport.sparql(query)
+            _, body = self.transport.sparql(labels_query(ordered[start : start + LABEL_BATCH]))
             for row in json.loads(body)["results"]["bindings"]:
                 found[row["iri"]["value"]] = row["name"]["value"]
         return found
@@ -253,10 +252,11 @@ class Stancegraph:
         return frame
 
     def _parameters(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
-        listing = {q["name"]: q for q in self.transport.named_queries()}
-        if name not in listing:
-            raise StancegraphError(f"no named query {name!r}; known: {', '.join(sorted(listing))}")
-        known = {p["name"] for p in listing[name]["parameters"]}
+        if name not in self._listing:  # asked once, and again only for a name not seen (queries can be added)
+            self._listing = {q["name"]: q for q in self.transport.named_queries()}
+        if name not in self._listing:
+            raise StancegraphError(f"no named query {name!r}; known: {', '.join(sorted(self._listing))}")
+        known = {p["name"] for p in self._listing[name]["parameters"]}
         values = {key.rstrip("_"): _plain(value) for key, value in params.items() if value is not None}
         unknown = set(values) - known
         if unknown:

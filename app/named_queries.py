@@ -13,6 +13,7 @@ Pages are true: a COUNT over the same bindings gives the total; answers are cach
 
 import datetime
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -240,9 +241,13 @@ def labels_of(store: EmbeddedStore, iris: set[str]) -> dict[str, str]:
     """A label for each IRI that has one (English or untagged preferred)."""
     if not iris:
         return {}
-    values = " ".join(f"<{i}>" for i in sorted(iris))
-    query = LABELS.replace("WHERE {", "WHERE { VALUES ?iri { " + values + " }", 1)
-    return {row["iri"].value: row["name"].value for row in store.select(query)}
+    return {row["iri"].value: row["name"].value for row in store.select(labels_query(iris))}
+
+
+def labels_query(iris: Iterable[str]) -> str:
+    """The label lookup for these IRIs (validated by pyoxigraph before they are written into the query)."""
+    values = " ".join(str(ox.NamedNode(i)) for i in sorted(iris))
+    return LABELS.replace("WHERE {", "WHERE { VALUES ?iri { " + values + " }", 1)
 
 
 def plain_value(term: ox.NamedNode | ox.BlankNode | ox.Literal | None) -> Any:
