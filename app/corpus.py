@@ -11,6 +11,7 @@ Layout (see docs/encoding.md):
   data/imports/NAME.nt      -> the graph NAME.ttl names     (the extract, written by `stancegraph import`)
 """
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +90,21 @@ class Corpus:
             for f in (DataFile(i.provenance_file, None), DataFile(i.data_file, i.graph))
         ]
         return ontology + entities + links + metadata + encodings + imports
+
+    def fingerprint(self) -> str:
+        """A hash of everything a load reads (data, texts, shapes, rules, the validation switch).
+
+        Equal fingerprints mean an equal load, so a persistent store built from these files can serve again
+        without rebuilding, and every process serving them agrees on the data version.
+        """
+        digest = hashlib.sha256(f"validate={self.settings.validate_on_load}".encode())
+        inputs = [f.path for f in self.data_files()] + [d.text for d in self.documents() if d.text.exists()]
+        inputs += [self.settings.shapes_file, *sorted(self.settings.rules_dir.glob("*.rq"))]
+        for path in inputs:
+            digest.update(self.name(path).encode() + b"\0")
+            with contextlib.suppress(FileNotFoundError):
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+        return digest.hexdigest()
 
     def own_files(self) -> list[DataFile]:
         """The files written by this project: everything but imported extracts (ours to validate)."""

@@ -12,7 +12,7 @@ import pyoxigraph as ox
 
 from app.cache import VersionedCache
 from app.jsonld import compact
-from app.store import EmbeddedStore
+from app.store import Store
 
 EXPORT_FORMATS = {
     "trig": ox.RdfFormat.TRIG,
@@ -25,7 +25,7 @@ EXPORT_FORMATS = {
 _dumps = VersionedCache(size=1)
 
 
-def export_dataset(store: EmbeddedStore, out: BinaryIO, format: str, graph: str | None, context: dict) -> None:
+def export_dataset(store: Store, out: BinaryIO, format: str, graph: str | None, context: dict) -> None:
     """Write the dataset (or one graph) in `format`; ValueError for a one-graph format without a graph."""
     native = EXPORT_FORMATS[format]
     if native != ox.RdfFormat.JSON_LD:
@@ -40,7 +40,7 @@ def export_dataset(store: EmbeddedStore, out: BinaryIO, format: str, graph: str 
         out.write(compact(buffer.getvalue(), "nt", context))
 
 
-def gzipped_dump(store: EmbeddedStore) -> bytes:
+def gzipped_dump(store: Store) -> bytes:
     """The whole dataset as gzipped N-Quads, made once per data version (harvesters fetch it repeatedly)."""
 
     def build() -> bytes:

@@ -4,6 +4,8 @@
 neither returns the whole dataset as quads. Write methods exist only when an admin token is configured.
 """
 
+import io
+
 import pyoxigraph as ox
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import Response
@@ -11,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.formats import RDF_FORMATS, RDF_TYPES, BadAccept, NotAcceptable, negotiate
 from app.http_common import plain_error, read_body, require_admin
-from app.store import EmbeddedStore, UpdateError
+from app.store import Store, UpdateError
 from app.workers import QueryError, QueryJob
 
 QUAD_TYPES = ["application/n-quads", "application/trig"]
@@ -31,7 +33,7 @@ def _target(request: Request) -> str | None:
     return None
 
 
-def _store(request: Request) -> EmbeddedStore:
+def _store(request: Request) -> Store:
     return request.app.state.store
 
 
@@ -42,11 +44,11 @@ def _payload_type(request: Request) -> str:
     return media_type
 
 
-def _dataset_dump(store: EmbeddedStore, fmt: ox.RdfFormat) -> bytes:
+def _dataset_dump(store: Store, fmt: ox.RdfFormat) -> bytes:
     """Every quad of the store, serialized (blocking: called from the thread pool)."""
-    query = "SELECT ?s ?p ?o ?g WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }"
-    rows = store.select(query, union_default_graph=False)
-    return ox.serialize([ox.Quad(r["s"], r["p"], r["o"], r["g"] or ox.DefaultGraph()) for r in rows], format=fmt)
+    buffer = io.BytesIO()
+    store.dump(buffer, fmt)
+    return buffer.getvalue()
 
 
 async def read_graph(request: Request) -> Response:

@@ -13,7 +13,7 @@ from app.cache import VersionedCache
 from app.formats import BadAccept, NotAcceptable, negotiate
 from app.graph_page import graph_page
 from app.named_queries import expand_iri
-from app.store import EmbeddedStore
+from app.store import Store
 
 router = APIRouter(prefix="/views", tags=["graph views"])
 _cache = VersionedCache(size=256)
@@ -63,7 +63,7 @@ def _negotiated(request: Request) -> str:
 
 async def _answer(request: Request, compute, format_name: str | None) -> Response:
     """Negotiate the format, answer 304 when the client has this version, else build (cached) and send."""
-    store: EmbeddedStore = request.app.state.store
+    store: Store = request.app.state.store
     name = format_name or _negotiated(request)
     if name == "html":
         return graph_page(request)

@@ -17,7 +17,7 @@ import networkx as nx
 import pyoxigraph as ox
 
 from app.namespaces import ID, XSD, sparql_prologue
-from app.store import EmbeddedStore, Row
+from app.store import Row, Store
 
 SIGNS = {
     "proposes": 1,
@@ -83,11 +83,11 @@ SELECT ?stance ?holder ?holderLabel ?holderType ?target ?targetLabel ?targetType
 }"""
 
 
-def _stance_rows(store: EmbeddedStore, view: ViewFilter) -> list[Row]:
+def _stance_rows(store: Store, view: ViewFilter) -> list[Row]:
     return store.select(sparql_prologue() + STANCES_QUERY % view.sparql())
 
 
-def stances(store: EmbeddedStore, view: ViewFilter = ViewFilter()) -> nx.MultiDiGraph:
+def stances(store: Store, view: ViewFilter = ViewFilter()) -> nx.MultiDiGraph:
     """Signed, weighted bipartite network actor -> issue, one edge per polarity; weight = statements."""
     graph = nx.MultiDiGraph(view="stances")
     edges: dict[tuple[str, str, str], dict] = {}
@@ -125,7 +125,7 @@ def stances(store: EmbeddedStore, view: ViewFilter = ViewFilter()) -> nx.MultiDi
 
 
 def actors(
-    store: EmbeddedStore, view: ViewFilter = ViewFilter(), mode: str = "congruence", normalisation: str = "none"
+    store: Store, view: ViewFilter = ViewFilter(), mode: str = "congruence", normalisation: str = "none"
 ) -> nx.Graph:
     """One-mode actor network (DNA-style): congruence = same polarity on the same issue, conflict =
     opposite signs on the same issue, subtract = congruence - conflict; optionally normalised."""
@@ -202,7 +202,7 @@ SELECT ?issue ?reason ?by ?byLabel ?date ?source ?quote WHERE {
 }"""
 
 
-def preconditions(store: EmbeddedStore, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
+def preconditions(store: Store, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
     """Issues and what they require (edge dependent -> requirement), with whether each issue is blocked,
     by whom and through which chain; the graph records a topological order, or the cycles if there are any."""
     graph = nx.DiGraph(view="preconditions")
@@ -232,7 +232,7 @@ def preconditions(store: EmbeddedStore, view: ViewFilter = ViewFilter()) -> nx.D
     return graph
 
 
-def _mark_blocks(store: EmbeddedStore, graph: nx.DiGraph, view: ViewFilter) -> None:
+def _mark_blocks(store: Store, graph: nx.DiGraph, view: ViewFilter) -> None:
     """A requirement is unmet when rejected, stated unfulfilled, or undercut by a pursued plan; an issue is
     blocked when any of its (transitive) requirements is unmet, and the chain says through what."""
     unmet: dict[str, list[str]] = defaultdict(list)
@@ -288,13 +288,13 @@ def _order(graph: nx.DiGraph) -> None:
         graph.nodes[node]["order"] = rank
 
 
-def what_blocks(store: EmbeddedStore, resource: str, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
+def what_blocks(store: Store, resource: str, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
     """Everything the resource requires, directly or not, with the path to each and its evidence."""
     full = preconditions(store, view)
     return _around(full, resource, nx.descendants(full, resource) if resource in full else set(), forward=True)
 
 
-def what_follows(store: EmbeddedStore, resource: str, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
+def what_follows(store: Store, resource: str, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
     """Everything that requires the resource, directly or not, with the path from each."""
     full = preconditions(store, view)
     return _around(full, resource, nx.ancestors(full, resource) if resource in full else set(), forward=False)
@@ -322,7 +322,7 @@ SELECT ?s ?p ?o ?sLabel ?oLabel ?pLabel WHERE {
 }"""
 
 
-def ego(store: EmbeddedStore, resource: str, depth: int = 1, limit: int = 2000) -> nx.DiGraph:
+def ego(store: Store, resource: str, depth: int = 1, limit: int = 2000) -> nx.DiGraph:
     """The resource's neighbourhood in the RDF graph up to `depth` links away (at most `limit` nodes)."""
     graph = nx.DiGraph(view="ego", resource=resource, depth=depth)
     frontier, seen = {resource}, {resource}
@@ -352,7 +352,7 @@ SELECT ?event ?label ?date WHERE {
 }"""
 
 
-def timeline(store: EmbeddedStore, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
+def timeline(store: Store, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
     """Dated stances (and the events they stand next to), each actor's stances linked in date order."""
     graph = nx.DiGraph(view="timeline")
     by_actor: dict[str, list[tuple[str, str]]] = defaultdict(list)
@@ -390,7 +390,7 @@ VIEW_NAMES = ("preconditions", "stances", "actors", "timeline", *RESOURCE_VIEWS)
 
 
 def build_view(
-    store: EmbeddedStore,
+    store: Store,
     name: str,
     resource: str | None = None,
     view: ViewFilter = ViewFilter(),

@@ -25,7 +25,7 @@ from app.named_queries import Answer, NamedQuery, answer, json_rows, labels_of
 from app.namespaces import ID, ONTOLOGY_GRAPH, RDF
 from app.namespaces import compact as compact_iri
 from app.service_description import LINK_PREDICATES
-from app.store import EmbeddedStore, Row
+from app.store import Row, Store
 from app.workers import QueryJob
 
 router = APIRouter(tags=["linked data"])
@@ -83,7 +83,7 @@ def _edges_query(pattern: str, limit: int | None) -> str:
     }} GROUP BY ?p ?v ORDER BY ?p ?v {page}"""
 
 
-def _edges(store: EmbeddedStore, pattern: str) -> tuple[list[Edge], int]:
+def _edges(store: Store, pattern: str) -> tuple[list[Edge], int]:
     """Up to MAX_EDGES edges and their true number (counted only when there are more)."""
     rows = store.select(_edges_query(pattern, MAX_EDGES + 1), union_default_graph=False)
     edges = [_edge(row) for row in rows[:MAX_EDGES]]
@@ -98,7 +98,7 @@ def _edge(row: Row) -> Edge:
     return Edge(row["p"].value, row["v"], graphs)
 
 
-def describe_resource(store: EmbeddedStore, iri: str, evidence: NamedQuery | None) -> ResourceDescription | None:
+def describe_resource(store: Store, iri: str, evidence: NamedQuery | None) -> ResourceDescription | None:
     """Everything the page shows, or None when no triple mentions the IRI (blocking: call off the loop)."""
     node = f"<{ox.NamedNode(iri).value}>"  # validated: an IRI cannot contain '>' or spaces
     outgoing, outgoing_total = _edges(store, f"{node} ?p ?v")
@@ -112,7 +112,7 @@ def describe_resource(store: EmbeddedStore, iri: str, evidence: NamedQuery | Non
     return ResourceDescription(iri, outgoing, outgoing_total, incoming, incoming_total, quotes, labels)
 
 
-def resource_rdf(store: EmbeddedStore, iri: str, media_type: str, context_url: str, context: dict) -> bytes | None:
+def resource_rdf(store: Store, iri: str, media_type: str, context_url: str, context: dict) -> bytes | None:
     """The concise bounded description in `media_type`, or None for an IRI the data does not mention."""
     node = f"<{ox.NamedNode(iri).value}>"
     if not store.ask(f"ASK {{ {{ {node} ?p ?o }} UNION {{ ?s ?p {node} }} }}"):
@@ -189,7 +189,7 @@ async def resource(
     path: str,
     format: Annotated[str | None, Query(description="html, ttl, nt, rdfxml or jsonld (overrides Accept).")] = None,
 ) -> Response:
-    store: EmbeddedStore = request.app.state.store
+    store: Store = request.app.state.store
     media_type = _negotiate_page(request, format)
     try:
         iri = _requested_iri(request)
@@ -232,7 +232,7 @@ def jsonld_context(request: Request) -> FileResponse:
 async def ontology(
     request: Request, format: Annotated[str | None, Query(description="ttl, nt, rdfxml or jsonld.")] = None
 ) -> Response:
-    store: EmbeddedStore = request.app.state.store
+    store: Store = request.app.state.store
     media_type = _negotiate_page(request, format)
     if media_type == "text/html":  # the vocabulary has no HTML rendering: browsers read the Turtle
         media_type = "text/turtle"
@@ -252,7 +252,7 @@ async def ontology(
     response_class=Response,
 )
 async def dump(request: Request) -> Response:
-    store: EmbeddedStore = request.app.state.store
+    store: Store = request.app.state.store
     etag = f'"{store.data_version}"'
     headers = {"ETag": etag, "Content-Disposition": 'attachment; filename="stancegraph.nq.gz"'}
     if etag in request.headers.get("if-none-match", ""):

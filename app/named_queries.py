@@ -25,7 +25,7 @@ from app.cache import VersionedCache
 from app.namespaces import PREFIXES, XSD
 from app.problems import Problem
 from app.sparql_text import bind_values, count_query, has_solution_limit, page_query
-from app.store import TSV, EmbeddedStore, Row
+from app.store import TSV, Row, Store
 from app.workers import QueryJob, QueryOutcome, syntax_position
 
 PARAM_TYPES = {"iri", "string", "date", "integer", "decimal", "boolean"}
@@ -216,14 +216,14 @@ class Answer:
     page: QueryOutcome
 
 
-def answer(store: EmbeddedStore, query: NamedQuery, values: dict[str, Any], limit: int, offset: int) -> Answer:
+def answer(store: Store, query: NamedQuery, values: dict[str, Any], limit: int, offset: int) -> Answer:
     """Run a named query (blocking): one page, the total count and labels; cached until the data changes."""
     bindings = query.bindings(values)
     key = (query.name, query.sparql, tuple(sorted((k, str(v)) for k, v in bindings.items())), limit, offset)
     return _cache.get(store.data_version, key, lambda: _compute(store, query, bindings, limit, offset))
 
 
-def _compute(store: EmbeddedStore, query: NamedQuery, bindings: dict, limit: int, offset: int) -> Answer:
+def _compute(store: Store, query: NamedQuery, bindings: dict, limit: int, offset: int) -> Answer:
     bound = bind_values(query.sparql, bindings)
     (total_row,) = store.select(count_query(bound))
     page = store.run(QueryJob(page_query(bound, limit, offset), result_format=TSV))
@@ -233,11 +233,11 @@ def _compute(store: EmbeddedStore, query: NamedQuery, bindings: dict, limit: int
     return Answer(variables, rows, int(total_row["total"].value), limit, offset, _labels(store, rows), page)
 
 
-def _labels(store: EmbeddedStore, rows: list[Row]) -> dict[str, str]:
+def _labels(store: Store, rows: list[Row]) -> dict[str, str]:
     return labels_of(store, {t.value for row in rows for t in row.values() if isinstance(t, ox.NamedNode)})
 
 
-def labels_of(store: EmbeddedStore, iris: set[str]) -> dict[str, str]:
+def labels_of(store: Store, iris: set[str]) -> dict[str, str]:
     """A label for each IRI that has one (English or untagged preferred)."""
     if not iris:
         return {}

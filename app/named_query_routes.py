@@ -27,7 +27,7 @@ from app.named_queries import (
     load_named_queries,
     table_rows,
 )
-from app.store import EmbeddedStore
+from app.store import Store
 from app.workers import QueryError
 
 PREFIX = "/api/queries"
@@ -39,7 +39,7 @@ PYTHON_TYPES = {"iri": str, "string": str, "date": datetime.date, "integer": int
 class NamedQueryRoutes:
     """The named-query endpoints of one app; `refresh()` re-reads queries/ and replaces them."""
 
-    def __init__(self, app: FastAPI, store: EmbeddedStore):
+    def __init__(self, app: FastAPI, store: Store):
         self.app = app
         self.store = store
         self.queries: dict[str, NamedQuery] = {}
@@ -213,7 +213,7 @@ def link_header(request: Request, result: Answer) -> str:
     )
 
 
-def add_routes(app: FastAPI, store: EmbeddedStore) -> NamedQueryRoutes:
+def add_routes(app: FastAPI, store: Store) -> NamedQueryRoutes:
     registry = NamedQueryRoutes(app, store)
 
     @app.get(PREFIX, tags=["named queries"], summary="All named queries with their parameters")

@@ -23,7 +23,7 @@ from app.graph_page import mount_assets as mount_graph_assets
 from app.http_common import plain_error
 from app.query_ui import mount_assets
 from app.settings import Settings
-from app.store import EmbeddedStore, open_store
+from app.store import Store, open_store
 from app.workers import QueryError
 
 access_log = logging.getLogger("stancegraph.access")
@@ -34,7 +34,7 @@ DESCRIPTION = """Stancegraph serves a knowledge graph of who proposes, rejects a
 international negotiations: SPARQL 1.1 at `/sparql`, the Graph Store Protocol at `/store`."""
 
 
-def create_app(settings: Settings | None = None, store: EmbeddedStore | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
     """Build the app around a loaded store (DataError if data/ does not load)."""
     settings = settings or Settings()
     store = store or open_store(settings, pooled=True)

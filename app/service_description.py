@@ -15,7 +15,7 @@ import pyoxigraph as ox
 from app.cache import VersionedCache
 from app.formats import RDF_FORMATS, RESULT_FORMATS
 from app.namespaces import PREFIXES, RDF, SKOS
-from app.store import EmbeddedStore
+from app.store import Store
 
 SD = "http://www.w3.org/ns/sparql-service-description#"
 VOID = "http://rdfs.org/ns/void#"
@@ -65,11 +65,11 @@ class DatasetStatistics:
         return self.default_graph_triples + sum(self.graph_triples.values())
 
 
-def _counts(store: EmbeddedStore, query: str, key: str, **dataset) -> dict[str, int]:
+def _counts(store: Store, query: str, key: str, **dataset) -> dict[str, int]:
     return {row[key].value: int(row["n"].value) for row in store.select(query, **dataset) if row[key] is not None}
 
 
-def dataset_statistics(store: EmbeddedStore) -> DatasetStatistics:
+def dataset_statistics(store: Store) -> DatasetStatistics:
     """Triples per graph, entities per class, triples per property (cached until the data changes)."""
 
     def compute() -> DatasetStatistics:
@@ -99,7 +99,7 @@ def dataset_iri(base: str) -> str:
     return base.rstrip("/") + "/.well-known/void#dataset"
 
 
-def description_triples(store: EmbeddedStore, base: str) -> list[ox.Triple]:
+def description_triples(store: Store, base: str) -> list[ox.Triple]:
     """The service description of the endpoint at `base`/sparql and its dataset (VoID), as triples."""
     stats = dataset_statistics(store)
     base = base.rstrip("/")

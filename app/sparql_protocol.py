@@ -18,7 +18,7 @@ from app.namespaces import PREFIXES
 from app.query_ui import query_page
 from app.service_description import description_triples
 from app.sparql_text import TooDeep, check_nesting, service_endpoints
-from app.store import EmbeddedStore, UpdateError
+from app.store import Store, UpdateError
 from app.update_dataset import DatasetConflict, with_using
 from app.workers import QueryError, QueryJob, QueryOutcome
 
@@ -44,7 +44,7 @@ DOC = """SPARQL 1.1 Protocol endpoint.
 """
 
 
-def _store(request: Request) -> EmbeddedStore:
+def _store(request: Request) -> Store:
     return request.app.state.store
 
 
@@ -104,7 +104,7 @@ def _negotiate(request: Request) -> tuple[str | None, str | None]:
     return chosen[0], chosen[1]
 
 
-def _response(outcome: QueryOutcome, store: EmbeddedStore, max_rows: int) -> Response:
+def _response(outcome: QueryOutcome, store: Store, max_rows: int) -> Response:
     table = RDF_FORMATS if outcome.kind == "triples" else RESULT_FORMATS
     headers = {
         "Vary": "Accept",

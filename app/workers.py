@@ -14,6 +14,7 @@ import re
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, Pipe
 from typing import ClassVar
@@ -111,7 +112,7 @@ def execute(store: ox.Store, job: QueryJob) -> QueryOutcome:
         options["base_iri"] = job.base_iri
     try:
         result = store.query(job.query, **options)
-        return _serialize(result, job)
+        return serialize(result, job)
     except SyntaxError as err:
         raise QuerySyntaxError(syntax_message(err)) from None
     except OSError as err:
@@ -135,12 +136,13 @@ def syntax_message(err: SyntaxError) -> str:
     return f"SPARQL syntax error{where}: {detail}"
 
 
-def _serialize(result, job: QueryJob) -> QueryOutcome:
+def serialize(result, job: QueryJob) -> QueryOutcome:
+    """A query result (from the engine or parsed from a remote store's answer) in the job's formats."""
     if isinstance(result, ox.QueryBoolean):
         native = _native(RESULT_FORMATS, job.result_format, "boolean")
         return QueryOutcome("boolean", job.result_format, result.serialize(format=native), 1, False)
     limit = job.max_rows
-    if isinstance(result, ox.QueryTriples):
+    if not isinstance(result, ox.QuerySolutions):  # triples: the engine's QueryTriples or a parsed graph
         native = _native(RDF_FORMATS, job.graph_format, "triples")
         triples = list(itertools.islice(result, limit + 1 if limit is not None else None))
         truncated = limit is not None and len(triples) > limit
@@ -198,6 +200,28 @@ def _worker_loop(store: ox.Store, conn: Connection) -> None:
             os._exit(1)
 
 
+class Admission:
+    """At most `running + waiting` queries admitted at once; beyond that one is refused at once (Saturated)."""
+
+    def __init__(self, running: int, waiting: int):
+        self.running = max(1, running)
+        self.waiting = max(0, waiting)
+        self._admitted = 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def admit(self) -> Iterator[None]:
+        with self._lock:
+            if self._admitted >= self.running + self.waiting:
+                raise Saturated(f"all {self.running} query slots are busy and {self.waiting} queries wait: retry")
+            self._admitted += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._admitted -= 1
+
+
 @dataclass
 class Worker:
     pid: int
@@ -205,23 +229,29 @@ class Worker:
     generation: int
 
 
+StoreOpener = Callable[[], ox.Store]
+
+
 class QueryPool:
-    """A fixed number of forked workers over one store snapshot; replaced whenever the data changes."""
+    """A fixed number of forked workers over one store snapshot; replaced whenever the data changes.
+
+    Each worker gets its store from an opener called in the child right after the fork: the in-memory
+    store inherited from the parent, or its own read-only handle on an on-disk store.
+    """
 
     def __init__(self, size: int, max_waiting: int = 64):
         self.size = max(1, size)
-        self.max_waiting = max(0, max_waiting)
+        self._admission = Admission(self.size, max_waiting)
         self._idle: queue.Queue[Worker] = queue.Queue()
         self._lock = threading.Lock()
-        self._admitted = 0
-        self._store: ox.Store | None = None
+        self._open: StoreOpener | None = None
         self._generation = 0
         self._closed = False
 
-    def refresh(self, store: ox.Store) -> None:
-        """Serve `store` from now on: new workers are forked, old ones retire after their current query."""
+    def refresh(self, opener: StoreOpener) -> None:
+        """Serve the store `opener` gives from now on: new workers are forked, old ones retire after their query."""
         with self._lock:
-            self._store = store
+            self._open = opener
             self._generation += 1
             stale = []
             while not self._idle.empty():
@@ -236,15 +266,8 @@ class QueryPool:
 
         At most `size` queries run and `max_waiting` wait; beyond that the job is refused at once (Saturated).
         """
-        with self._lock:
-            if self._admitted >= self.size + self.max_waiting:
-                raise Saturated(f"all {self.size} query workers are busy and {self.max_waiting} queries wait: retry")
-            self._admitted += 1
-        try:
+        with self._admission.admit():
             return self._run(job, timeout)
-        finally:
-            with self._lock:
-                self._admitted -= 1
 
     def _run(self, job: QueryJob, timeout: float) -> QueryOutcome:
         deadline = time.monotonic() + timeout
@@ -271,10 +294,10 @@ class QueryPool:
     def reopen(self) -> None:
         """Fork workers again after close() (an app whose lifespan starts again, e.g. in tests)."""
         with self._lock:
-            if not self._closed or self._store is None:
+            if not self._closed or self._open is None:
                 return
             self._closed = False
-        self.refresh(self._store)
+        self.refresh(self._open)
 
     def close(self) -> None:
         with self._lock:
@@ -321,6 +344,10 @@ class QueryPool:
         pid = os.fork()
         if pid == 0:  # the child: serve jobs forever, never return into the server's code
             parent_end.close()
-            _worker_loop(self._store, child_end)
+            try:
+                store = self._open()
+            except OSError:
+                os._exit(1)  # the parent sees the pipe close: WorkerDied, and a new worker on the next refresh
+            _worker_loop(store, child_end)
         child_end.close()
         return Worker(pid, parent_end, self._generation)

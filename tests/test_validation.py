@@ -5,9 +5,9 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.corpus import Corpus
+from app.embedded_store import EmbeddedStore
 from app.loader import check
 from app.problems import DataError
-from app.store import EmbeddedStore
 from tests.conftest import replace_in
 
 ENCODING_2009 = "encodings/000_dcc2f28bf5a60eb8.ttl"
@@ -101,10 +101,14 @@ def test_last_good_graph_keeps_serving_after_a_broken_reload(data_copy):
     assert store.ask("ASK { <https://stancegraph.org/id/Russia> ?p ?o }")
 
 
-def test_reload_of_good_data_changes_the_version(data_copy):
+def test_the_version_follows_the_files(data_copy):
+    """The same files give the same version (ETags survive restarts); a changed file gives a new one."""
     store = EmbeddedStore(data_copy)
     store.reload()
     first = store.data_version
+    store.reload()
+    assert store.data_version == first
+    replace_in(data_copy.data_dir / ENCODING_2009, "d:stance-03 a sg:Stance ;", "d:stance-03 a sg:Stance ; # edited\n")
     store.reload()
     assert store.data_version != first
 

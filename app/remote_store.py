@@ -1,0 +1,311 @@
+"""A remote SPARQL 1.1 store (`sparql:QUERY_URL[,UPDATE_URL][,STORE_URL]`): Oxigraph server, Fuseki, Virtuoso.
+
+Queries go over the SPARQL Protocol and their answers are re-serialized by the engine's native code, so
+every route behaves as with the embedded store. The remote store must use the union of its graphs as the
+default graph (`oxigraph serve --union-default-graph`, Fuseki's `unionDefaultGraph`, Virtuoso's default),
+checked when opening. Our default graph lives there in the named graph `DEFAULT_GRAPH`, the data version
+and the fingerprint of the files it was loaded from in `META_GRAPH`, so several app instances share one store.
+"""
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import httpx
+import pyoxigraph as ox
+
+from app.namespaces import GRAPH, PREFIXES, SG
+from app.settings import Settings
+from app.store import (
+    Store,
+    StoreUnavailable,
+    UpdateError,
+    check_dump_target,
+    new_version,
+    parse_payload,
+    version_of,
+)
+from app.workers import (
+    PREFIXED,
+    Admission,
+    QueryError,
+    QueryEvaluationError,
+    QueryJob,
+    QueryOutcome,
+    QuerySyntaxError,
+    QueryTimeout,
+    ServiceError,
+    serialize,
+    syntax_message,
+)
+
+DEFAULT_GRAPH = GRAPH + "default"
+META_GRAPH = GRAPH + "stancegraph"
+HIDDEN = {DEFAULT_GRAPH, META_GRAPH}
+SPARQL_JSON = "application/sparql-results+json"
+N_TRIPLES = "application/n-triples"
+ACCEPT = f"{SPARQL_JSON}, {N_TRIPLES};q=0.9"
+Dataset = dict[str, list[str]]
+VERSION_TTL = 1.0  # seconds between checks of the shared data version (writes by other app instances)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    query: str
+    update: str | None = None
+    store: str | None = None
+
+
+def endpoints_of(spec: str) -> Endpoints:
+    """`QUERY_URL[,UPDATE_URL][,STORE_URL]` (an empty part means none)."""
+    parts = [p.strip() or None for p in spec.split(",")]
+    if not parts[0] or len(parts) > 3 or not all(p.startswith(("http://", "https://")) for p in parts if p):
+        raise StoreUnavailable(f"sparql:{spec}: expected sparql:QUERY_URL[,UPDATE_URL][,STORE_URL] with http(s) URLs")
+    return Endpoints(*parts)
+
+
+def _graph_clause(iri: str) -> str:
+    return f"GRAPH <{ox.NamedNode(iri).value}>"
+
+
+class RemoteStore(Store):
+    """The SPARQL Protocol client behind the store interface; writes also go to the remote store."""
+
+    def __init__(self, settings: Settings, endpoints: Endpoints):
+        super().__init__(settings)
+        self.endpoints = endpoints
+        self._http = httpx.Client(timeout=httpx.Timeout(settings.query_timeout, connect=5))
+        self._admission = Admission(settings.query_workers, settings.max_waiting_queries)
+        self._version = ""
+        self._checked = 0.0
+        self._lock = threading.Lock()
+        self._graph_cache: tuple[str, list[str]] = ("", {})
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def open(self):
+        """Load the files unless the store already holds exactly them (another instance loaded them)."""
+        fingerprint = self._read_meta()[1]
+        report = None
+        if fingerprint != self.corpus.fingerprint():
+            if not (self.endpoints.update or self.endpoints.store):
+                raise StoreUnavailable(
+                    f"{self.endpoints.query} does not hold data/ as it is now, and no UPDATE_URL or STORE_URL "
+                    "is configured to load it"
+                )
+            report = self.reload()
+        self._check_union_default_graph()
+        return report
+
+    def _check_union_default_graph(self) -> None:
+        if self._ask_raw(f"ASK {{ {_graph_clause(META_GRAPH)} {{ ?s ?p ?o }} }}") and not self._ask_raw(
+            f"ASK {{ <{META_GRAPH}> ?p ?o }}"
+        ):
+            raise StoreUnavailable(
+                f"{self.endpoints.query} does not query the union of its graphs by default: start oxigraph serve "
+                "with --union-default-graph, set Fuseki's unionDefaultGraph (see README, 'Store backends')"
+            )
+
+    @property
+    def data_version(self) -> str:
+        """The version the remote store records, re-read at most once a second."""
+        if time.monotonic() - self._checked > VERSION_TTL:
+            version = self._read_meta()[0]
+            with self._lock:
+                self._version, self._checked = version, time.monotonic()
+        return self._version
+
+    def _read_meta(self) -> tuple[str, str]:
+        query = (
+            f"SELECT ?v ?f WHERE {{ {_graph_clause(META_GRAPH)} "
+            f"{{ <{META_GRAPH}> <{SG}dataVersion> ?v ; <{SG}corpusFingerprint> ?f }} }}"
+        )
+        rows = list(self._query(query, {}))
+        return (rows[0]["v"].value, rows[0]["f"].value) if rows else ("", "")
+
+    def _meta_update(self, version: str, fingerprint: str | None = None) -> str:
+        """The update that records a new data version (and, after a load, the fingerprint of the files)."""
+        meta = f"<{META_GRAPH}>"
+        version_triple = f"{meta} <{SG}dataVersion> {ox.Literal(version)}"
+        if fingerprint:
+            return (
+                f"DROP SILENT GRAPH {meta} ;\nINSERT DATA {{ GRAPH {meta} {{ {version_triple} . "
+                f"{meta} <{SG}corpusFingerprint> {ox.Literal(fingerprint)} }} }}"
+            )
+        return (
+            f"DELETE WHERE {{ GRAPH {meta} {{ {meta} <{SG}dataVersion> ?v }} }} ;\n"
+            f"INSERT DATA {{ GRAPH {meta} {{ {version_triple} }} }}"
+        )
+
+    def _install(self, built: ox.Store, fingerprint: str) -> None:
+        """Put every graph of the load (ours by GSP PUT when STORE_URL is set), drop graphs no longer in data/."""
+        loaded = {DEFAULT_GRAPH: ox.DefaultGraph(), **{g.value: g for g in built.named_graphs()}}
+        stale = [g for g in self._graph_names(include_hidden=True) if g not in loaded and g != META_GRAPH]
+        for iri, source in loaded.items():
+            self._put_graph(iri, built.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=source))
+        for iri in stale:
+            self._send_update(f"DROP SILENT {_graph_clause(iri)}")
+        self._commit("", fingerprint=fingerprint, version=version_of(fingerprint))
+
+    def _put_graph(self, iri: str, ntriples: bytes) -> None:
+        if self.endpoints.store:
+            try:
+                response = self._http.put(
+                    self.endpoints.store,
+                    params={"graph": iri},
+                    content=ntriples,
+                    headers={"Content-Type": N_TRIPLES},
+                    timeout=None,
+                )
+            except httpx.HTTPError as err:
+                raise StoreUnavailable(f"cannot load into {self.endpoints.store}: {err}") from None
+            if response.status_code >= 300:
+                raise StoreUnavailable(f"{self.endpoints.store} refused graph {iri}: {response.status_code}")
+            return
+        graph = _graph_clause(iri)
+        body = ntriples.decode("utf-8")
+        self._send_update(f"DROP SILENT {graph} ; CREATE SILENT {graph} ; INSERT DATA {{ {graph} {{ {body} }} }}")
+
+    # ------------------------------------------------------------------ reading
+
+    def run(self, job: QueryJob, timeout: float | None = None) -> QueryOutcome:
+        with self._admission.admit():
+            prologue = f"BASE <{ox.NamedNode(job.base_iri).value}>\n" if job.base_iri else ""
+            result = self._query(prologue + job.query, self._dataset(job), timeout, lines_added=prologue.count("\n"))
+            return serialize(result, job)
+
+    def _dataset(self, job: QueryJob) -> Dataset:
+        """SPARQL Protocol dataset parameters for the job (none: the store's union default graph)."""
+        if job.default_graphs is not None or job.named_graphs is not None:
+            return {
+                "default-graph-uri": list(job.default_graphs or ()),
+                "named-graph-uri": list(job.named_graphs or ()),
+            }
+        if job.union_default_graph:
+            return {}
+        return {"default-graph-uri": [DEFAULT_GRAPH], "named-graph-uri": self._graph_names()}
+
+    def _graph_names(self, include_hidden: bool = False) -> list[str]:
+        """The named graphs of the remote store (ours only unless `include_hidden`), listed once per version."""
+        version = self.data_version
+        if include_hidden or self._graph_cache[0] != version:
+            rows = self._query("SELECT DISTINCT ?g WHERE { GRAPH ?g { } }", {})
+            names = sorted(row["g"].value for row in rows if isinstance(row["g"], ox.NamedNode))
+            self._graph_cache = (version, names)
+        names = self._graph_cache[1]
+        return names if include_hidden else [g for g in names if g not in HIDDEN]
+
+    def has_graph(self, graph: str) -> bool:
+        return graph not in HIDDEN and self._ask_raw(f"ASK {{ {_graph_clause(graph)} {{ }} }}")
+
+    def _ask_raw(self, query: str) -> bool:
+        return bool(self._query(query, {}))
+
+    def _query(self, query: str, dataset: Dataset, timeout: float | None = None, lines_added: int = 0):
+        """POST the query; the parsed answer (solutions, boolean or triples) or a QueryError whose position
+        refers to the query as the client wrote it (`lines_added` lines were put before it)."""
+        limit = timeout if timeout is not None else self.settings.query_timeout
+        try:
+            response = self._http.post(
+                self.endpoints.query,
+                data={"query": query, **dataset},
+                headers={"Accept": ACCEPT},
+                timeout=httpx.Timeout(limit, connect=5),
+            )
+        except httpx.TimeoutException:
+            raise QueryTimeout(f"query stopped after the {limit:g} s time limit") from None
+        except httpx.HTTPError as err:
+            raise ServiceError(f"the SPARQL store at {self.endpoints.query} is unreachable ({err})") from None
+        if response.status_code >= 400:
+            raise _refusal(response, QuerySyntaxError, QueryEvaluationError, lines_added)
+        media_type = response.headers.get("content-type", "").split(";")[0].strip()
+        if media_type == SPARQL_JSON:
+            return ox.parse_query_results(response.content, format=ox.QueryResultsFormat.JSON)
+        rdf = ox.RdfFormat.from_media_type(media_type)
+        if rdf is None:
+            raise ServiceError(f"the SPARQL store answered in an unexpected format ({media_type or 'none'})")
+        return ox.parse(response.content, format=rdf)
+
+    def dump(self, output: BinaryIO, format: ox.RdfFormat, graph: str | None = None) -> None:
+        check_dump_target(format, graph)
+        prefixes = PREFIXES if format in PREFIXED else None
+        if graph is not None:
+            if not self.has_graph(graph):
+                raise KeyError(graph)
+            triples = self._query(f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ {_graph_clause(graph)} {{ ?s ?p ?o }} }}", {})
+            ox.serialize(triples, output, format=format, prefixes=prefixes)
+            return
+        rows = self._query("SELECT ?s ?p ?o ?g WHERE { GRAPH ?g { ?s ?p ?o } }", {}, timeout=None)
+        quads = (
+            ox.Quad(r["s"], r["p"], r["o"], ox.DefaultGraph() if r["g"].value == DEFAULT_GRAPH else r["g"])
+            for r in rows
+            if r["g"].value != META_GRAPH
+        )
+        ox.serialize(quads, output, format=format, prefixes=prefixes)
+
+    # ------------------------------------------------------------------ writing
+
+    def _send_update(self, update: str) -> None:
+        if not self.endpoints.update:
+            raise UpdateError("this store is read-only: configure sparql:QUERY_URL,UPDATE_URL to write")
+        try:
+            response = self._http.post(self.endpoints.update, data={"update": update}, timeout=None)
+        except httpx.HTTPError as err:
+            raise UpdateError(f"the SPARQL store at {self.endpoints.update} is unreachable ({err})") from None
+        if response.status_code >= 400:  # the store's own message; an update it refused changed nothing
+            refusal = _refusal(response, UpdateError, UpdateError)
+            raise refusal if isinstance(refusal, UpdateError) else UpdateError(f"update failed: {refusal.message}")
+
+    def _commit(self, update: str, fingerprint: str | None = None, version: str | None = None) -> None:
+        """Send `update` and the new data version in one request (one transaction on the remote store)."""
+        version = version or new_version()
+        operations = update.rstrip().removesuffix(";")
+        meta = self._meta_update(version, fingerprint)
+        self._send_update(f"{operations}\n;\n{meta}" if operations else meta)
+        with self._lock:
+            self._version, self._checked = version, time.monotonic()
+
+    def update(self, sparql: str, base_iri: str | None = None) -> None:
+        self._commit(f"BASE <{ox.NamedNode(base_iri).value}> {sparql}" if base_iri else sparql)
+
+    def replace_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
+        target = _graph_clause(graph or DEFAULT_GRAPH)
+        self._commit(f"DROP SILENT {target} ;\nCREATE SILENT {target} ;\n{_insert(graph, data, media_type)}")
+
+    def add_to_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
+        target = _graph_clause(graph or DEFAULT_GRAPH)
+        self._commit(f"CREATE SILENT {target} ;\n{_insert(graph, data, media_type)}")
+
+    def delete_graph(self, graph: str | None) -> bool:
+        if graph is None:
+            self._commit(f"CLEAR SILENT {_graph_clause(DEFAULT_GRAPH)}")
+            return True
+        if not self.has_graph(graph):
+            return False
+        self._commit(f"DROP {_graph_clause(graph)}")
+        return True
+
+
+def _insert(graph: str | None, data: bytes, media_type: str) -> str:
+    """INSERT DATA of a Graph Store payload into its graph on the remote store (parsed and checked first)."""
+    quads = parse_payload(None, data, media_type)
+    body = ox.serialize([ox.Triple(q.subject, q.predicate, q.object) for q in quads], format=ox.RdfFormat.N_TRIPLES)
+    return f"INSERT DATA {{ {_graph_clause(graph or DEFAULT_GRAPH)} {{ {body.decode('utf-8')} }} }}"
+
+
+def _refusal(
+    response: httpx.Response, syntax: type[QueryError], other: type[QueryError], lines_added: int = 0
+) -> QueryError:
+    """The remote store's refusal as our own error: its syntax errors keep their line and column."""
+    text = response.text.strip()
+    if response.status_code in (408, 503, 504):
+        return QueryTimeout(f"the SPARQL store gave up ({response.status_code}): {text[:300]}")
+    if response.status_code >= 500:
+        return ServiceError(f"the SPARQL store failed ({response.status_code}): {text[:300]}")
+    position = re.search(r"error at (\d+):(\d+): (.*)", text, re.DOTALL)
+    if position:
+        line = int(position[1]) - lines_added
+        return syntax(syntax_message(SyntaxError(f"error at {line}:{position[2]}: {position[3]}")))
+    return other(f"the SPARQL store refused it ({response.status_code}): {text[:300]}")
