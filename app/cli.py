@@ -2,6 +2,7 @@
 
 import contextlib
 import csv
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -30,7 +31,7 @@ from app.namespaces import compact
 from app.problems import DataError
 from app.settings import Settings
 from app.statistics import document_statistics
-from app.store import open_store
+from app.store import StoreUnavailable, open_store, prepare_store
 
 cli = typer.Typer(help="Stancegraph: who proposes, rejects and conditions what in international negotiations.")
 # Output that goes to a pipe or a file is not squeezed into 80 columns.
@@ -131,14 +132,11 @@ def query(
         raise typer.Exit(0 if name == "list" else 2)
     try:
         values = _extra_options(context.args)
-        store = open_store(settings)
+        store = _loaded(lambda: open_store(settings))
         result = answer(store, by_name[name], values, limit, offset)
     except (ParameterError, ValueError) as err:
         errors.print(f"[red]{err}[/red]")
         raise typer.Exit(2) from err
-    except DataError as err:
-        errors.print(str(err), markup=False, highlight=False)
-        raise typer.Exit(1) from err
     _print_answer(name, result, format)
 
 
@@ -238,13 +236,10 @@ def export(
         raise typer.Exit(2)
     settings = _settings(data_dir)
     try:
-        store = open_store(settings)
+        store = _loaded(lambda: open_store(settings))
         target = expand_iri(graph) if graph else None
         with output.open("wb") if output else contextlib.nullcontext(sys.stdout.buffer) as out:
             export_dataset(store, out, format, target, load_context(settings.context_file))
-    except DataError as err:
-        errors.print(str(err), markup=False, highlight=False)
-        raise typer.Exit(1) from err
     except KeyError as err:
         errors.print(f"no graph {err.args[0]} in the dataset")
         raise typer.Exit(1) from err
@@ -275,7 +270,13 @@ def context(
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on [STANCEGRAPH_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port [STANCEGRAPH_PORT].")] = None,
-    store: Annotated[str | None, typer.Option(help="Store backend: memory [STANCEGRAPH_STORE].")] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="Store backend: memory, oxigraph:PATH (on disk) or sparql:QUERY_URL[,UPDATE_URL][,STORE_URL] "
+            "[STANCEGRAPH_STORE]."
+        ),
+    ] = None,
     admin_token: Annotated[
         str | None, typer.Option(help="Enables updates, Graph Store writes and reload [STANCEGRAPH_ADMIN_TOKEN].")
     ] = None,
@@ -284,17 +285,19 @@ def serve(
     ] = None,
     max_rows: Annotated[int | None, typer.Option(help="Rows or triples per answer [STANCEGRAPH_MAX_ROWS].")] = None,
     query_workers: Annotated[
-        int | None, typer.Option(help="Query worker processes [STANCEGRAPH_QUERY_WORKERS].")
+        int | None, typer.Option(help="Query worker processes per app process [STANCEGRAPH_QUERY_WORKERS].")
     ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="App processes sharing the port (read-only unless the store is sparql:).")
+    ] = 1,
     data_dir: DataDir = None,
 ) -> None:
-    """Load data/ into the embedded store and serve it over HTTP."""
+    """Load data/ into the store and serve it over HTTP."""
     import uvicorn
 
     from app.server import create_app
 
-    settings = _settings(
-        data_dir,
+    overrides = dict(
         host=host,
         port=port,
         store=store,
@@ -303,13 +306,49 @@ def serve(
         max_rows=max_rows,
         query_workers=query_workers,
     )
+    settings = _settings(data_dir, **overrides)
+    if workers == 1:
+        application = _loaded(lambda: create_app(settings))
+        uvicorn.run(application, host=settings.host, port=settings.port)
+        return
+    _check_shared_writes(settings)
+    _loaded(lambda: prepare_store(settings))  # build once here, so that the app processes only open it
+    _export_settings(data_dir, overrides)
+    uvicorn.run(
+        "app.server:app_from_environment", factory=True, host=settings.host, port=settings.port, workers=workers
+    )
+
+
+def _loaded(make):
+    """Run `make` (which loads the store), turning load and store errors into messages and exit code 1."""
     try:
-        application = create_app(settings)
+        return make()
     except DataError as err:
         errors.print("[red]data/ does not load:[/red]")
         errors.print(str(err), markup=False, highlight=False)
         raise typer.Exit(1) from err
-    uvicorn.run(application, host=settings.host, port=settings.port)
+    except StoreUnavailable as err:
+        errors.print(f"[red]store unavailable:[/red] {err}", markup=False, highlight=False)
+        raise typer.Exit(1) from err
+
+
+def _check_shared_writes(settings: Settings) -> None:
+    """Several processes share writes only through a remote store: each embedded process has its own data."""
+    if settings.writable and not settings.store.startswith("sparql:"):
+        errors.print(
+            "several app processes cannot share writes to an embedded store: serve read-only (no admin token), "
+            "use --workers 1, or put the data in a SPARQL store (--store sparql:...)"
+        )
+        raise typer.Exit(2)
+
+
+def _export_settings(data_dir: Path | None, overrides: dict) -> None:
+    """Hand the command-line settings to the app processes, which read STANCEGRAPH_* like this one."""
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir.resolve()
+    for key, value in values.items():
+        os.environ[f"STANCEGRAPH_{key.upper()}"] = str(value)
 
 
 @cli.command()

@@ -75,6 +75,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     return app
 
 
+def app_from_environment() -> FastAPI:
+    """The app for each process of `stancegraph serve --workers N` (settings from STANCEGRAPH_*)."""
+    return create_app(Settings())
+
+
 async def log_access(request: Request, call_next) -> Response:
     """One line per request with its status and time (for /sparql, the query's time end to end)."""
     started = time.perf_counter()

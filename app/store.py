@@ -94,6 +94,10 @@ class Store(ABC):
     def close(self) -> None:  # noqa: B027 - a hook: only backends with worker processes need it
         """Release processes and connections when an app's lifespan ends."""
 
+    def release(self) -> None:
+        """Let other processes open the store (an on-disk store also gives up its directory lock)."""
+        self.close()
+
     # ------------------------------------------------------------------ reading
 
     @abstractmethod
@@ -166,3 +170,8 @@ def open_store(settings: Settings, pooled: bool = False) -> Store:
         )
     store.open()
     return store
+
+
+def prepare_store(settings: Settings) -> None:
+    """Load the store once (on disk, or into the remote store) before several app processes open it."""
+    open_store(settings).release()

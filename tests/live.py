@@ -23,7 +23,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running(
     command: list[str], ready_url: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> Iterator[None]:
+) -> Iterator[subprocess.Popen]:
     """Start a server process, wait until `ready_url` answers, and stop it afterwards whatever happens."""
     process = subprocess.Popen(
         command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
@@ -39,7 +39,7 @@ def running(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{command[0]} did not answer {ready_url} within {timeout} s")
             time.sleep(0.1)
-        yield
+        yield process
     finally:
         process.terminate()
         try:
@@ -50,12 +50,20 @@ def running(
 
 
 @contextlib.contextmanager
-def stancegraph_server(**settings: object) -> Iterator[str]:
-    """`stancegraph serve` on a free port with STANCEGRAPH_* settings; yields its base URL."""
+def stancegraph_process(*arguments: str, **settings: object) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`stancegraph serve ARGUMENTS` on a free port with STANCEGRAPH_* settings; yields its URL and process."""
     port = free_port()
     env = {f"STANCEGRAPH_{k.upper()}": str(v) for k, v in settings.items()}
     base = f"http://127.0.0.1:{port}"
-    with running([str(BIN / "stancegraph"), "serve", "--port", str(port)], f"{base}/health", env):
+    command = [str(BIN / "stancegraph"), "serve", "--port", str(port), *arguments]
+    with running(command, f"{base}/health", env, timeout=180) as process:
+        yield base, process
+
+
+@contextlib.contextmanager
+def stancegraph_server(**settings: object) -> Iterator[str]:
+    """`stancegraph serve` on a free port with STANCEGRAPH_* settings; yields its base URL."""
+    with stancegraph_process(**settings) as (base, _):
         yield base
 
 

@@ -1,0 +1,192 @@
+"""What is particular to each backend: persistence and locking on disk, kills during writes, remote stores
+shared by several app processes. (Everything else runs on every backend through the conftest fixtures.)"""
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.embedded_store import OnDiskStore
+from app.settings import Settings
+from app.store import StoreUnavailable, open_store
+from bench.generate import generate
+from tests.conftest import replace_in
+from tests.live import BIN, oxigraph_server, stancegraph_process
+
+TOKEN = "backend-test-token"
+MARKER = "<https://example.org/committed> <https://example.org/p> <https://example.org/o>"
+ASK_MARKER = f"ASK {{ {MARKER} }}"
+
+
+def on_disk(settings: Settings, location: Path, **overrides) -> Settings:
+    return settings.model_copy(update={"store": f"oxigraph:{location}", **overrides})
+
+
+def generations(location: Path) -> list[str]:
+    return sorted(p.name for p in location.glob("gen-*"))
+
+
+def test_on_disk_store_keeps_committed_writes_across_restarts_until_the_files_change(data_copy, tmp_path):
+    location = tmp_path / "store"
+    writable = on_disk(data_copy, location, admin_token=TOKEN)
+    first = open_store(writable)
+    first.update(f"INSERT DATA {{ {MARKER} }}")
+    version = first.data_version
+    first.release()
+
+    again = OnDiskStore(writable, location)
+    assert again.open() is None, "an unchanged corpus is served from disk, not loaded again"
+    assert again.ask(ASK_MARKER) and again.data_version == version
+    again.release()
+
+    replace_in(
+        data_copy.data_dir / "encodings/000_dcc2f28bf5a60eb8.ttl",
+        "d:stance-03 a sg:Stance ;",
+        "d:stance-03 a sg:Stance ; # edited\n",
+    )
+    rebuilt = OnDiskStore(writable, location)
+    assert rebuilt.open() is not None, "changed files are loaded again"
+    assert not rebuilt.ask(ASK_MARKER) and rebuilt.data_version != version
+    assert len(generations(location)) == 1, "the superseded generation is removed"
+    rebuilt.release()
+
+
+def test_one_writer_or_many_readers_per_directory(data_copy, tmp_path):
+    location = tmp_path / "store"
+    writer = open_store(on_disk(data_copy, location, admin_token=TOKEN))
+    with pytest.raises(StoreUnavailable, match="another stancegraph process"):
+        open_store(on_disk(data_copy, location))
+    writer.release()
+    readers = [open_store(on_disk(data_copy, location)) for _ in range(2)]
+    assert all(r.ask("ASK { <https://stancegraph.org/id/Russia> ?p ?o }") for r in readers)
+    with pytest.raises(StoreUnavailable, match="cannot write to"):
+        open_store(on_disk(data_copy, location, admin_token=TOKEN))
+    for reader in readers:
+        reader.release()
+
+
+def test_unknown_store_settings_are_refused_with_the_accepted_forms(settings):
+    for wrong in ("postgres:x", "oxigraph:", "sparql:ftp://x", "memory:x"):
+        with pytest.raises(StoreUnavailable, match="QUERY_URL"):
+            open_store(settings.model_copy(update={"store": wrong}))
+
+
+def test_a_remote_store_must_query_the_union_of_its_graphs(data_copy):
+    with oxigraph_server(union_default_graph=False) as base:
+        remote = f"sparql:{base}/query,{base}/update,{base}/store"
+        with pytest.raises(StoreUnavailable, match="--union-default-graph"):
+            open_store(data_copy.model_copy(update={"store": remote}))
+
+
+def test_a_read_only_remote_store_without_our_data_is_refused(data_copy):
+    with (
+        oxigraph_server(union_default_graph=True) as base,
+        pytest.raises(StoreUnavailable, match="no UPDATE_URL or STORE_URL"),
+    ):
+        open_store(data_copy.model_copy(update={"store": f"sparql:{base}/query"}))
+
+
+def ask(base: str, query: str) -> bool:
+    response = httpx.get(
+        f"{base}/sparql", params={"query": query}, headers={"accept": "application/sparql-results+json"}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["boolean"]
+
+
+def wait_for(condition, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def test_a_kill_during_writes_loses_no_committed_data(tmp_path):
+    """SIGKILL the server while it builds a new generation and while it commits a big Graph Store POST;
+    after a restart every committed write is there and the interrupted ones are all there or not at all."""
+    data = generate(tmp_path / "corpus", documents=300)
+    location = tmp_path / "store"
+    config = {"data_dir": data, "store": f"oxigraph:{location}", "admin_token": TOKEN, "validate_on_load": "false"}
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    update = {**auth, "content-type": "application/sparql-update"}
+
+    with stancegraph_process(**config) as (base, process):
+        assert httpx.post(f"{base}/sparql", content=f"INSERT DATA {{ {MARKER} }}", headers=update).status_code == 204
+        reload = threading.Thread(target=lambda: _quietly(httpx.post, f"{base}/admin/reload", headers=auth, timeout=60))
+        reload.start()
+        assert wait_for(lambda: len(generations(location)) == 2), "the reload never started a new generation"
+        process.send_signal(signal.SIGKILL)
+        reload.join()
+
+    with stancegraph_process(**config) as (base, process):
+        assert ask(base, ASK_MARKER), "a committed update survives a kill during a reload"
+        assert len(generations(location)) == 1, "the half-built generation is removed"
+        triples = 200_000
+        payload = "".join(f"<https://example.org/s{i}> <https://example.org/p> {i} .\n" for i in range(triples))
+        big = "https://example.org/big"
+        post = threading.Thread(
+            target=lambda: _quietly(
+                httpx.post,
+                f"{base}/store",
+                params={"graph": big},
+                content=payload.encode(),
+                headers={**auth, "content-type": "application/n-triples"},
+                timeout=60,
+            )
+        )
+        post.start()
+        time.sleep(1.0)
+        process.send_signal(signal.SIGKILL)
+        post.join()
+
+    with stancegraph_process(**config) as (base, _):
+        assert ask(base, ASK_MARKER)
+        count = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{big}> {{ ?s ?p ?o }} }}"
+        response = httpx.get(f"{base}/sparql", params={"query": count}, headers={"accept": "text/csv"})
+        stored = int(response.text.split()[1])
+        print(f"\nkilled during a {triples}-triple POST: {stored} triples stored (all or nothing)")
+        assert stored in (0, triples)
+
+
+def _quietly(call, *args, **kwargs) -> None:
+    """A request whose server is killed under it: the error is expected."""
+    with contextlib.suppress(httpx.HTTPError):
+        call(*args, **kwargs)
+
+
+def test_several_app_processes_share_one_remote_store_and_its_version(tmp_path):
+    with oxigraph_server(union_default_graph=True) as remote:
+        store = f"sparql:{remote}/query,{remote}/update,{remote}/store"
+        with stancegraph_process("--workers", "2", store=store, admin_token=TOKEN) as (base, process):
+            versions = {httpx.get(f"{base}/health").json()["data_version"] for _ in range(20)}
+            assert len(versions) == 1, "every process reports the same data version"
+            headers = {"authorization": f"Bearer {TOKEN}", "content-type": "application/sparql-update"}
+            assert (
+                httpx.post(f"{base}/sparql", content=f"INSERT DATA {{ {MARKER} }}", headers=headers).status_code == 204
+            )
+            time.sleep(1.2)  # the version is re-read from the store at most once a second
+            after = {httpx.get(f"{base}/health").json()["data_version"] for _ in range(20)}
+            assert len(after) == 1 and after != versions
+            assert all(ask(base, ASK_MARKER) for _ in range(10))
+            children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+            assert len(children) >= 2, "uvicorn runs two app processes"
+
+
+def test_embedded_stores_refuse_writes_shared_by_several_processes(tmp_path):
+    result = subprocess.run(
+        [str(BIN / "stancegraph"), "serve", "--workers", "2", "--admin-token", TOKEN],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "STANCEGRAPH_STORE": "memory"},
+    )
+    assert result.returncode == 2
+    assert "cannot share writes to an embedded store" in result.stderr
