@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ASSETS := node_modules/.installed
 
-.PHONY: run test bench fuzz notebook validate lint chromium clean
+.PHONY: run test bench load fuzz notebook validate lint chromium clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11 or newer is required (set PYTHON=...)"; exit 1; }
@@ -65,5 +65,9 @@ notebook: $(VENV)/.installed-notebooks
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# The 60 s load test next to oxigraph serve (`make test` runs a short one).
+load: $(VENV)/.installed-test
+	$(BIN)/python bench/load.py $(LOAD_ARGS)
+
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-baselines node_modules .pytest_cache .ruff_cache

@@ -16,13 +16,23 @@ class VersionedCache:
         self._entries: OrderedDict[tuple[str, Hashable], object] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, version: str, key: Hashable, compute: Callable[[], T]) -> T:
+    def get(
+        self,
+        version: str,
+        key: Hashable,
+        compute: Callable[[], T],
+        keep: Callable[[T], bool] | None = None,
+        fresh: bool = False,
+    ) -> T:
+        """The cached value, or `compute()` (kept unless `keep` says no); `fresh` recomputes in any case."""
         entry = (version, key)
         with self._lock:
-            if entry in self._entries:
+            if entry in self._entries and not fresh:
                 self._entries.move_to_end(entry)
                 return self._entries[entry]  # type: ignore[return-value]
         value = compute()
+        if keep is not None and not keep(value):
+            return value
         with self._lock:
             self._entries[entry] = value
             while len(self._entries) > self.size:

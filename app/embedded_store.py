@@ -50,7 +50,11 @@ class EmbeddedStore(Store):
         self._store = ox.Store()
         self._version = new_version()
         self._write_lock = threading.Lock()
-        self._pool = QueryPool(settings.query_workers, settings.max_waiting_queries) if pooled else None
+        self._pool = (
+            QueryPool(settings.query_workers, settings.max_waiting_queries, settings.query_memory_mb)
+            if pooled
+            else None
+        )
 
     @property
     def data_version(self) -> str:

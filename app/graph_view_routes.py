@@ -1,7 +1,6 @@
 """Graph views over HTTP: `GET /views/{name}` in the format asked for, cached per data version with ETags."""
 
 import datetime
-import hashlib
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
@@ -12,6 +11,7 @@ from app import graph_formats, graph_views
 from app.cache import VersionedCache
 from app.formats import BadAccept, NotAcceptable, negotiate
 from app.graph_page import graph_page
+from app.http_common import version_etag
 from app.named_queries import expand_iri
 from app.store import Store
 
@@ -68,7 +68,7 @@ async def _answer(request: Request, compute, format_name: str | None) -> Respons
     if name == "html":
         return graph_page(request)
     key = (request.url.path, str(sorted(request.query_params.multi_items())), name)
-    etag = 'W/"' + hashlib.sha256(f"{store.data_version}{key}".encode()).hexdigest()[:32] + '"'
+    etag = version_etag(store.data_version, key)
     headers = {"ETag": etag, "Vary": "Accept", "Stancegraph-Data-Version": store.data_version}
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)

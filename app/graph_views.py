@@ -139,10 +139,12 @@ def actors(
     for actor in positions:
         graph.add_node(actor, **bipartite.nodes[actor])
     names = sorted(positions)
+    signed = {a: {(t, s) for t, s in held if s != 0} for a, held in positions.items()}  # neutral ones never count
+    reversed_ = {a: {(t, -s) for t, s in held} for a, held in positions.items()}
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
-            shared = {t for t, s in positions[a] if s != 0 and (t, s) in positions[b]}
-            opposed = {t for t, s in positions[a] if s != 0 and (t, -s) in positions[b]}
+            shared = {t for t, _ in signed[a] & positions[b]}
+            opposed = {t for t, _ in signed[a] & reversed_[b]}
             raw = {"congruence": len(shared), "conflict": len(opposed), "subtract": len(shared) - len(opposed)}[mode]
             if raw == 0:
                 continue

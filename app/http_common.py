@@ -1,5 +1,6 @@
 """What every HTTP router shares: bounded request bodies, plain-text errors, the admin token check."""
 
+import hashlib
 import hmac
 import logging
 
@@ -28,6 +29,11 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise PayloadTooLarge(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def version_etag(version: str, key: object) -> str:
+    """A weak ETag for an answer that depends only on the data version and the request `key`."""
+    return 'W/"' + hashlib.sha256(f"{version}{key}".encode()).hexdigest()[:32] + '"'
 
 
 def plain_error(status: int, message: str, headers: dict[str, str] | None = None) -> PlainTextResponse:

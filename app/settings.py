@@ -26,7 +26,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 1_000_000_000
     query_workers: int = 2
     max_waiting_queries: int = 64
+    query_memory_mb: int | None = 4096
     cors_origins: list[str] = ["*"]
+    rate_limit: str | None = None
     federation_allow: list[str] = ["https://query.wikidata.org/sparql", "https://dbpedia.org/sparql"]
 
     @property

@@ -12,8 +12,9 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from app.cache import VersionedCache
 from app.formats import RDF_FORMATS, RDF_TYPES, RESULT_FORMATS, RESULT_TYPES, BadAccept, NotAcceptable, negotiate
-from app.http_common import plain_error, read_body, require_admin
+from app.http_common import plain_error, read_body, require_admin, version_etag
 from app.namespaces import PREFIXES
 from app.query_ui import query_page
 from app.service_description import description_triples
@@ -24,6 +25,8 @@ from app.workers import QueryError, QueryJob, QueryOutcome
 
 router = APIRouter(tags=["SPARQL protocol"])
 
+MAX_CACHED_BYTES = 1_000_000
+_answers = VersionedCache(size=256)  # identical queries on unchanged data: answered without the engine
 FORM = "application/x-www-form-urlencoded"
 QUERY_BODY = "application/sparql-query"
 UPDATE_BODY = "application/sparql-update"
@@ -104,14 +107,15 @@ def _negotiate(request: Request) -> tuple[str | None, str | None]:
     return chosen[0], chosen[1]
 
 
-def _response(outcome: QueryOutcome, store: Store, max_rows: int) -> Response:
+def _response(outcome: QueryOutcome, version: str, etag: str | None, max_rows: int) -> Response:
     table = RDF_FORMATS if outcome.kind == "triples" else RESULT_FORMATS
     headers = {
         "Vary": "Accept",
-        "Stancegraph-Data-Version": store.data_version,
+        "Stancegraph-Data-Version": version,
         "Stancegraph-Rows": str(outcome.rows),
         "Stancegraph-Row-Limit": str(max_rows),
         "Stancegraph-Truncated": "true" if outcome.truncated else "false",
+        **({"ETag": etag} if etag else {}),
     }
     return Response(outcome.body, media_type=table[outcome.media_type][0].content_type, headers=headers)
 
@@ -135,11 +139,25 @@ async def answer_query(request: Request, query: str, params: list[tuple[str, str
         base_iri=_endpoint(request),
         **_dataset(params),
     )
+    version = store.data_version
+    federated = bool(service_endpoints(query))  # answers from other endpoints do not follow our data version
+    etag = None if federated else version_etag(version, job)
+    if etag and etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers={"ETag": etag, "Vary": "Accept"})
     try:
-        outcome = await run_in_threadpool(store.run, job)
+        if federated:
+            outcome = await run_in_threadpool(store.run, job)
+        else:
+            fresh = "no-cache" in request.headers.get("cache-control", "")
+            outcome = await run_in_threadpool(_answers.get, version, job, lambda: store.run(job), _small, fresh)
     except QueryError as err:
         return plain_error(err.status, err.message, err.headers)
-    return _response(outcome, store, settings.max_rows)
+    return _response(outcome, version, etag, settings.max_rows)
+
+
+def _small(outcome: QueryOutcome) -> bool:
+    """Answers worth keeping in memory (the cache holds at most 256 of them)."""
+    return len(outcome.body) <= MAX_CACHED_BYTES
 
 
 async def answer_update(request: Request, update: str, params: list[tuple[str, str]]) -> Response:

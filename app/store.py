@@ -109,7 +109,7 @@ class Store(ABC):
         outcome = self.run(QueryJob(sparql, result_format=TSV, **dataset))
         solutions = ox.parse_query_results(outcome.body, format=ox.QueryResultsFormat.TSV)
         names = [v.value for v in solutions.variables]
-        return [{name: row[name] for name in names} for row in solutions]
+        return [dict(zip(names, row, strict=True)) for row in solutions]
 
     def ask(self, sparql: str, **dataset) -> bool:
         outcome = self.run(QueryJob(sparql, result_format=TSV, **dataset))

@@ -7,10 +7,11 @@ The parent never evaluates queries itself while workers exist, so no store lock 
 """
 
 import contextlib
-import itertools
+import io
 import os
 import queue
 import re
+import resource
 import signal
 import threading
 import time
@@ -94,6 +95,12 @@ class WorkerDied(QueryError):
     status = 500
 
 
+class QueryTooLarge(QueryError):
+    """The query needed more memory than one query may use (STANCEGRAPH_QUERY_MEMORY_MB); nothing else suffered."""
+
+    status = 503
+
+
 class ResultNotAcceptable(QueryError):
     status = 406
 
@@ -137,40 +144,71 @@ def syntax_message(err: SyntaxError) -> str:
 
 
 def serialize(result, job: QueryJob) -> QueryOutcome:
-    """A query result (from the engine or parsed from a remote store's answer) in the job's formats."""
+    """A query result (from the engine or parsed from a remote store's answer) in the job's formats.
+
+    The engine writes line-based TSV or N-Triples straight into a sink that stops it one row past the row
+    limit, so no term passes through Python and a huge result is never evaluated beyond what is sent.
+    """
     if isinstance(result, ox.QueryBoolean):
         native = _native(RESULT_FORMATS, job.result_format, "boolean")
         return QueryOutcome("boolean", job.result_format, result.serialize(format=native), 1, False)
-    limit = job.max_rows
-    if not isinstance(result, ox.QuerySolutions):  # triples: the engine's QueryTriples or a parsed graph
-        native = _native(RDF_FORMATS, job.graph_format, "triples")
-        triples = list(itertools.islice(result, limit + 1 if limit is not None else None))
-        truncated = limit is not None and len(triples) > limit
-        triples = triples[:limit] if truncated else triples
-        body = ox.serialize(triples, format=native, prefixes=PREFIXES if native in PREFIXED else None)
-        return QueryOutcome("triples", job.graph_format, body, len(triples), truncated)
-    native = _native(RESULT_FORMATS, job.result_format, "solutions")
-    variables = result.variables
-    rows = list(itertools.islice(result, limit + 1 if limit is not None else None))
-    truncated = limit is not None and len(rows) > limit
-    rows = rows[:limit] if truncated else rows
-    tsv = _tsv(variables, rows)
-    body = tsv if native == ox.QueryResultsFormat.TSV else _reserialize(tsv, native)
-    return QueryOutcome("solutions", job.result_format, body, len(rows), truncated)
+    if isinstance(result, ox.QuerySolutions):
+        native = _native(RESULT_FORMATS, job.result_format, "solutions")
+        tsv, rows, truncated = _lines(result, ox.QueryResultsFormat.TSV, job.max_rows, header=1)
+        body = tsv if native == ox.QueryResultsFormat.TSV else _reserialize(tsv, native)
+        return QueryOutcome("solutions", job.result_format, body, rows, truncated)
+    native = _native(RDF_FORMATS, job.graph_format, "triples")  # the engine's QueryTriples or a parsed graph
+    ntriples, rows, truncated = _lines(result, ox.RdfFormat.N_TRIPLES, job.max_rows, header=0)
+    if native != ox.RdfFormat.N_TRIPLES:
+        triples = ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES)
+        ntriples = ox.serialize(triples, format=native, prefixes=PREFIXES if native in PREFIXED else None)
+    return QueryOutcome("triples", job.graph_format, ntriples, rows, truncated)
+
+
+class _Enough(Exception):
+    """Raised inside the engine's serializer to stop it: the row limit is passed."""
+
+
+class _LineSink(io.RawIOBase):
+    """Collects a line-based serialization (one row or triple per line) and stops it past `budget` lines."""
+
+    def __init__(self, budget: int | None):
+        super().__init__()
+        self.data = bytearray()
+        self.lines = 0
+        self.budget = budget
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, chunk) -> int:
+        self.data += chunk
+        self.lines += bytes(chunk).count(b"\n")
+        if self.budget is not None and self.lines > self.budget:
+            raise _Enough
+        return len(chunk)
+
+
+def _lines(result, format, limit: int | None, header: int) -> tuple[bytes, int, bool]:
+    """(the first `limit` rows with the header lines, how many rows, whether more existed)."""
+    sink = _LineSink(None if limit is None else header + limit)
+    try:
+        if isinstance(result, ox.QuerySolutions | ox.QueryTriples):
+            result.serialize(sink, format=format)
+        else:
+            ox.serialize(result, sink, format=format)
+    except _Enough:
+        pass
+    lines = bytes(sink.data).split(b"\n")[:-1]  # complete lines only
+    kept = lines if limit is None else lines[: header + limit]
+    truncated = len(kept) < len(lines)
+    return b"".join(line + b"\n" for line in kept), len(kept) - header, truncated
 
 
 def _native(table, media_type: str | None, kind: str):
     if media_type is None or media_type not in table:
         raise ResultNotAcceptable(f"{media_type} cannot represent {kind}")
     return table[media_type][1]
-
-
-def _tsv(variables: list[ox.Variable], rows: list[ox.QuerySolution]) -> bytes:
-    """SPARQL TSV of the kept rows: terms in N-Triples syntax (tabs inside literals escaped)."""
-    lines = ["\t".join(str(v) for v in variables)]
-    for row in rows:
-        lines.append("\t".join("" if t is None else str(t).replace("\t", "\\t") for t in (row[v] for v in variables)))
-    return ("\n".join(lines) + "\n").encode("utf-8")
 
 
 def _reserialize(tsv: bytes, native: ox.QueryResultsFormat) -> bytes:
@@ -192,6 +230,8 @@ def _worker_loop(store: ox.Store, conn: Connection) -> None:
             reply: object = execute(store, job)
         except QueryError as err:
             reply = err
+        except MemoryError:
+            reply = QueryTooLarge("query stopped: it needed more memory than a query may use")
         except Exception as err:
             reply = WorkerDied(f"query evaluation failed unexpectedly ({type(err).__name__})")
         try:
@@ -222,6 +262,18 @@ class Admission:
                 self._admitted -= 1
 
 
+def _cap_memory(megabytes: int) -> None:
+    """Let this worker grow by at most `megabytes` beyond what it shares with the server at the fork.
+
+    Past the cap an allocation fails: the engine aborts (the pool reports QueryTooLarge) or Python raises
+    MemoryError; either way only this query stops.
+    """
+    with open("/proc/self/statm") as statm:
+        size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    cap = size + megabytes * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+
 @dataclass
 class Worker:
     pid: int
@@ -239,8 +291,9 @@ class QueryPool:
     store inherited from the parent, or its own read-only handle on an on-disk store.
     """
 
-    def __init__(self, size: int, max_waiting: int = 64):
+    def __init__(self, size: int, max_waiting: int = 64, memory_mb: int | None = None):
         self.size = max(1, size)
+        self.memory_mb = memory_mb
         self._admission = Admission(self.size, max_waiting)
         self._idle: queue.Queue[Worker] = queue.Queue()
         self._lock = threading.Lock()
@@ -279,7 +332,11 @@ class QueryPool:
                 raise QueryTimeout(f"query stopped after the {timeout:g} s time limit")
             reply = worker.conn.recv()
         except (EOFError, OSError, BrokenPipeError):
-            self._kill(worker)
+            status = self._kill(worker)
+            if self.memory_mb and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGABRT:
+                raise QueryTooLarge(
+                    f"query stopped: it needed more than the {self.memory_mb} MB a query may use"
+                ) from None
             raise WorkerDied("the query worker died while evaluating the query") from None
         except QueryTimeout:
             raise
@@ -318,14 +375,15 @@ class QueryPool:
                 return
         self._stop(worker)
 
-    def _kill(self, worker: Worker) -> None:
-        """SIGKILL a worker that overran or broke, and fork its replacement."""
+    def _kill(self, worker: Worker) -> int:
+        """SIGKILL a worker that overran or broke, fork its replacement; how the worker ended (waitpid status)."""
         with contextlib.suppress(ProcessLookupError):
             os.kill(worker.pid, signal.SIGKILL)
-        self._reap(worker)
+        status = self._reap(worker)
         with self._lock:
             if worker.generation == self._generation and not self._closed:
                 self._idle.put(self._fork())
+        return status
 
     def _stop(self, worker: Worker) -> None:
         with contextlib.suppress(OSError, BrokenPipeError):
@@ -333,10 +391,12 @@ class QueryPool:
         self._reap(worker)
 
     @staticmethod
-    def _reap(worker: Worker) -> None:
+    def _reap(worker: Worker) -> int:
         worker.conn.close()
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(worker.pid, 0)
+        try:
+            return os.waitpid(worker.pid, 0)[1]
+        except ChildProcessError:
+            return 0
 
     def _fork(self) -> Worker:
         """Fork one worker from the current snapshot (called with the lock held)."""
@@ -346,8 +406,10 @@ class QueryPool:
             parent_end.close()
             try:
                 store = self._open()
-            except OSError:
-                os._exit(1)  # the parent sees the pipe close: WorkerDied, and a new worker on the next refresh
-            _worker_loop(store, child_end)
+                if self.memory_mb:
+                    _cap_memory(self.memory_mb)
+                _worker_loop(store, child_end)
+            finally:  # never return into the server's code, whatever escaped (the parent sees the pipe close)
+                os._exit(1)
         child_end.close()
         return Worker(pid, parent_end, self._generation)

@@ -1,21 +1,35 @@
-"""Benchmark: Stancegraph's HTTP endpoint against `oxigraph serve` on the same synthetic corpus, same run.
+"""Benchmark: Stancegraph on each store backend against `oxigraph serve` and rdflib-endpoint, same corpus, same run.
 
-    python bench/run.py                        # ~100k triples, 4 concurrent clients, 5 s per query
-    python bench/run.py --documents 2000 --seconds 10 --clients 4
+    python bench/run.py                                  # ~100k triples, 4 concurrent clients, 5 s per query
+    python bench/run.py --documents 2000 --seconds 10    # ~1M triples
+    python bench/run.py --skip rdflib-endpoint           # leave a server out
 
-For each server it measures the load time, then latency (p50, p99) and throughput of a fixed query mix over
-HTTP under concurrent load; for Stancegraph also its named queries, cold (a different answer each time) and
-cached (the same answer again). It prints a table with the ratio Stancegraph / oxigraph serve.
+It measures, side by side:
+- loading: Stancegraph's load (parse, text attachment, quote checks, rules; SHACL off) and pyoxigraph's own
+  bulk load of the same quads, each in a fresh process, with peak memory;
+- a fixed query mix over HTTP under concurrent load (wrk when installed — `apt-get install wrk` — else an
+  asyncio client): throughput and p50/p99 latency per query, for every server;
+- Stancegraph's named queries and graph views, cold and cached, on each backend.
+It prints Markdown tables with the ratios against the baselines. Stancegraph is measured evaluating every
+request (`Cache-Control: no-cache`), and on `memory` also with its answer cache (the mix repeats identical
+queries, which the cache answers without the engine until the data changes).
 """
 
 import argparse
 import asyncio
+import json
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 
@@ -23,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.generate import generate  # noqa: E402
-from tests.live import oxigraph_server, stancegraph_server  # noqa: E402
+from tests.live import free_port, oxigraph_server, running, stancegraph_process  # noqa: E402
 
 PREFIXES = """PREFIX sg: <https://stancegraph.org/ontology#>
 PREFIX id: <https://stancegraph.org/id/>
@@ -41,73 +55,163 @@ MIX = {
     "describe": "DESCRIBE id:Actor3",
     "construct": "CONSTRUCT { ?h sg:rejects ?t } WHERE { ?s sg:holder ?h ; sg:polarity pol:rejects ; sg:target ?t }",
 }
+BASELINES = ("oxigraph serve", "rdflib-endpoint")
+BASELINE_VENV = ROOT / ".venv-baselines"  # rdflib-endpoint pins its own FastAPI: kept out of our environment
 
 
 @dataclass
 class Measure:
-    requests: int
-    seconds: float
-    latencies: list[float]
+    """Throughput and latency of one query on one server under concurrent load."""
+
+    throughput: float
+    p50: float
+    p99: float
     errors: int
 
-    @property
-    def throughput(self) -> float:
-        return self.requests / self.seconds
 
-    def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
+# ---------------------------------------------------------------------- load generators
 
 
-async def hammer(url: str, params: dict, clients: int, seconds: float, accept: str) -> Measure:
-    """`clients` concurrent loops sending the same request for `seconds`."""
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=120, limits=limits, headers={"accept": accept}) as http:
+def wrk(url: str, headers: dict[str, str], clients: int, seconds: float) -> Measure:
+    """wrk's numbers (a C client: it measures the server, not the client)."""
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{clients}",
+            f"-d{seconds:g}s",
+            "--timeout",
+            "120s",
+            "--latency",
+            *[part for name, value in headers.items() for part in ("-H", f"{name}: {value}")],
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    throughput = float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])
+    errors = int(m[1]) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
+    errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
+    return Measure(throughput, _wrk_ms(output, "50%"), _wrk_ms(output, "99%"), errors)
 
-        async def loop() -> None:
-            nonlocal errors
-            while time.perf_counter() < deadline:
-                began = time.perf_counter()
-                response = await http.get(url, params=params)
-                latencies.append(time.perf_counter() - began)
-                errors += response.status_code != 200
 
-        started = time.perf_counter()
-        await asyncio.gather(*(loop() for _ in range(clients)))
-        return Measure(len(latencies), time.perf_counter() - started, latencies, errors)
+def _wrk_ms(output: str, percentile: str) -> float:
+    value, unit = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)", output).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+
+def hammer(url: str, headers: dict[str, str], clients: int, seconds: float) -> Measure:
+    """The same with an asyncio client (used when wrk is not installed; the client is then the ceiling)."""
+
+    async def run() -> Measure:
+        latencies: list[float] = []
+        errors = 0
+        deadline = time.perf_counter() + seconds
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        async with httpx.AsyncClient(timeout=120, limits=limits, headers=headers) as http:
+
+            async def loop() -> None:
+                nonlocal errors
+                while time.perf_counter() < deadline:
+                    began = time.perf_counter()
+                    response = await http.get(url)
+                    latencies.append(time.perf_counter() - began)
+                    errors += response.status_code != 200
+
+            started = time.perf_counter()
+            await asyncio.gather(*(loop() for _ in range(clients)))
+            elapsed = time.perf_counter() - started
+        ordered = sorted(latencies)
+        pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
+        return Measure(len(latencies) / elapsed, pick(0.5), pick(0.99), errors)
+
+    return asyncio.run(run())
 
 
 def accept_for(query: str) -> str:
-    return "text/turtle" if query.split()[0] in ("DESCRIBE", "CONSTRUCT") else "application/sparql-results+json"
+    return (
+        "application/n-triples" if query.split()[0] in ("DESCRIBE", "CONSTRUCT") else "application/sparql-results+json"
+    )
 
 
-def run_mix(endpoint: str, clients: int, seconds: float) -> dict[str, Measure]:
-    results = {}
-    for name, query in MIX.items():
-        text = PREFIXES + query
-        results[name] = asyncio.run(hammer(endpoint, {"query": text}, clients, seconds, accept_for(query)))
-    return results
+def run_mix(endpoint: str, clients: int, seconds: float, cached: bool = True) -> dict[str, Measure]:
+    """The mix; `cached=False` asks Stancegraph to evaluate every request (Cache-Control: no-cache)."""
+    load = wrk if shutil.which("wrk") else hammer
+    return {
+        name: load(
+            f"{endpoint}?{urlencode({'query': PREFIXES + query})}",
+            {"Accept": accept_for(query), **({} if cached else {"Cache-Control": "no-cache"})},
+            clients,
+            seconds,
+        )
+        for name, query in MIX.items()
+    }
 
 
-def named_queries(base: str, repeats: int = 50) -> dict[str, tuple[float, float]]:
+# ---------------------------------------------------------------------- loading, in fresh processes
+
+LOAD_OURS = """
+import json, resource, sys, time
+from pathlib import Path
+from app.settings import Settings
+from app.store import open_store
+started = time.perf_counter()
+store = open_store(Settings(data_dir=Path(sys.argv[1]), validate_on_load=False, store=sys.argv[2]))
+print(json.dumps([time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))
+"""
+LOAD_PYOXIGRAPH = """
+import json, resource, sys, time
+import pyoxigraph as ox
+started = time.perf_counter()
+store = ox.Store(sys.argv[2] or None)
+store.bulk_load(path=sys.argv[1], format=ox.RdfFormat.N_QUADS)
+store.flush()
+print(json.dumps([time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))
+"""
+
+
+def timed_load(script: str, *args: str) -> tuple[float, float]:
+    """(seconds, peak MB) of a load in a fresh Python process."""
+    output = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, check=True, cwd=ROOT)
+    seconds, megabytes = json.loads(output.stdout.strip().splitlines()[-1])
+    return seconds, megabytes
+
+
+# ---------------------------------------------------------------------- servers
+
+
+@contextmanager
+def rdflib_endpoint(quads: Path) -> Iterator[str]:
+    """rdflib-endpoint (its own virtual environment, installed on first use) serving the N-Quads."""
+    binary = BASELINE_VENV / "bin" / "rdflib-endpoint"
+    if not binary.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(BASELINE_VENV)], check=True)
+        subprocess.run(
+            [str(BASELINE_VENV / "bin" / "pip"), "install", "-q", "rdflib-endpoint[cli]>=0.6,<0.7"], check=True
+        )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with running(
+        [str(binary), "serve", "--host", "127.0.0.1", "--port", str(port), str(quads)],
+        f"{base}/?query=ASK%7B%7D",
+        timeout=3600,
+    ):
+        yield f"{base}/"
+
+
+def named_queries(base: str, repeats: int = 20) -> dict[str, tuple[float, float]]:
     """Median latency in ms of each named query: cold (new parameters each call) and cached (same call again)."""
     cases = {"stances-of-actor": "actor", "conflicts": "actor", "blocked-proposals": "by", "timeline": None}
     out = {}
-    with httpx.Client(timeout=120) as http:
+    with httpx.Client(timeout=600) as http:
         for name, param in cases.items():
             cold, warm = [], []
             for n in range(repeats):
                 params = {param: f"id:Actor{n}"} if param else {"limit": 10 + n}
-                began = time.perf_counter()
-                http.get(f"{base}/api/queries/{name}", params=params).raise_for_status()
-                cold.append(time.perf_counter() - began)
-                began = time.perf_counter()
-                http.get(f"{base}/api/queries/{name}", params=params).raise_for_status()
-                warm.append(time.perf_counter() - began)
-            out[name] = (statistics.median(cold) * 1000, statistics.median(warm) * 1000)
+                cold.append(_timed(http, f"{base}/api/queries/{name}", params))
+                warm.append(_timed(http, f"{base}/api/queries/{name}", params))
+            out[f"named query {name}"] = (statistics.median(cold), statistics.median(warm))
     return out
 
 
@@ -116,16 +220,19 @@ def views(base: str, repeats: int = 20) -> dict[str, tuple[float, float]]:
     out = {}
     with httpx.Client(timeout=600) as http:
         for name in ("preconditions", "stances", "actors", "timeline"):
-            began = time.perf_counter()
-            http.get(f"{base}/views/{name}").raise_for_status()
-            cold = time.perf_counter() - began
-            warm = []
-            for _ in range(repeats):
-                began = time.perf_counter()
-                http.get(f"{base}/views/{name}").raise_for_status()
-                warm.append(time.perf_counter() - began)
-            out[name] = (cold * 1000, statistics.median(warm) * 1000)
+            cold = _timed(http, f"{base}/views/{name}")
+            warm = statistics.median(_timed(http, f"{base}/views/{name}") for _ in range(repeats))
+            out[f"view {name}"] = (cold, warm)
     return out
+
+
+def _timed(http: httpx.Client, url: str, params: dict | None = None) -> float:
+    began = time.perf_counter()
+    http.get(url, params=params).raise_for_status()
+    return (time.perf_counter() - began) * 1000
+
+
+# ---------------------------------------------------------------------- the run
 
 
 def main() -> None:
@@ -133,48 +240,107 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=200, help="corpus size (200 documents ~ 100k triples)")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--skip", action="append", default=[], help="a server to leave out (repeatable)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        data = generate(Path(tmp), args.documents)
-        started = time.perf_counter()
-        with stancegraph_server(
-            data_dir=data, validate_on_load="false", query_timeout=120, max_rows=10_000_000, admin_token="bench"
-        ) as ours:
-            ours_load = time.perf_counter() - started
-            quads = httpx.get(f"{ours}/store", headers={"accept": "application/n-quads"}, timeout=600).content
-            triples = quads.count(b"\n")
-            ours_mix = run_mix(f"{ours}/sparql", args.clients, args.seconds)
-            named = named_queries(ours)
-            named.update({f"view {k}": v for k, v in views(ours).items()})
-        with oxigraph_server(union_default_graph=True) as oxigraph:
-            started = time.perf_counter()
-            httpx.post(
-                f"{oxigraph}/store", content=quads, headers={"content-type": "application/n-quads"}, timeout=600
-            ).raise_for_status()
-            oxigraph_load = time.perf_counter() - started
-            oxigraph_mix = run_mix(f"{oxigraph}/query", args.clients, args.seconds)
-    report(triples, args, ours_load, oxigraph_load, ours_mix, oxigraph_mix, named)
-
-
-def report(triples, args, ours_load, oxigraph_load, ours_mix, oxigraph_mix, named) -> None:
-    print(f"\n{triples:,} quads, {args.clients} concurrent clients, {args.seconds:g} s per query\n")
-    print(
-        f"load: stancegraph {ours_load:.1f} s (start, parse, quote checks, rules); "
-        f"oxigraph serve {oxigraph_load:.1f} s (POST of the N-Quads)\n"
-    )
-    print("| query | stancegraph req/s | p50 ms | p99 ms | oxigraph req/s | p50 ms | p99 ms | ratio |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name in MIX:
-        a, b = ours_mix[name], oxigraph_mix[name]
-        flag = "" if a.errors == b.errors == 0 else f" ({a.errors}/{b.errors} errors)"
-        print(
-            f"| {name} | {a.throughput:,.0f} | {a.percentile(0.5):.1f} | {a.percentile(0.99):.1f} | "
-            f"{b.throughput:,.0f} | {b.percentile(0.5):.1f} | {b.percentile(0.99):.1f} | "
-            f"{a.throughput / b.throughput:.2f}{flag} |"
+        tmp_path = Path(tmp)
+        data = generate(tmp_path / "corpus", args.documents)
+        quads = tmp_path / "all.nq"
+        subprocess.run(
+            [
+                str(Path(sys.executable).parent / "stancegraph"),
+                "export",
+                "--format",
+                "nquads",
+                "--data-dir",
+                str(data),
+                "-o",
+                str(quads),
+            ],
+            check=True,
+            cwd=ROOT,
+            env=_no_validation(),
         )
-    print("\n| named query or view | cold ms | cached ms (p50) |\n|---|---|---|")
-    for name, (cold, warm) in named.items():
-        print(f"| {name} | {cold:.1f} | {warm:.1f} |")
+        triples = sum(1 for _ in quads.open("rb"))
+        loads = {
+            "stancegraph memory": timed_load(LOAD_OURS, str(data), "memory"),
+            "stancegraph oxigraph:PATH": timed_load(LOAD_OURS, str(data), f"oxigraph:{tmp_path / 'ours-disk'}"),
+            "pyoxigraph bulk load, memory": timed_load(LOAD_PYOXIGRAPH, str(quads), ""),
+            "pyoxigraph bulk load, disk": timed_load(LOAD_PYOXIGRAPH, str(quads), str(tmp_path / "ox-disk")),
+        }
+        mixes: dict[str, dict[str, Measure]] = {}
+        extras: dict[str, dict[str, tuple[float, float]]] = {}
+        common = {"data_dir": data, "validate_on_load": "false", "query_timeout": 300, "max_rows": 10_000_000}
+        with ExitStack() as stack:
+            remote = stack.enter_context(oxigraph_server(union_default_graph=True))
+            backends = {
+                "memory": "memory",
+                "oxigraph:PATH": f"oxigraph:{tmp_path / 'served-disk'}",
+                "sparql: (oxigraph serve)": f"sparql:{remote}/query,{remote}/update,{remote}/store",
+            }
+            for label, store in backends.items():
+                if label in args.skip:
+                    continue
+                with stancegraph_process(store=store, **common) as (base, _):
+                    extras[label] = {**views(base), **named_queries(base)}
+                    mixes[f"stancegraph {label}"] = run_mix(f"{base}/sparql", args.clients, args.seconds, cached=False)
+                    if label == "memory":
+                        mixes["stancegraph memory, answer cache"] = run_mix(
+                            f"{base}/sparql", args.clients, args.seconds
+                        )
+        if "oxigraph serve" not in args.skip:
+            with oxigraph_server(union_default_graph=True) as oxigraph:
+                httpx.post(
+                    f"{oxigraph}/store",
+                    content=quads.read_bytes(),
+                    headers={"content-type": "application/n-quads"},
+                    timeout=3600,
+                ).raise_for_status()
+                mixes["oxigraph serve"] = run_mix(f"{oxigraph}/query", args.clients, args.seconds)
+        if "rdflib-endpoint" not in args.skip:
+            started = time.perf_counter()
+            with rdflib_endpoint(quads) as endpoint:
+                loads["rdflib-endpoint (start and parse)"] = (time.perf_counter() - started, float("nan"))
+                mixes["rdflib-endpoint"] = run_mix(endpoint, args.clients, args.seconds)
+    report(triples, args, loads, mixes, extras)
+
+
+def _no_validation() -> dict[str, str]:
+    import os
+
+    return {**os.environ, "STANCEGRAPH_VALIDATE_ON_LOAD": "false"}
+
+
+def report(triples: int, args, loads, mixes: dict[str, dict[str, Measure]], extras) -> None:
+    client = "wrk" if shutil.which("wrk") else "an asyncio httpx client (install wrk for server-bound numbers)"
+    print(f"\n{triples:,} quads; {args.clients} concurrent clients ({client}), {args.seconds:g} s per query\n")
+    print("| load | seconds | peak MB |\n|---|---|---|")
+    for name, (seconds, megabytes) in loads.items():
+        print(f"| {name} | {seconds:.1f} | {megabytes:,.0f} |")
+    servers = list(mixes)
+    ours = next((s for s in servers if s.startswith("stancegraph")), None)
+    baselines = [b for b in BASELINES if b in mixes]
+    print("\nThroughput in requests/s (p50 / p99 latency in ms)\n")
+    print("| query | " + " | ".join(servers) + "".join(f" | {ours} ÷ {b}" for b in baselines) + " |")
+    print("|---" * (1 + len(servers) + len(baselines)) + "|")
+    for name in MIX:
+        cells = []
+        for server in servers:
+            m = mixes[server][name]
+            flag = f", {m.errors} errors" if m.errors else ""
+            cells.append(f"{m.throughput:,.0f} ({m.p50:.1f} / {m.p99:.1f}{flag})")
+        ratios = [f"{mixes[ours][name].throughput / mixes[b][name].throughput:.2f}" for b in baselines]
+        print(f"| {name} | " + " | ".join(cells + ratios) + " |")
+    if extras:
+        labels = list(extras)
+        print("\nNamed queries and graph views, ms: cold / cached (p50)\n")
+        print("| | " + " | ".join(labels) + " |\n" + "|---" * (1 + len(labels)) + "|")
+        for name in extras[labels[0]]:
+            print(
+                f"| {name} | "
+                + " | ".join(f"{extras[label][name][0]:,.1f} / {extras[label][name][1]:.1f}" for label in labels)
+                + " |"
+            )
 
 
 if __name__ == "__main__":

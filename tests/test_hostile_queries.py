@@ -9,7 +9,10 @@ import time
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from app.server import create_app
+from app.settings import Settings
 from tests.live import stancegraph_server
 
 LIMIT = 2.0  # the server's query time limit in these tests
@@ -89,3 +92,30 @@ def test_a_saturated_server_answers_503_with_retry_after():
         assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
         assert "busy" in refused.text
         assert httpx.get(f"{base}/sparql", params={"query": ASK}, timeout=30).status_code == 200
+
+
+def test_the_optional_rate_limit_answers_429_with_retry_after():
+    with TestClient(create_app(Settings(rate_limit="5/second;1000/hour"))) as client:
+        check_rate_limit(client)
+
+
+def check_rate_limit(client: TestClient) -> None:
+    statuses = [client.get("/sparql", params={"query": ASK}).status_code for _ in range(8)]
+    assert statuses[:5] == [200] * 5 and set(statuses[5:]) == {429}
+    refused = client.get("/sparql", params={"query": ASK})
+    assert refused.headers["retry-after"] == "1" and "rate limit 5/second" in refused.text
+    assert client.get("/health").status_code == 200, "liveness checks are never limited"
+    time.sleep(1.1)
+    assert client.get("/sparql", params={"query": ASK}).status_code == 200
+
+
+def test_a_query_past_its_memory_allowance_is_stopped_and_others_go_on():
+    with stancegraph_server(query_timeout=60, query_workers=1, query_memory_mb=200) as base:
+        sorted_cross_join = "SELECT ?a ?d WHERE { ?a ?b ?c . ?d ?e ?f } ORDER BY ?c ?f LIMIT 1"
+        started = time.perf_counter()
+        response = httpx.get(f"{base}/sparql", params={"query": sorted_cross_join}, timeout=120)
+        elapsed = time.perf_counter() - started
+        print(f"\nsorted cross join with a 200 MB allowance: {response.status_code} after {elapsed:.2f} s")
+        assert response.status_code == 503
+        assert "more than the 200 MB a query may use" in response.text
+        assert httpx.get(f"{base}/sparql", params={"query": ASK}).status_code == 200

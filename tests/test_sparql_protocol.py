@@ -264,3 +264,21 @@ def test_cors_and_access_log(client, caplog):
         response = client.get("/sparql", params={"query": "ASK {}"}, headers={"origin": "http://elsewhere.example"})
     assert response.headers["access-control-allow-origin"] == "*"
     assert any('"GET /sparql" 200' in record.getMessage() and "ms" in record.getMessage() for record in caplog.records)
+
+
+def test_identical_queries_are_answered_from_the_cache_until_the_data_changes(make_client):
+    writable = make_client(admin_token=TOKEN)
+    json = {"accept": "application/sparql-results+json"}
+    first = writable.get("/sparql", params={"query": STANCES}, headers=json)
+    etag = first.headers["etag"]
+    assert (
+        writable.get("/sparql", params={"query": STANCES}, headers={**json, "if-none-match": etag}).status_code == 304
+    )
+    uncached = writable.get("/sparql", params={"query": STANCES}, headers={**json, "cache-control": "no-cache"})
+    assert count(uncached) == count(first) and uncached.headers["etag"] == etag
+    insert = sparql_prologue() + "INSERT DATA { <http://example.org/new-stance> a sg:Stance }"
+    headers = {"content-type": "application/sparql-update", "authorization": f"Bearer {TOKEN}"}
+    assert writable.post("/sparql", content=insert, headers=headers).status_code == 204
+    after = writable.get("/sparql", params={"query": STANCES}, headers={**json, "if-none-match": etag})
+    assert after.status_code == 200 and after.headers["etag"] != etag
+    assert count(after) == count(first) + 1
