@@ -131,13 +131,8 @@ def actors(
     opposite signs on the same issue, subtract = congruence - conflict; optionally normalised."""
     if mode not in MODES or normalisation not in NORMALISATIONS:
         raise ValueError(f"mode must be one of {MODES}, normalisation one of {NORMALISATIONS}")
-    bipartite = stances(store, view)
-    positions: dict[str, set[tuple[str, int]]] = defaultdict(set)
-    for holder, target, data in bipartite.edges(data=True):
-        positions[holder].add((target, data["sign"]))
     graph = nx.Graph(view="actors", mode=mode, normalisation=normalisation)
-    for actor in positions:
-        graph.add_node(actor, **bipartite.nodes[actor])
+    positions = _positions(store, view, graph)
     names = sorted(positions)
     signed = {a: {(t, s) for t, s in held if s != 0} for a, held in positions.items()}  # neutral ones never count
     reversed_ = {a: {(t, -s) for t, s in held} for a, held in positions.items()}
@@ -159,6 +154,34 @@ def actors(
                 conflict=len(opposed),
             )
     return graph
+
+
+POSITIONS_QUERY = """
+SELECT ?holder ?holderLabel ?holderType ?target ?polarity WHERE {
+  { SELECT ?holder ?target ?p WHERE {
+      ?stance a sg:Stance ; sg:holder ?holder ; sg:target ?target ; sg:polarity ?p ; sg:date ?date ; sg:source ?source .
+      %s
+    } GROUP BY ?holder ?target ?p HAVING (COUNT(DISTINCT ?stance) >= %d) }
+  BIND (STRAFTER(STR(?p), STR(pol:)) AS ?polarity)
+  OPTIONAL { ?holder rdfs:label ?holderLabel } OPTIONAL { ?holder a/rdfs:label ?holderType }
+}"""
+
+
+def _positions(store: Store, view: ViewFilter, graph: nx.Graph) -> dict[str, set[tuple[str, int]]]:
+    """Each actor's (issue, sign) pairs backed by at least `min_weight` statements, counted by the engine
+    (the actor network needs no quotes or dates); adds the actors to `graph` as they come."""
+    positions: dict[str, set[tuple[str, int]]] = defaultdict(set)
+    for row in store.select(sparql_prologue() + POSITIONS_QUERY % (view.sparql(), view.min_weight)):
+        holder = row["holder"].value
+        if holder not in graph:
+            graph.add_node(
+                holder,
+                label=_value(row["holderLabel"]) or _short(holder),
+                type=_value(row["holderType"]) or "actor",
+                bipartite=0,
+            )
+        positions[holder].add((row["target"].value, SIGNS.get(_value(row["polarity"]), 0)))
+    return positions
 
 
 def _normalise(raw: int, a: set, b: set, normalisation: str) -> float:

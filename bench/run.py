@@ -200,7 +200,7 @@ def rdflib_endpoint(quads: Path) -> Iterator[str]:
         yield f"{base}/"
 
 
-def named_queries(base: str, repeats: int = 20) -> dict[str, tuple[float, float]]:
+def named_queries(base: str, repeats: int = 5) -> dict[str, tuple[float, float]]:
     """Median latency in ms of each named query: cold (new parameters each call) and cached (same call again)."""
     cases = {"stances-of-actor": "actor", "conflicts": "actor", "blocked-proposals": "by", "timeline": None}
     out = {}

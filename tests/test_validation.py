@@ -63,6 +63,38 @@ def test_stance_without_source(corpus_copy):
     assert any("stance-11> source: a statement needs exactly one source document" in e for e in errors(corpus_copy))
 
 
+def test_conditional_stance_without_its_precondition(corpus_copy):
+    path = corpus_copy.settings.data_dir / ENCODING_2009
+    replace_in(
+        path,
+        "sg:target id:MeaningfulDialogueOnCooperation ;\n    sg:condition d:precondition-01 ;",
+        "sg:target id:MeaningfulDialogueOnCooperation ;",
+    )
+    found = errors(corpus_copy)
+    assert any(
+        "stance-05>: a conditional stance must name its precondition" in e and e.startswith(f"data/{ENCODING_2009}:")
+        for e in found
+    ), found
+    assert not any("stance-06>" in e for e in found)  # its sibling still names its precondition
+
+
+def test_quote_target_checked_through_to_its_selectors(corpus_copy):
+    path = corpus_copy.settings.data_dir / ENCODING_2009
+    first_target = "oa:hasTarget [ oa:hasSource doc:000_dcc2f28bf5a60eb8 ;\n        oa:hasSelector"
+    text = path.read_text()
+    at = text.index(first_target, text.index("d:quote-01 a oa:Annotation"))
+    path.write_text(text[:at] + "oa:hasTarget [\n        oa:hasSelector" + text[at + len(first_target) :])
+    replace_in(
+        path,
+        "[ a oa:TextPositionSelector ; oa:start 0 ; oa:end 82 ]",
+        "[ a oa:TextPositionSelector ; oa:start -1 ; oa:end 82 ]",
+    )
+    found = [e for e in errors(corpus_copy) if "quote-01>" in e]
+    assert any("needs one oa:hasSource" in e for e in found), found
+    assert any("a quote needs exactly one oa:start" in e for e in found), found  # -1 is not a valid offset
+    assert all(e.startswith(f"data/{ENCODING_2009}:224:") for e in found), found  # reported at the quote itself
+
+
 def test_malformed_wikidata_iri(corpus_copy):
     replace_in(corpus_copy.settings.data_dir / "links/wikidata.ttl", "wd:Q159", "<https://www.wikidata.org/wiki/Q159>")
     found = errors(corpus_copy)
