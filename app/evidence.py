@@ -164,7 +164,9 @@ def _quote_problems(row, doc: SourceDocument | None, graph_doc: SourceDocument |
         return
     if graph_doc is not None and graph_doc.iri != doc.iri:
         yield f"quotes {doc.doc_id} but is encoded in the graph of {graph_doc.doc_id}"
-    text = texts.setdefault(doc.iri, doc.read_text())
+    if doc.iri not in texts:  # each text read once, not once per quote
+        texts[doc.iri] = doc.read_text()
+    text = texts[doc.iri]
     exact = row["exact"].value
     found = occurrences(text, exact)
     if not found:

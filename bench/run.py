@@ -200,36 +200,51 @@ def rdflib_endpoint(quads: Path) -> Iterator[str]:
         yield f"{base}/"
 
 
-def named_queries(base: str, repeats: int = 5) -> dict[str, tuple[float, float]]:
-    """Median latency in ms of each named query: cold (new parameters each call) and cached (same call again)."""
+Timing = tuple[float, float, float]  # ms: cold, cached (the whole answer again), revalidated (304)
+
+
+def named_queries(base: str, repeats: int = 5) -> dict[str, Timing]:
+    """Median latency in ms of each named query: cold (new parameters each call), cached, revalidated."""
     cases = {"stances-of-actor": "actor", "conflicts": "actor", "blocked-proposals": "by", "timeline": None}
     out = {}
     with httpx.Client(timeout=600) as http:
         for name, param in cases.items():
-            cold, warm = [], []
+            cold, warm, revalidated = [], [], []
             for n in range(repeats):
                 params = {param: f"id:Actor{n}"} if param else {"limit": 10 + n}
-                cold.append(_timed(http, f"{base}/api/queries/{name}", params))
-                warm.append(_timed(http, f"{base}/api/queries/{name}", params))
-            out[f"named query {name}"] = (statistics.median(cold), statistics.median(warm))
+                cold.append(_timed(http, f"{base}/api/queries/{name}", params)[0])
+                elapsed, etag = _timed(http, f"{base}/api/queries/{name}", params)
+                warm.append(elapsed)
+                revalidated.append(_timed(http, f"{base}/api/queries/{name}", params, etag)[0])
+            out[f"named query {name}"] = tuple(statistics.median(m) for m in (cold, warm, revalidated))
     return out
 
 
-def views(base: str, repeats: int = 20) -> dict[str, tuple[float, float]]:
-    """Each graph view: the first (cold) request after the load, and the median of repeated (cached) ones, ms."""
+def views(base: str, repeats: int = 20) -> dict[str, Timing]:
+    """Each graph view: the first (cold) request after the load, then the median of repeated requests for the
+    whole answer (cached) and of conditional ones (If-None-Match: 304, what a caching client pays), ms."""
     out = {}
     with httpx.Client(timeout=600) as http:
         for name in ("preconditions", "stances", "actors", "timeline"):
-            cold = _timed(http, f"{base}/views/{name}")
-            warm = statistics.median(_timed(http, f"{base}/views/{name}") for _ in range(repeats))
-            out[f"view {name}"] = (cold, warm)
+            url = f"{base}/views/{name}"
+            cold, etag = _timed(http, url)
+            warm = statistics.median(_timed(http, url)[0] for _ in range(repeats))
+            revalidated = statistics.median(_timed(http, url, etag=etag)[0] for _ in range(repeats))
+            out[f"view {name}"] = (cold, warm, revalidated)
     return out
 
 
-def _timed(http: httpx.Client, url: str, params: dict | None = None) -> float:
+def _timed(http: httpx.Client, url: str, params: dict | None = None, etag: str | None = None) -> tuple[float, str]:
+    """(ms, the answer's ETag); with `etag`, a conditional request that must come back 304."""
+    headers = {"If-None-Match": etag} if etag else {}
     began = time.perf_counter()
-    http.get(url, params=params).raise_for_status()
-    return (time.perf_counter() - began) * 1000
+    response = http.get(url, params=params, headers=headers)
+    elapsed = (time.perf_counter() - began) * 1000
+    if etag:
+        assert response.status_code == 304, f"{url}: expected 304, got {response.status_code}"
+    else:
+        response.raise_for_status()
+    return elapsed, response.headers.get("etag", "")
 
 
 # ---------------------------------------------------------------------- the run
@@ -269,7 +284,7 @@ def main() -> None:
             "pyoxigraph bulk load, disk": timed_load(LOAD_PYOXIGRAPH, str(quads), str(tmp_path / "ox-disk")),
         }
         mixes: dict[str, dict[str, Measure]] = {}
-        extras: dict[str, dict[str, tuple[float, float]]] = {}
+        extras: dict[str, dict[str, Timing]] = {}
         common = {"data_dir": data, "validate_on_load": "false", "query_timeout": 300, "max_rows": 10_000_000}
         with ExitStack() as stack:
             remote = stack.enter_context(oxigraph_server(union_default_graph=True))
@@ -333,12 +348,12 @@ def report(triples: int, args, loads, mixes: dict[str, dict[str, Measure]], extr
         print(f"| {name} | " + " | ".join(cells + ratios) + " |")
     if extras:
         labels = list(extras)
-        print("\nNamed queries and graph views, ms: cold / cached (p50)\n")
+        print("\nNamed queries and graph views, ms: cold / cached / revalidated with If-None-Match (p50)\n")
         print("| | " + " | ".join(labels) + " |\n" + "|---" * (1 + len(labels)) + "|")
         for name in extras[labels[0]]:
             print(
                 f"| {name} | "
-                + " | ".join(f"{extras[label][name][0]:,.1f} / {extras[label][name][1]:.1f}" for label in labels)
+                + " | ".join(" / ".join(f"{ms:,.1f}" for ms in extras[label][name]) for label in labels)
                 + " |"
             )
 
