@@ -144,7 +144,7 @@ def check_quotes(store: ox.Store, corpus: Corpus) -> list[Problem]:
     """Every quote must be in its document's text, at its stated offsets, between its stated prefix and suffix."""
     documents = {doc.iri: doc for doc in corpus.documents()}
     by_graph = corpus.document_by_graph()
-    texts: dict[str, str] = {}
+    texts: dict[str, str | None] = {}
     problems = []
     for row in store.query(QUOTES_QUERY):
         graph_doc = by_graph.get(row["graph"].value)
@@ -158,34 +158,38 @@ def check_quotes(store: ox.Store, corpus: Corpus) -> list[Problem]:
     return problems
 
 
-def _quote_problems(row, doc: SourceDocument | None, graph_doc: SourceDocument | None, texts: dict[str, str]):
-    if doc is None or not doc.text.exists():
+def _quote_problems(row, doc: SourceDocument | None, graph_doc: SourceDocument | None, texts: dict[str, str | None]):
+    if doc is not None and doc.iri not in texts:  # each text read once, not once per quote
+        texts[doc.iri] = doc.read_text() if doc.text.exists() else None
+    text = texts[doc.iri] if doc is not None else None
+    if text is None:
         yield f"oa:hasSource {row['document'].value} is not a source document with a text"
         return
     if graph_doc is not None and graph_doc.iri != doc.iri:
         yield f"quotes {doc.doc_id} but is encoded in the graph of {graph_doc.doc_id}"
-    if doc.iri not in texts:  # each text read once, not once per quote
-        texts[doc.iri] = doc.read_text()
-    text = texts[doc.iri]
-    exact = row["exact"].value
+    exact, start, end = row["exact"].value, row["start"], row["end"]
+    start, end = (None, None) if start is None else (int(start.value), int(end.value))
+    if not exact or start is None or text[start:end] != exact:  # the text is searched only when offsets are wrong
+        yield _misplaced(text, exact, start, end, doc)
+        return
+    prefix, suffix = row["prefix"], row["suffix"]
+    if prefix is not None and not text.endswith(prefix.value, 0, start):
+        yield f"oa:prefix {prefix.value!r} does not match the text around the quote: run `stancegraph evidence --fix`"
+    if suffix is not None and not text.startswith(suffix.value, end):
+        yield f"oa:suffix {suffix.value!r} does not match the text around the quote: run `stancegraph evidence --fix`"
+
+
+def _misplaced(text: str, exact: str, start: int | None, end: int | None, doc: SourceDocument) -> str:
+    """Why a quote is not where its selectors say: not in the text at all, no offsets, or wrong offsets."""
     found = occurrences(text, exact)
     if not found:
-        yield f"quote is not in the text of {doc.doc_id}; the longest part that is: {closest_passage(text, exact)!r}"
-        return
-    if row["start"] is None:
-        yield "quote has no TextPositionSelector: run `stancegraph evidence --fix`"
-        return
-    start, end = int(row["start"].value), int(row["end"].value)
-    if text[start:end] != exact:
-        yield (
-            f"offsets {start}-{end} select {text[start:end]!r}, not the quote "
-            f"(it stands at {found[0]}-{found[0] + len(exact)}): run `stancegraph evidence --fix`"
-        )
-        return
-    for key, actual in (("prefix", text[:start]), ("suffix", text[end:])):
-        stated = row[key].value if row[key] is not None else None
-        if stated is not None and not (actual.endswith(stated) if key == "prefix" else actual.startswith(stated)):
-            yield f"oa:{key} {stated!r} does not match the text around the quote: run `stancegraph evidence --fix`"
+        return f"quote is not in the text of {doc.doc_id}; the longest part that is: {closest_passage(text, exact)!r}"
+    if start is None:
+        return "quote has no TextPositionSelector: run `stancegraph evidence --fix`"
+    return (
+        f"offsets {start}-{end} select {text[start:end]!r}, not the quote "
+        f"(it stands at {found[0]}-{found[0] + len(exact)}): run `stancegraph evidence --fix`"
+    )
 
 
 def annotated_documents(corpus: Corpus) -> list[SourceDocument]:
