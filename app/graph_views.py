@@ -10,7 +10,7 @@ SELECT per view; the graph algorithms are networkx's.
 import datetime
 import itertools
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -72,29 +72,57 @@ def _node(graph: nx.Graph, iri: str, label: str, kind: str) -> None:
         graph.add_node(iri, label=label or _short(iri), type=kind)
 
 
+Names = dict[str, tuple[str, str]]  # resource -> (label, label of its type)
+
+
+def _named(names: Names, iri: str, default_type: str) -> tuple[str, str]:
+    label, kind = names.get(iri, ("", ""))
+    return label, kind or default_type
+
+
+NAMES_QUERY = """
+SELECT ?node ?label ?type WHERE {
+  VALUES ?node { %s }
+  OPTIONAL { ?node rdfs:label ?label } OPTIONAL { ?node a/rdfs:label ?type }
+}"""
+NAMES_PER_QUERY = 2000
+
+
+def _names(store: Store, rows: list[Row], *keys: str) -> Names:
+    """Label and type of the resources in the `keys` columns, asked once per resource rather than in every
+    statement row (the stances view at 1M triples: 0.8 s of SPARQL -> 0.4 s)."""
+    iris = sorted({row[key].value for row in rows for key in keys})
+    names: Names = {}
+    for start in range(0, len(iris), NAMES_PER_QUERY):
+        values = " ".join(str(ox.NamedNode(iri)) for iri in iris[start : start + NAMES_PER_QUERY])
+        for row in store.select(sparql_prologue() + NAMES_QUERY % values):
+            names.setdefault(row["node"].value, (_value(row["label"]), _value(row["type"])))
+    return names
+
+
 STANCES_QUERY = """
-SELECT ?stance ?holder ?holderLabel ?holderType ?target ?targetLabel ?targetType ?polarity ?date ?source ?quote WHERE {
+SELECT ?stance ?holder ?target ?polarity ?date ?source ?quote WHERE {
   ?stance a sg:Stance ; sg:holder ?holder ; sg:target ?target ; sg:polarity ?p ; sg:date ?date ; sg:source ?source .
   BIND (STRAFTER(STR(?p), STR(pol:)) AS ?polarity)
   OPTIONAL { ?stance sg:evidence/oa:hasTarget/oa:hasSelector/oa:exact ?quote }
-  OPTIONAL { ?holder rdfs:label ?holderLabel } OPTIONAL { ?target rdfs:label ?targetLabel }
-  OPTIONAL { ?holder a/rdfs:label ?holderType } OPTIONAL { ?target a/rdfs:label ?targetType }
   %s
 }"""
 
 
-def _stance_rows(store: Store, view: ViewFilter) -> list[Row]:
-    return store.select(sparql_prologue() + STANCES_QUERY % view.sparql())
+def _stance_rows(store: Store, view: ViewFilter) -> tuple[list[Row], Names]:
+    rows = store.select(sparql_prologue() + STANCES_QUERY % view.sparql())
+    return rows, _names(store, rows, "holder", "target")
 
 
 def stances(store: Store, view: ViewFilter = ViewFilter()) -> nx.MultiDiGraph:
     """Signed, weighted bipartite network actor -> issue, one edge per polarity; weight = statements."""
     graph = nx.MultiDiGraph(view="stances")
     edges: dict[tuple[str, str, str], dict] = {}
-    for row in _stance_rows(store, view):
+    rows, names = _stance_rows(store, view)
+    for row in rows:
         holder, target, polarity = row["holder"].value, row["target"].value, _value(row["polarity"])
-        _node(graph, holder, _value(row["holderLabel"]), _value(row["holderType"]) or "actor")
-        _node(graph, target, _value(row["targetLabel"]), _value(row["targetType"]) or "issue")
+        _node(graph, holder, *_named(names, holder, "actor"))
+        _node(graph, target, *_named(names, target, "issue"))
         graph.nodes[holder]["bipartite"], graph.nodes[target]["bipartite"] = 0, 1
         edge = edges.setdefault(
             (holder, target, polarity), {"statements": set(), "dates": set(), "sources": set(), "quotes": set()}
@@ -195,14 +223,11 @@ def _normalise(raw: int, a: set, b: set, normalisation: str) -> float:
 
 
 PRECONDITIONS_QUERY = """
-SELECT ?pre ?dependent ?dependentLabel ?dependentType ?requirement ?requirementLabel ?requirementType
-       ?kind ?holder ?date ?source ?quote WHERE {
+SELECT ?pre ?dependent ?requirement ?kind ?holder ?date ?source ?quote WHERE {
   ?pre a sg:Precondition ; sg:dependent ?dependent ; sg:requirement ?requirement ; sg:holder ?holder ;
        sg:date ?date ; sg:source ?source .
   OPTIONAL { ?pre sg:preconditionKind/rdfs:label ?kind }
   OPTIONAL { ?pre sg:evidence/oa:hasTarget/oa:hasSelector/oa:exact ?quote }
-  OPTIONAL { ?dependent rdfs:label ?dependentLabel } OPTIONAL { ?requirement rdfs:label ?requirementLabel }
-  OPTIONAL { ?dependent a/rdfs:label ?dependentType } OPTIONAL { ?requirement a/rdfs:label ?requirementType }
   %s
 }"""
 
@@ -232,10 +257,12 @@ def preconditions(store: Store, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
     by whom and through which chain; the graph records a topological order, or the cycles if there are any."""
     graph = nx.DiGraph(view="preconditions")
     edges: dict[tuple[str, str], dict] = {}
-    for row in store.select(sparql_prologue() + PRECONDITIONS_QUERY % view.sparql()):
+    rows = store.select(sparql_prologue() + PRECONDITIONS_QUERY % view.sparql())
+    names = _names(store, rows, "dependent", "requirement")
+    for row in rows:
         dependent, requirement = row["dependent"].value, row["requirement"].value
-        _node(graph, dependent, _value(row["dependentLabel"]), _value(row["dependentType"]) or "issue")
-        _node(graph, requirement, _value(row["requirementLabel"]), _value(row["requirementType"]) or "issue")
+        _node(graph, dependent, *_named(names, dependent, "issue"))
+        _node(graph, requirement, *_named(names, requirement, "issue"))
         edge = edges.setdefault((dependent, requirement), defaultdict(set))
         for key in ("pre", "kind", "holder", "date", "source", "quote"):
             edge[key].add(_value(row[key]))
@@ -269,30 +296,49 @@ def _mark_blocks(store: Store, graph: nx.DiGraph, view: ViewFilter) -> None:
             unmet[issue].append(f"{names[row['by'].value]}: {row['reason'].value} ({row['date'].value})")
             graph.nodes[issue].setdefault("_by", set()).add(row["by"].value)
             graph.nodes[issue].setdefault("_quotes", set()).add(_value(row["quote"]))
-    causes: dict[str, set[str]] = defaultdict(set)
+    blockers = _blockers(graph, {issue: graph.nodes[issue]["_by"] for issue in unmet})
     chains: dict[str, list[str]] = defaultdict(list)
+    short = set(blockers)  # blocked issues with fewer than MAX_CHAINS chains so far: the searches stop when none is
     reverse = graph.reverse(copy=False)
-    for requirement in unmet:  # one search per unmet requirement finds every issue it blocks, and how
+    for requirement in itertools.takewhile(lambda _: short, unmet):  # one search finds every issue it blocks
         for node, path in nx.single_source_shortest_path(reverse, requirement).items():
-            if node != requirement:
-                causes[node].add(requirement)
-                if len(chains[node]) < MAX_CHAINS:
-                    chains[node].append(" -> ".join(_label(graph, n) for n in reversed(path)))
+            if node != requirement and node in short:
+                chains[node].append(" -> ".join(_label(graph, n) for n in reversed(path)))
+                if len(chains[node]) == MAX_CHAINS:
+                    short.discard(node)
     for node in graph.nodes:
         data = graph.nodes[node]
-        by = set().union(*(graph.nodes[r].get("_by", set()) for r in causes[node]))
+        by = blockers.get(node, set())
         data.update(
             unmet=node in unmet,
             unmet_because=_join(unmet.get(node, ())),
-            blocked=bool(causes[node]),
+            blocked=bool(by),
             blocked_by=_join(names[b] for b in by),
             blocked_by_iris=_join(by),
             chain=_join(chains[node]),
+            quotes=_join(data.pop("_quotes", set())),
         )
-    for node in graph.nodes:
-        data = graph.nodes[node]
-        data["quotes"] = _join(data.pop("_quotes", set()))
         data.pop("_by", None)
+
+
+def _blockers(graph: nx.DiGraph, unmet_by: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Who blocks each issue: everyone who left one of its requirements (direct or transitive, never the issue
+    itself) unmet. One pass over the strongly connected components, requirements first, with a set of actors
+    per component, rather than a union over every (issue, unmet requirement) pair."""
+    condensed = nx.condensation(graph)
+    below: dict[int, set[str]] = {}  # who blocks anything a component requires, outside the component
+    inside: dict[int, Counter[str]] = {}  # how many unmet members of the component each actor blocks
+    blockers: dict[str, set[str]] = {}
+    for component in reversed(list(nx.topological_sort(condensed))):
+        members = condensed.nodes[component]["members"]
+        inside[component] = Counter(actor for m in members for actor in unmet_by.get(m, ()))
+        below[component] = set().union(*(below[c] | inside[c].keys() for c in condensed.successors(component)))
+        for member in members:  # in a loop, the other members are requirements too
+            own = unmet_by.get(member, set())
+            others = {a for a, n in inside[component].items() if n > (a in own)} if len(members) > 1 else set()
+            if below[component] or others:
+                blockers[member] = below[component] | others
+    return blockers
 
 
 def _label(graph: nx.Graph, iri: str) -> str:
@@ -381,10 +427,12 @@ def timeline(store: Store, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
     """Dated stances (and the events they stand next to), each actor's stances linked in date order."""
     graph = nx.DiGraph(view="timeline")
     by_actor: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for row in _stance_rows(store, view):
+    rows, names = _stance_rows(store, view)
+    for row in rows:
         stance = row["stance"].value
         if stance not in graph:
-            label = f"{_value(row['holderLabel'])} {row['polarity'].value} {_value(row['targetLabel'])}"
+            holder, target = (_named(names, row[key].value, "")[0] for key in ("holder", "target"))
+            label = f"{holder} {row['polarity'].value} {target}"
             graph.add_node(
                 stance,
                 label=label,
