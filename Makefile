@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ASSETS := node_modules/.installed
 
-.PHONY: run test bench load fuzz notebook validate lint chromium clean
+.PHONY: run test bench bench-tools load fuzz notebook validate lint chromium clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11 or newer is required (set PYTHON=...)"; exit 1; }
@@ -61,9 +61,17 @@ $(VENV)/.installed-notebooks: pyproject.toml $(VENV)/.installed
 notebook: $(VENV)/.installed-notebooks
 	$(BIN)/jupyter lab --ip 127.0.0.1 --no-browser notebooks/
 
-# Not part of `make test`: prints a table against oxigraph serve measured in the same run.
-bench: $(VENV)/.installed-test
+# Not part of `make test`: prints a table against oxigraph serve, Virtuoso and rdflib-endpoint measured in the
+# same run. wrk (the load generator) and Virtuoso are Debian packages; without them the bench still runs (an
+# asyncio client, no Virtuoso column) and says so.
+bench: $(VENV)/.installed-test bench-tools
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-tools:
+	@command -v wrk >/dev/null && command -v virtuoso-t >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y -q wrk virtuoso-opensource-7-bin >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q wrk virtuoso-opensource-7-bin; } || true; \
+	  else echo "for the full table: apt-get install wrk virtuoso-opensource-7-bin"; fi; }
 
 # The 60 s load test next to oxigraph serve (`make test` runs a short one).
 load: $(VENV)/.installed-test

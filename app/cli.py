@@ -234,6 +234,9 @@ def export(
     if format not in EXPORT_FORMATS:
         errors.print(f"unknown format {format!r}: use one of {', '.join(EXPORT_FORMATS)}")
         raise typer.Exit(2)
+    if output and not output.absolute().parent.is_dir():
+        errors.print(f"cannot write {output}: no directory {output.absolute().parent}")
+        raise typer.Exit(2)
     settings = _settings(data_dir)
     try:
         store = _loaded(lambda: open_store(settings))

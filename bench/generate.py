@@ -88,12 +88,12 @@ def generate(out: Path, documents: int, seed: int = 1) -> Path:
     speakers = [f"id:Speaker{n}" for n in range(max(40, documents // 5))]
     issues = [f"id:Issue{n}" for n in range(max(30, documents // 3))]
     entities = [PREFIXES]
-    entities += [f'{a} a sg:State ; rdfs:label "Actor {a[9:]}"@en .\n' for a in actors]
-    entities += [f'{s} a sg:Person ; rdfs:label "Speaker {s[11:]}"@en .\n' for s in speakers]
+    entities += [f'{a} a sg:State ; rdfs:label "Actor {a.removeprefix("id:Actor")}"@en .\n' for a in actors]
+    entities += [f'{s} a sg:Person ; rdfs:label "Speaker {s.removeprefix("id:Speaker")}"@en .\n' for s in speakers]
     for issue in issues:
         kind = rng.choice(ISSUE_CLASSES)
         proposer = f" ; sg:proposedBy {rng.choice(actors)}" if kind not in ("Action", "Outcome") else ""
-        entities.append(f'{issue} a sg:{kind} ; rdfs:label "Issue {issue[8:]}"@en{proposer} .\n')
+        entities.append(f'{issue} a sg:{kind} ; rdfs:label "Issue {issue.removeprefix("id:Issue")}"@en{proposer} .\n')
     (data / "entities.ttl").write_text("".join(entities), encoding="utf-8")
     for number in range(documents):
         write_document(data, number, rng, actors, speakers, issues)

@@ -1,12 +1,15 @@
-"""Benchmark: Stancegraph on each store backend against `oxigraph serve` and rdflib-endpoint, same corpus, same run.
+"""Benchmark: Stancegraph on each store backend against `oxigraph serve`, Virtuoso and rdflib-endpoint, same
+corpus, same run.
 
     python bench/run.py                                  # ~100k triples, 4 concurrent clients, 5 s per query
     python bench/run.py --documents 2000 --seconds 10    # ~1M triples
-    python bench/run.py --skip rdflib-endpoint           # leave a server out
+    python bench/run.py --skip rdflib-endpoint           # leave a server out (or Virtuoso, oxigraph serve, memory…)
+
+Virtuoso is measured when Debian's `virtuoso-opensource-7-bin` is installed (`virtuoso-t` on PATH).
 
 It measures, side by side:
 - loading: Stancegraph's load (parse, text attachment, quote checks, rules; SHACL off) and pyoxigraph's own
-  bulk load of the same quads, each in a fresh process, with peak memory;
+  bulk load of the same quads, each in a fresh process, with peak memory, and Virtuoso's bulk loader;
 - a fixed query mix over HTTP under concurrent load (wrk when installed — `apt-get install wrk` — else an
   asyncio client): throughput and p50/p99 latency per query, for every server;
 - Stancegraph's named queries and graph views, cold and cached, on each backend.
@@ -18,6 +21,7 @@ queries, which the cache answers without the engine until the data changes).
 import argparse
 import asyncio
 import json
+import math
 import re
 import shutil
 import statistics
@@ -55,7 +59,7 @@ MIX = {
     "describe": "DESCRIBE id:Actor3",
     "construct": "CONSTRUCT { ?h sg:rejects ?t } WHERE { ?s sg:holder ?h ; sg:polarity pol:rejects ; sg:target ?t }",
 }
-BASELINES = ("oxigraph serve", "rdflib-endpoint")
+BASELINES = ("oxigraph serve", "Virtuoso", "rdflib-endpoint")
 BASELINE_VENV = ROOT / ".venv-baselines"  # rdflib-endpoint pins its own FastAPI: kept out of our environment
 
 
@@ -67,6 +71,7 @@ class Measure:
     p50: float
     p99: float
     errors: int
+    failure: str = ""  # why the server cannot answer the query at all (then nothing is measured)
 
 
 # ---------------------------------------------------------------------- load generators
@@ -138,15 +143,22 @@ def accept_for(query: str) -> str:
 def run_mix(endpoint: str, clients: int, seconds: float, cached: bool = True) -> dict[str, Measure]:
     """The mix; `cached=False` asks Stancegraph to evaluate every request (Cache-Control: no-cache)."""
     load = wrk if shutil.which("wrk") else hammer
-    return {
-        name: load(
-            f"{endpoint}?{urlencode({'query': PREFIXES + query})}",
-            {"Accept": accept_for(query), **({} if cached else {"Cache-Control": "no-cache"})},
-            clients,
-            seconds,
-        )
-        for name, query in MIX.items()
-    }
+    measures = {}
+    for name, query in MIX.items():
+        url = f"{endpoint}?{urlencode({'query': PREFIXES + query})}"
+        headers = {"Accept": accept_for(query), **({} if cached else {"Cache-Control": "no-cache"})}
+        refusal = _refusal(url, headers)
+        measures[name] = Measure(0, math.nan, math.nan, 0, refusal) if refusal else load(url, headers, clients, seconds)
+    return measures
+
+
+def _refusal(url: str, headers: dict[str, str]) -> str:
+    """The first line of a server's error when it cannot answer a query at all (Virtuoso 7.2 on the cyclic
+    `sg:requires+`), so that the table says so instead of timing error responses; "" when it answers."""
+    response = httpx.get(url, headers=headers, timeout=600)
+    if response.status_code == 200:
+        return ""
+    return f"HTTP {response.status_code}: {response.text.strip().splitlines()[0][:100]}"
 
 
 # ---------------------------------------------------------------------- loading, in fresh processes
@@ -198,6 +210,75 @@ def rdflib_endpoint(quads: Path) -> Iterator[str]:
         timeout=3600,
     ):
         yield f"{base}/"
+
+
+VIRTUOSO_INI = """[Database]
+DatabaseFile = {dir}/virtuoso.db
+ErrorLogFile = {dir}/virtuoso.log
+LockFile = {dir}/virtuoso.lck
+TransactionFile = {dir}/virtuoso.trx
+xa_persistent_file = {dir}/virtuoso.pxa
+Striping = 0
+TempStorage = TempDatabase
+
+[TempDatabase]
+DatabaseFile = {dir}/virtuoso-temp.db
+TransactionFile = {dir}/virtuoso-temp.trx
+Striping = 0
+
+[Parameters]
+ServerPort = {isql_port}
+ServerThreads = 20
+NumberOfBuffers = 340000
+MaxDirtyBuffers = 250000
+CheckpointInterval = 0
+DirsAllowed = {data}
+
+[HTTPServer]
+ServerPort = {http_port}
+ServerRoot = {dir}
+ServerThreads = 10
+MaxClientConnections = 10
+
+[SPARQL]
+ResultSetMaxRows = 10000000
+MaxQueryExecutionTime = 300
+MaxQueryCostEstimationTime = 0
+"""
+
+
+@contextmanager
+def virtuoso(quads: Path) -> Iterator[tuple[str, tuple[float, float]]]:
+    """Virtuoso (Debian's `virtuoso-opensource-7-bin`) in a scratch directory on free ports, the N-Quads put in
+    with its bulk loader; yields its SPARQL endpoint and (load seconds, server peak MB). Its default graph is the
+    union of all graphs, like `oxigraph serve --union-default-graph`. Settings as in the README: no silent cut at
+    10,000 rows, 2.6 GB of page buffers (ample for 1M triples)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        isql_port, http_port = free_port(), free_port()
+        ini = Path(scratch) / "virtuoso.ini"
+        ini.write_text(VIRTUOSO_INI.format(dir=scratch, data=quads.parent, isql_port=isql_port, http_port=http_port))
+        endpoint = f"http://127.0.0.1:{http_port}/sparql"
+        with running(
+            ["virtuoso-t", "+foreground", "+configfile", str(ini)], f"{endpoint}?query=ASK%7B%7D", timeout=300
+        ) as server:
+            started = time.perf_counter()
+            loader = (
+                f"ld_dir('{quads.parent}', '{quads.name}', 'urn:stancegraph:default'); rdf_loader_run(); checkpoint;"
+                " SELECT ll_error FROM DB.DBA.LOAD_LIST WHERE ll_error IS NOT NULL;"
+            )
+            output = subprocess.run(
+                ["isql-vt", str(isql_port), "dba", "dba", f"exec={loader}"], capture_output=True, text=True, check=True
+            ).stdout
+            if "0 Rows." not in output:
+                raise RuntimeError(f"Virtuoso's bulk loader refused {quads}: {output[-2000:]}")
+            seconds = time.perf_counter() - started
+            yield endpoint, (seconds, _peak_mb(server.pid))
+
+
+def _peak_mb(pid: int) -> float:
+    """A running process's peak resident memory (VmHWM), MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status)[1]) / 1024
 
 
 Timing = tuple[float, float, float, float]  # ms: cold, cached (whole answer: httpx, curl), revalidated (304)
@@ -324,6 +405,12 @@ def main() -> None:
                     timeout=3600,
                 ).raise_for_status()
                 mixes["oxigraph serve"] = run_mix(f"{oxigraph}/query", args.clients, args.seconds)
+        if "Virtuoso" not in args.skip and not shutil.which("virtuoso-t"):
+            print("Virtuoso left out: apt-get install virtuoso-opensource-7-bin to measure it", file=sys.stderr)
+        elif "Virtuoso" not in args.skip:
+            with virtuoso(quads) as (endpoint, load):
+                loads["Virtuoso bulk load (ld_dir, rdf_loader_run, checkpoint)"] = load
+                mixes["Virtuoso"] = run_mix(endpoint, args.clients, args.seconds)
         if "rdflib-endpoint" not in args.skip:
             started = time.perf_counter()
             with rdflib_endpoint(quads) as endpoint:
@@ -350,14 +437,14 @@ def report(triples: int, args, loads, mixes: dict[str, dict[str, Measure]], extr
     print("\nThroughput in requests/s (p50 / p99 latency in ms)\n")
     print("| query | " + " | ".join(servers) + "".join(f" | {ours} ÷ {b}" for b in baselines) + " |")
     print("|---" * (1 + len(servers) + len(baselines)) + "|")
+    failures = []
     for name in MIX:
-        cells = []
-        for server in servers:
-            m = mixes[server][name]
-            flag = f", {m.errors} errors" if m.errors else ""
-            cells.append(f"{m.throughput:,.0f} ({m.p50:.1f} / {m.p99:.1f}{flag})")
-        ratios = [f"{mixes[ours][name].throughput / mixes[b][name].throughput:.2f}" for b in baselines]
+        cells = [_cell(mixes[server][name]) for server in servers]
+        ratios = [_ratio(mixes[ours][name], mixes[b][name]) for b in baselines]
         print(f"| {name} | " + " | ".join(cells + ratios) + " |")
+        failures += [f"{s}, {name}: {mixes[s][name].failure}" for s in servers if mixes[s][name].failure]
+    for failure in failures:
+        print(f"\n- {failure}")
     if extras:
         labels = list(extras)
         print("\nNamed queries and graph views, ms (p50): cold / cached, read by httpx / cached, read by curl /")
@@ -369,6 +456,17 @@ def report(triples: int, args, loads, mixes: dict[str, dict[str, Measure]], extr
                 + " | ".join(" / ".join(f"{ms:,.1f}" for ms in extras[label][name]) for label in labels)
                 + " |"
             )
+
+
+def _cell(m: Measure) -> str:
+    if m.failure:
+        return "fails (see below)"
+    flag = f", {m.errors} errors" if m.errors else ""
+    return f"{m.throughput:,.0f} ({m.p50:.1f} / {m.p99:.1f}{flag})"
+
+
+def _ratio(ours: Measure, baseline: Measure) -> str:
+    return "-" if ours.failure or baseline.failure else f"{ours.throughput / baseline.throughput:.2f}"
 
 
 if __name__ == "__main__":

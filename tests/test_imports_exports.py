@@ -133,6 +133,11 @@ def test_single_graph_formats_need_a_graph(tmp_path):
     assert code == 1 and "no graph" in output
 
 
+def test_export_into_a_missing_directory_says_so_before_loading(tmp_path):
+    code, output = run("export", "--format", "nquads", "-o", str(tmp_path / "missing" / "all.nq"))
+    assert code == 2 and f"no directory {tmp_path / 'missing'}" in output
+
+
 def test_a_federated_query_joins_our_stances_with_an_allow_listed_wikidata_extract():
     """Who rejects what, with the rejecter's NATO membership from a Wikidata-shaped server (no internet)."""
     with oxigraph_server() as wikidata:
