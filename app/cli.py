@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape as rich_escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -32,6 +33,7 @@ from app.problems import DataError
 from app.settings import Settings
 from app.statistics import document_statistics
 from app.store import StoreUnavailable, open_store, prepare_store
+from app.store_check import compare_stores
 
 cli = typer.Typer(help="Stancegraph: who proposes, rejects and conditions what in international negotiations.")
 # Output that goes to a pipe or a file is not squeezed into 80 columns.
@@ -387,6 +389,32 @@ def reload(
     console.print(
         f"[green]reloaded[/green]: {body['quads']} quads from {body['files']} files, version {body['data_version']}"
     )
+
+
+@cli.command("compare-store")
+def compare_store(
+    store: Annotated[
+        str, typer.Argument(help="The store to check: sparql:QUERY_URL[,UPDATE_URL][,STORE_URL] or oxigraph:PATH.")
+    ],
+    limit: Annotated[int, typer.Option(min=1, help="Rows compared per named query.")] = 10_000,
+    data_dir: DataDir = None,
+) -> None:
+    """Load data/ into STORE and into the embedded store, answer every named query and graph view on both, and
+    say which answers differ (exit code 1 if any does): check a SPARQL store before pointing the service at it."""
+    reference_settings = _settings(data_dir, store="memory")
+    reference = _loaded(lambda: open_store(reference_settings))
+    candidate = _loaded(lambda: open_store(_settings(data_dir, store=store)))
+    queries, _ = load_named_queries(reference_settings.queries_dir)
+    comparisons = compare_stores(reference, candidate, queries, limit)
+    table = Table("question", "answer on " + store.split(",")[0], "detail", show_lines=True)
+    colours = {"same": "green", "reordered": "green", "different": "red", "fails": "red", "skipped": "yellow"}
+    for c in comparisons:
+        table.add_row(c.question, f"[{colours[c.verdict]}]{c.verdict}[/]", rich_escape(c.detail))
+    console.print(table)
+    differing = sum(c.verdict in ("different", "fails") for c in comparisons)
+    console.print(f"{len(comparisons) - differing} of {len(comparisons)} answers agree")
+    if differing:
+        raise typer.Exit(1)
 
 
 def main() -> None:

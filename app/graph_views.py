@@ -67,6 +67,11 @@ def _join(values) -> str:
     return SEPARATOR.join(sorted({v for v in values if v}))
 
 
+def _row_key(row: Row) -> tuple[str, ...]:
+    """Sort key over every value of a row, for views whose result depends on the order rows arrive in."""
+    return tuple(f"{name}={_value(term)}" for name, term in sorted(row.items()))
+
+
 def _node(graph: nx.Graph, iri: str, label: str, kind: str) -> None:
     if iri not in graph:
         graph.add_node(iri, label=label or _short(iri), type=kind)
@@ -259,7 +264,7 @@ def preconditions(store: Store, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
     edges: dict[tuple[str, str], dict] = {}
     rows = store.select(sparql_prologue() + PRECONDITIONS_QUERY % view.sparql())
     names = _names(store, rows, "dependent", "requirement")
-    for row in rows:
+    for row in sorted(rows, key=_row_key):  # the same graph, order and chains whatever order the store answers in
         dependent, requirement = row["dependent"].value, row["requirement"].value
         _node(graph, dependent, *_named(names, dependent, "issue"))
         _node(graph, requirement, *_named(names, requirement, "issue"))
@@ -289,7 +294,7 @@ def _mark_blocks(store: Store, graph: nx.DiGraph, view: ViewFilter) -> None:
     blocked when any of its (transitive) requirements is unmet, and the chain says through what."""
     unmet: dict[str, list[str]] = defaultdict(list)
     names: dict[str, str] = {}
-    for row in store.select(sparql_prologue() + BLOCKS_QUERY % view.sparql()):
+    for row in sorted(store.select(sparql_prologue() + BLOCKS_QUERY % view.sparql()), key=_row_key):
         issue = row["issue"].value
         if issue in graph:
             names[row["by"].value] = _value(row["byLabel"]) or _short(row["by"].value)

@@ -216,9 +216,14 @@ class Answer:
     page: QueryOutcome
 
 
-def answer(store: Store, query: NamedQuery, values: dict[str, Any], limit: int, offset: int) -> Answer:
-    """Run a named query (blocking): one page, the total count and labels; cached until the data changes."""
+def answer(
+    store: Store, query: NamedQuery, values: dict[str, Any], limit: int, offset: int, cached: bool = True
+) -> Answer:
+    """Run a named query (blocking): one page, the total count and labels; cached until the data changes
+    (`cached=False` asks the store itself, e.g. to compare two stores that hold the same data version)."""
     bindings = query.bindings(values)
+    if not cached:
+        return _compute(store, query, bindings, limit, offset)
     key = (query.name, query.sparql, tuple(sorted((k, str(v)) for k, v in bindings.items())), limit, offset)
     return _cache.get(store.data_version, key, lambda: _compute(store, query, bindings, limit, offset))
 
