@@ -8,7 +8,7 @@ from app.http_common import require_admin
 from app.problems import DataError
 
 
-def health(request: Request) -> dict[str, object]:
+async def health(request: Request) -> dict[str, object]:
     store = request.app.state.store
     return {"status": "ok", "data_version": store.data_version}
 

@@ -25,16 +25,23 @@ class VersionedCache:
         fresh: bool = False,
     ) -> T:
         """The cached value, or `compute()` (kept unless `keep` says no); `fresh` recomputes in any case."""
-        entry = (version, key)
-        with self._lock:
-            if entry in self._entries and not fresh:
-                self._entries.move_to_end(entry)
-                return self._entries[entry]  # type: ignore[return-value]
+        cached = None if fresh else self.peek(version, key)
+        if cached is not None:
+            return cached  # type: ignore[return-value]
         value = compute()
         if keep is not None and not keep(value):
             return value
         with self._lock:
-            self._entries[entry] = value
+            self._entries[(version, key)] = value
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
         return value
+
+    def peek(self, version: str, key: Hashable) -> object | None:
+        """The cached value or None, without computing anything (cheap enough for the event loop)."""
+        entry = (version, key)
+        with self._lock:
+            if entry not in self._entries:
+                return None
+            self._entries.move_to_end(entry)
+            return self._entries[entry]

@@ -1,6 +1,7 @@
 """The `stancegraph` command: serve, validate, fix evidence, report statistics."""
 
 import contextlib
+import copy
 import csv
 import os
 import sys
@@ -314,14 +315,34 @@ def serve(
     settings = _settings(data_dir, **overrides)
     if workers == 1:
         application = _loaded(lambda: create_app(settings))
-        uvicorn.run(application, host=settings.host, port=settings.port)
+        uvicorn.run(application, host=settings.host, port=settings.port, **_logging(settings))
         return
     _check_shared_writes(settings)
     _loaded(lambda: prepare_store(settings))  # build once here, so that the app processes only open it
     _export_settings(data_dir, overrides)
     uvicorn.run(
-        "app.server:app_from_environment", factory=True, host=settings.host, port=settings.port, workers=workers
+        "app.server:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        **_logging(settings),
     )
+
+
+def _logging(settings: Settings) -> dict[str, object]:
+    """uvicorn's logging, with our access log (it has each request's time) in place of uvicorn's own line."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["handlers"]["requests"] = {**config["handlers"]["access"], "formatter": "default"}  # stdout
+    config["loggers"]["stancegraph"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    config["loggers"]["stancegraph.access"] = {
+        "handlers": ["requests"],
+        "level": "INFO" if settings.access_log else "WARNING",
+        "propagate": False,
+    }
+    return {"log_config": config, "access_log": False}
 
 
 def _loaded(make):

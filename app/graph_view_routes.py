@@ -77,10 +77,13 @@ async def _answer(request: Request, compute, format_name: str | None) -> Respons
         graph = _cache.get(store.data_version, key[:2], compute)
         return graph_formats.serialize(graph, name)
 
-    try:
-        body, content_type = await run_in_threadpool(_cache.get, store.data_version, key, build)
-    except ValueError as err:
-        raise HTTPException(400, str(err)) from None
+    answer = _cache.peek(store.data_version, key)  # sent again: no thread hop
+    if answer is None:
+        try:
+            answer = await run_in_threadpool(_cache.get, store.data_version, key, build)
+        except ValueError as err:
+            raise HTTPException(400, str(err)) from None
+    body, content_type = answer
     return Response(body, media_type=content_type, headers=headers)
 
 

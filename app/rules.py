@@ -35,5 +35,6 @@ def apply_rules(store: ox.Store, rules_dir: Path, name: Callable[[Path], str] = 
         if not isinstance(triples, ox.QueryTriples):
             problems.append(Problem(name(rule), 0, "a rule must be a CONSTRUCT query"))
             continue
-        store.extend([ox.Quad(t.subject, t.predicate, t.object, derived) for t in triples])
+        # Handed over as N-Triples: the terms stay inside the engine instead of becoming Python objects.
+        store.load(triples.serialize(format=ox.RdfFormat.N_TRIPLES), format=ox.RdfFormat.N_TRIPLES, to_graph=derived)
     return problems

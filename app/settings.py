@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     query_memory_mb: int | None = 4096
     cors_origins: list[str] = ["*"]
     rate_limit: str | None = None
+    access_log: bool = True
     federation_allow: list[str] = ["https://query.wikidata.org/sparql", "https://dbpedia.org/sparql"]
 
     @property

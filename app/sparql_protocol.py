@@ -4,11 +4,11 @@ Handlers only read the request, negotiate a format and hand a QueryJob to the st
 killable worker and returns bytes from the engine's own serializers. Blocking calls go to the thread pool.
 """
 
-from typing import Annotated
+import functools
 from urllib.parse import parse_qsl
 
 import pyoxigraph as ox
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -75,25 +75,33 @@ def _dataset(params: list[tuple[str, str]]) -> dict[str, object]:
     return {"default_graphs": default or None, "named_graphs": named or None, "union_default_graph": union != "false"}
 
 
-def check_federation(text: str, allowed: list[str]) -> None:
-    """Refuse SERVICE calls to any endpoint not on the allow-list before anything is evaluated (no SSRF)."""
-    for endpoint in service_endpoints(text):
+def check_federation(text: str, allowed: list[str]) -> list[str | None]:
+    """Refuse SERVICE calls to any endpoint not on the allow-list before anything is evaluated (no SSRF);
+    the endpoints called."""
+    endpoints = service_endpoints(text)
+    for endpoint in endpoints:
         if endpoint is None:
             raise HTTPException(403, "SERVICE needs a literal endpoint IRI from the federation allow-list")
         if endpoint not in allowed:
             raise HTTPException(
                 403, f"SERVICE <{endpoint}> is not on the federation allow-list (STANCEGRAPH_FEDERATION_ALLOW)"
             )
+    return endpoints
 
 
 def _endpoint(request: Request) -> str:
     """This endpoint's URL: the base IRI of queries and updates that declare none."""
-    return str(request.url_for("sparql_get"))
+    return f"{request.base_url}sparql"
 
 
 def _negotiate(request: Request) -> tuple[str | None, str | None]:
     """The best result format and the best RDF format for this request (either may be None)."""
-    accept, format_param = request.headers.get("accept"), request.query_params.get("format")
+    return _formats(request.headers.get("accept"), request.query_params.get("format"))
+
+
+@functools.lru_cache(maxsize=256)
+def _formats(accept: str | None, format_param: str | None) -> tuple[str | None, str | None]:
+    """Negotiation depends only on these two values, and clients send the same few again and again."""
     chosen = []
     for offered in (RESULT_TYPES, RDF_TYPES):
         try:
@@ -125,7 +133,7 @@ async def answer_query(request: Request, query: str, params: list[tuple[str, str
     settings = store.settings
     if len(query.encode()) > settings.max_query_bytes:
         return plain_error(413, f"query longer than the {settings.max_query_bytes:,} byte limit")
-    check_federation(query, settings.federation_allow)
+    federated = bool(check_federation(query, settings.federation_allow))
     try:
         check_nesting(query)
     except TooDeep as err:
@@ -140,7 +148,7 @@ async def answer_query(request: Request, query: str, params: list[tuple[str, str
         **_dataset(params),
     )
     version = store.data_version
-    federated = bool(service_endpoints(query))  # answers from other endpoints do not follow our data version
+    # answers from other endpoints do not follow our data version
     etag = None if federated else version_etag(version, job)
     if etag and etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers={"ETag": etag, "Vary": "Accept"})
@@ -149,7 +157,9 @@ async def answer_query(request: Request, query: str, params: list[tuple[str, str
             outcome = await run_in_threadpool(store.run, job)
         else:
             fresh = "no-cache" in request.headers.get("cache-control", "")
-            outcome = await run_in_threadpool(_answers.get, version, job, lambda: store.run(job), _small, fresh)
+            outcome = None if fresh else _answers.peek(version, job)  # a repeated question: no thread hop
+            if outcome is None:
+                outcome = await run_in_threadpool(_answers.get, version, job, lambda: store.run(job), _small, fresh)
     except QueryError as err:
         return plain_error(err.status, err.message, err.headers)
     return _response(outcome, version, etag, settings.max_rows)
@@ -219,26 +229,32 @@ def wants_html(request: Request) -> bool:
         return False
 
 
+def _documented(name: str, description: str, many: bool = False) -> dict[str, object]:
+    """An OpenAPI query parameter; the handler reads the raw parameters (repeats are caught, order kept)."""
+    schema: dict[str, object] = {"type": "array", "items": {"type": "string"}} if many else {"type": "string"}
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+GET_PARAMETERS = [
+    _documented("query", "The SPARQL query."),
+    _documented("default-graph-uri", "Graphs forming the default graph.", many=True),
+    _documented("named-graph-uri", "Graphs available to GRAPH.", many=True),
+    _documented("union-default-graph", "false: the store's own default graph instead of the union of all graphs."),
+    _documented("format", "Result format short name, overriding Accept."),
+]
+
+
 @router.get(
     "/sparql",
     name="sparql_get",
     summary="SPARQL query (GET), service description or query editor",
     description=DOC,
     response_class=Response,
+    openapi_extra={"parameters": GET_PARAMETERS},
 )
-async def sparql_get(
-    request: Request,
-    query: Annotated[str | None, Query(description="The SPARQL query.")] = None,
-    default_graph_uri: Annotated[
-        list[str] | None, Query(alias="default-graph-uri", description="Graphs forming the default graph.")
-    ] = None,
-    named_graph_uri: Annotated[
-        list[str] | None, Query(alias="named-graph-uri", description="Graphs available to GRAPH.")
-    ] = None,
-    format: Annotated[str | None, Query(description="Result format short name, overriding Accept.")] = None,
-) -> Response:
-    # The typed parameters above document the operation in OpenAPI; the raw multi-items are read instead so
-    # that repeated `query` parameters are caught and every dataset IRI is kept in order.
+async def sparql_get(request: Request) -> Response:
+    # Parameters are documented in OpenAPI above but read raw: FastAPI's per-request parameter validation
+    # would cost more than the rest of answering a simple query.
     params = list(request.query_params.multi_items())
     if _single(params, "update") is not None:
         return plain_error(400, "updates must be sent with POST")

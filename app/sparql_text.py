@@ -61,6 +61,8 @@ class TooDeep(ValueError):
 
 def check_nesting(text: str, limit: int = 200) -> None:
     """TooDeep, with line and column, for groups or expressions nested more than `limit` levels."""
+    if text.count("{") + text.count("(") <= limit:
+        return  # cannot nest deeper than it opens: no need to scan
     level = 0
     for pos, _, token in tokens(text):
         if token in "{(":
@@ -112,11 +114,14 @@ def has_solution_limit(query: str) -> bool:
 
 
 _PREFIX_DECLARATION = re.compile(r"(?i)PREFIX\s+([\w.-]*):\s*<([^>]*)>")
+_SERVICE_WORD = re.compile(r"(?i)service")
 _SERVICE_TARGET = re.compile(r"(?i)\s*(?:SILENT\s+)?(<[^<>\s]*>|[?$]\w+|[\w.-]*:[^\s{}]*)")
 
 
 def service_endpoints(query: str) -> list[str | None]:
     """The endpoint of every SERVICE clause (None where it is a variable or cannot be read)."""
+    if not _SERVICE_WORD.search(query):
+        return []  # most queries: no need to scan
     prefixes = dict(_PREFIX_DECLARATION.findall(query))
     endpoints: list[str | None] = []
     for pos, _, token in tokens(query):

@@ -60,6 +60,7 @@ MIX = {
     "construct": "CONSTRUCT { ?h sg:rejects ?t } WHERE { ?s sg:holder ?h ; sg:polarity pol:rejects ; sg:target ?t }",
 }
 BASELINES = ("oxigraph serve", "Virtuoso", "rdflib-endpoint")
+PROCESSES = 2  # `stancegraph serve --workers 2`: one app process per core of the benchmark machine
 BASELINE_VENV = ROOT / ".venv-baselines"  # rdflib-endpoint pins its own FastAPI: kept out of our environment
 
 
@@ -378,22 +379,32 @@ def main() -> None:
         }
         mixes: dict[str, dict[str, Measure]] = {}
         extras: dict[str, dict[str, Timing]] = {}
-        common = {"data_dir": data, "validate_on_load": "false", "query_timeout": 300, "max_rows": 10_000_000}
+        # Served as the baselines are: without a log line per request (STANCEGRAPH_ACCESS_LOG=false).
+        common = {
+            "data_dir": data,
+            "validate_on_load": "false",
+            "query_timeout": 300,
+            "max_rows": 10_000_000,
+            "access_log": "false",
+        }
         with ExitStack() as stack:
             remote = stack.enter_context(oxigraph_server(union_default_graph=True))
             backends = {
-                "memory": "memory",
-                "oxigraph:PATH": f"oxigraph:{tmp_path / 'served-disk'}",
-                "sparql: (oxigraph serve)": f"sparql:{remote}/query,{remote}/update,{remote}/store",
+                "memory": ("memory", 1),
+                f"memory, {PROCESSES} processes": ("memory", PROCESSES),
+                "oxigraph:PATH": (f"oxigraph:{tmp_path / 'served-disk'}", 1),
+                "sparql: (oxigraph serve)": (f"sparql:{remote}/query,{remote}/update,{remote}/store", 1),
             }
-            for label, store in backends.items():
+            for label, (store, processes) in backends.items():
                 if label in args.skip:
                     continue
-                with stancegraph_process(store=store, **common) as (base, _):
-                    extras[label] = {**views(base), **named_queries(base)}
+                with stancegraph_process("--workers", str(processes), store=store, **common) as (base, server):
+                    _started(server, processes)
+                    if processes == 1:
+                        extras[label] = {**views(base), **named_queries(base)}
                     mixes[f"stancegraph {label}"] = run_mix(f"{base}/sparql", args.clients, args.seconds, cached=False)
-                    if label == "memory":
-                        mixes["stancegraph memory, answer cache"] = run_mix(
+                    if store == "memory":
+                        mixes[f"stancegraph {label}, answer cache"] = run_mix(
                             f"{base}/sparql", args.clients, args.seconds
                         )
         if "oxigraph serve" not in args.skip:
@@ -419,6 +430,15 @@ def main() -> None:
     report(triples, args, loads, mixes, extras)
 
 
+def _started(server: subprocess.Popen, processes: int) -> None:
+    """Wait until each of the server's app processes has loaded the data (each says so on stderr), so that
+    no measurement meets a process still loading."""
+    for _ in range(processes):
+        while "Application startup complete" not in (line := server.stderr.readline()):
+            if not line:
+                raise RuntimeError("stancegraph serve ended before its processes started")
+
+
 def _no_validation() -> dict[str, str]:
     import os
 
@@ -432,15 +452,15 @@ def report(triples: int, args, loads, mixes: dict[str, dict[str, Measure]], extr
     for name, (seconds, megabytes) in loads.items():
         print(f"| {name} | {seconds:.1f} | {megabytes:,.0f} |")
     servers = list(mixes)
-    ours = next((s for s in servers if s.startswith("stancegraph")), None)
-    baselines = [b for b in BASELINES if b in mixes]
+    ours = [s for s in ("stancegraph memory", f"stancegraph memory, {PROCESSES} processes") if s in mixes]
+    pairs = [(mine, b) for mine in ours for b in BASELINES if b in mixes]
     print("\nThroughput in requests/s (p50 / p99 latency in ms)\n")
-    print("| query | " + " | ".join(servers) + "".join(f" | {ours} ÷ {b}" for b in baselines) + " |")
-    print("|---" * (1 + len(servers) + len(baselines)) + "|")
+    print("| query | " + " | ".join(servers) + "".join(f" | {mine} ÷ {b}" for mine, b in pairs) + " |")
+    print("|---" * (1 + len(servers) + len(pairs)) + "|")
     failures = []
     for name in MIX:
         cells = [_cell(mixes[server][name]) for server in servers]
-        ratios = [_ratio(mixes[ours][name], mixes[b][name]) for b in baselines]
+        ratios = [_ratio(mixes[mine][name], mixes[b][name]) for mine, b in pairs]
         print(f"| {name} | " + " | ".join(cells + ratios) + " |")
         failures += [f"{s}, {name}: {mixes[s][name].failure}" for s in servers if mixes[s][name].failure]
     for failure in failures:

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -22,11 +23,15 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running(
-    command: list[str], ready_url: str, env: dict[str, str] | None = None, timeout: float = 60
+    command: list[str],
+    ready_url: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    stdout: IO | int = subprocess.DEVNULL,
 ) -> Iterator[subprocess.Popen]:
     """Start a server process, wait until `ready_url` answers, and stop it afterwards whatever happens."""
     process = subprocess.Popen(
-        command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        command, env={**os.environ, **(env or {})}, stdout=stdout, stderr=subprocess.PIPE, text=True
     )
     try:
         deadline = time.monotonic() + timeout
@@ -50,13 +55,16 @@ def running(
 
 
 @contextlib.contextmanager
-def stancegraph_process(*arguments: str, **settings: object) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`stancegraph serve ARGUMENTS` on a free port with STANCEGRAPH_* settings; yields its URL and process."""
+def stancegraph_process(
+    *arguments: str, stdout: IO | int = subprocess.DEVNULL, **settings: object
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`stancegraph serve ARGUMENTS` on a free port with STANCEGRAPH_* settings; yields its URL and process
+    (its access log goes to `stdout`)."""
     port = free_port()
     env = {f"STANCEGRAPH_{k.upper()}": str(v) for k, v in settings.items()}
     base = f"http://127.0.0.1:{port}"
     command = [str(BIN / "stancegraph"), "serve", "--port", str(port), *arguments]
-    with running(command, f"{base}/health", env, timeout=180) as process:
+    with running(command, f"{base}/health", env, timeout=180, stdout=stdout) as process:
         yield base, process
 
 

@@ -1,12 +1,15 @@
 """The SPARQL 1.1 Protocol at /sparql, over the real app and the real data."""
 
 import logging
+import re
 
+import httpx
 import pyoxigraph as ox
 import pytest
 import rdflib
 
 from app.namespaces import ID, SG, sparql_prologue
+from tests.live import stancegraph_process
 
 TOKEN = "test-admin-token"
 STANCES = sparql_prologue() + "SELECT (COUNT(?s) AS ?n) WHERE { ?s a sg:Stance }"
@@ -264,6 +267,18 @@ def test_cors_and_access_log(client, caplog):
         response = client.get("/sparql", params={"query": "ASK {}"}, headers={"origin": "http://elsewhere.example"})
     assert response.headers["access-control-allow-origin"] == "*"
     assert any('"GET /sparql" 200' in record.getMessage() and "ms" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_server_logs_one_line_per_request_with_its_time_unless_told_not_to(tmp_path, enabled):
+    log = tmp_path / "access.log"
+    with log.open("w") as out, stancegraph_process(stdout=out, access_log=str(enabled).lower()) as (base, _):
+        httpx.get(f"{base}/sparql", params={"query": "ASK {}"}).raise_for_status()
+    lines = [line for line in log.read_text().splitlines() if "/sparql" in line]
+    if enabled:  # ours, with the time it took, in place of uvicorn's line without one
+        assert len(lines) == 1 and re.search(r'127\.0\.0\.1 "GET /sparql" 200 [\d.]+ms$', lines[0]), lines
+    else:
+        assert lines == []
 
 
 def test_identical_queries_are_answered_from_the_cache_until_the_data_changes(make_client):
