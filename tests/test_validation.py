@@ -1,5 +1,7 @@
 """The validator catches what encoders get wrong, names the file and line, and the last good graph survives."""
 
+import shutil
+
 import pytest
 from typer.testing import CliRunner
 
@@ -7,6 +9,7 @@ from app.cli import cli
 from app.corpus import Corpus
 from app.embedded_store import EmbeddedStore
 from app.loader import check
+from app.namespaces import DERIVED_GRAPH, ID, SG
 from app.problems import DataError
 from tests.conftest import replace_in
 
@@ -153,3 +156,18 @@ def test_cli_validate_exit_codes(data_copy):
     bad = runner.invoke(cli, ["validate", "--data-dir", str(data_copy.data_dir)])
     assert bad.exit_code == 1
     assert "000_dcc2f28bf5a60eb8.ttl:" in bad.output and "offsets 5-82" in bad.output
+
+
+def test_broken_rules_are_refused_with_file_and_position_while_the_others_still_derive(data_copy, tmp_path):
+    queries = tmp_path / "queries"
+    shutil.copytree(data_copy.queries_dir, queries)
+    broken = "PREFIX sg: <https://stancegraph.org/ontology#>\n\nCONSTRUCT { ?s ?p }\n"  # error on line 3
+    (queries / "rules" / "70-broken.rq").write_text(broken)
+    (queries / "rules" / "80-select.rq").write_text("SELECT * WHERE { ?s ?p ?o }\n")
+    store, problems = check(Corpus(data_copy.model_copy(update={"queries_dir": queries})))
+    found = sorted(str(p) for p in problems if p.is_error)
+    assert len(found) == 2, found
+    assert found[0].startswith("queries/rules/70-broken.rq:3:") and "rule does not parse" in found[0]
+    assert found[1] == "queries/rules/80-select.rq: error: a rule must be a CONSTRUCT query"
+    derived = f"<{DERIVED_GRAPH}>"
+    assert store.query(f"ASK {{ GRAPH {derived} {{ <{ID}Russia> <{SG}rejects> <{ID}ThirdSite> }} }}")
