@@ -29,13 +29,16 @@ class VersionedCache:
         if cached is not None:
             return cached  # type: ignore[return-value]
         value = compute()
-        if keep is not None and not keep(value):
-            return value
+        if keep is None or keep(value):
+            self.put(version, key, value)
+        return value
+
+    def put(self, version: str, key: Hashable, value: object) -> None:
+        """Keep `value` (for callers that compute it themselves, e.g. without leaving the event loop)."""
         with self._lock:
             self._entries[(version, key)] = value
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
-        return value
 
     def peek(self, version: str, key: Hashable) -> object | None:
         """The cached value or None, without computing anything (cheap enough for the event loop)."""

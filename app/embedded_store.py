@@ -49,9 +49,9 @@ class EmbeddedStore(Store):
         super().__init__(settings)
         self._store = ox.Store()
         self._version = new_version()
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.RLock()  # also keeps replacement query workers from forking mid-write
         self._pool = (
-            QueryPool(settings.query_workers, settings.max_waiting_queries, settings.query_memory_mb)
+            QueryPool(settings.query_workers, settings.max_waiting_queries, settings.query_memory_mb, self._write_lock)
             if pooled
             else None
         )
@@ -84,6 +84,11 @@ class EmbeddedStore(Store):
         if self._pool:
             return self._pool.run(job, timeout if timeout is not None else self.settings.query_timeout)
         return execute(self._store, job)
+
+    async def run_async(self, job: QueryJob, timeout: float | None = None) -> QueryOutcome:
+        if self._pool:
+            return await self._pool.run_async(job, timeout if timeout is not None else self.settings.query_timeout)
+        return await super().run_async(job, timeout)
 
     def dump(self, output: BinaryIO, format: ox.RdfFormat, graph: str | None = None) -> None:
         dump_store(self._store, output, format, graph)  # this version, even if a reload swaps in another
@@ -333,6 +338,10 @@ class OnDiskStore(EmbeddedStore):
     def run(self, job: QueryJob, timeout: float | None = None) -> QueryOutcome:
         with self._access.reading():
             return super().run(job, timeout)
+
+    async def run_async(self, job: QueryJob, timeout: float | None = None) -> QueryOutcome:
+        """Readers wait for a writer to finish: that wait (and the query) happens in a thread."""
+        return await Store.run_async(self, job, timeout)
 
     def dump(self, output: BinaryIO, format: ox.RdfFormat, graph: str | None = None) -> None:
         with self._access.reading():

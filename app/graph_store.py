@@ -70,7 +70,7 @@ async def read_graph(request: Request) -> Response:
         f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ {pattern} }}", union_default_graph=False, graph_format=media_type
     )
     try:
-        outcome = await run_in_threadpool(store.run, job)
+        outcome = await store.run_async(job)
     except QueryError as err:
         return plain_error(err.status, err.message, err.headers)
     body = b"" if request.method == "HEAD" else outcome.body

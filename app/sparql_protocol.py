@@ -25,7 +25,7 @@ from app.workers import QueryError, QueryJob, QueryOutcome
 
 router = APIRouter(tags=["SPARQL protocol"])
 
-MAX_CACHED_BYTES = 1_000_000
+MAX_CACHED_BYTES = 1_000_000  # answers worth keeping in memory (256 of them at most)
 _answers = VersionedCache(size=256)  # identical queries on unchanged data: answered without the engine
 FORM = "application/x-www-form-urlencoded"
 QUERY_BODY = "application/sparql-query"
@@ -91,7 +91,18 @@ def check_federation(text: str, allowed: list[str]) -> list[str | None]:
 
 def _endpoint(request: Request) -> str:
     """This endpoint's URL: the base IRI of queries and updates that declare none."""
-    return f"{request.base_url}sparql"
+    scope = request.scope
+    server = scope.get("server")
+    host = request.headers.get("host")
+    return _endpoint_at(scope["scheme"], host, server and tuple(server), scope.get("root_path", ""))
+
+
+@functools.lru_cache(maxsize=64)
+def _endpoint_at(scheme: str, host: str | None, server: tuple[str, int] | None, root_path: str) -> str:
+    """Starlette's base URL for these request values, computed once (it parses a URL every time)."""
+    scope = {"type": "http", "scheme": scheme, "server": server, "root_path": root_path, "path": "/"}
+    scope["headers"] = [(b"host", host.encode("latin-1"))] if host is not None else []
+    return f"{Request(scope).base_url}sparql"
 
 
 def _negotiate(request: Request) -> tuple[str | None, str | None]:
@@ -152,22 +163,16 @@ async def answer_query(request: Request, query: str, params: list[tuple[str, str
     etag = None if federated else version_etag(version, job)
     if etag and etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers={"ETag": etag, "Vary": "Accept"})
+    fresh = federated or "no-cache" in request.headers.get("cache-control", "")
     try:
-        if federated:
-            outcome = await run_in_threadpool(store.run, job)
-        else:
-            fresh = "no-cache" in request.headers.get("cache-control", "")
-            outcome = None if fresh else _answers.peek(version, job)  # a repeated question: no thread hop
-            if outcome is None:
-                outcome = await run_in_threadpool(_answers.get, version, job, lambda: store.run(job), _small, fresh)
+        outcome = None if fresh else _answers.peek(version, job)  # a repeated question: not asked again
+        if outcome is None:
+            outcome = await store.run_async(job)
+            if etag and len(outcome.body) <= MAX_CACHED_BYTES:
+                _answers.put(version, job, outcome)
     except QueryError as err:
         return plain_error(err.status, err.message, err.headers)
     return _response(outcome, version, etag, settings.max_rows)
-
-
-def _small(outcome: QueryOutcome) -> bool:
-    """Answers worth keeping in memory (the cache holds at most 256 of them)."""
-    return len(outcome.body) <= MAX_CACHED_BYTES
 
 
 async def answer_update(request: Request, update: str, params: list[tuple[str, str]]) -> Response:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pyoxigraph as ox
+from starlette.concurrency import run_in_threadpool
 
 from app.corpus import Corpus
 from app.loader import LoadReport, build
@@ -103,6 +104,10 @@ class Store(ABC):
     @abstractmethod
     def run(self, job: QueryJob, timeout: float | None = None) -> QueryOutcome:
         """Evaluate and serialize a query (blocking), stopped at the time limit when serving."""
+
+    async def run_async(self, job: QueryJob, timeout: float | None = None) -> QueryOutcome:
+        """`run` for the event loop; backends that can wait for an answer without a thread override it."""
+        return await run_in_threadpool(self.run, job, timeout)
 
     def select(self, sparql: str, **dataset) -> list[Row]:
         """A SELECT query's rows as dicts keyed by variable name (unbound variables map to None)."""

@@ -6,18 +6,21 @@ the child is killed with SIGKILL and a fresh one is forked; other requests, serv
 The parent never evaluates queries itself while workers exist, so no store lock can be held at fork time.
 """
 
+import asyncio
 import contextlib
 import io
 import os
-import queue
+import pickle
 import re
 import resource
 import signal
+import socket
+import struct
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, Pipe
 from typing import ClassVar
 
 import pyoxigraph as ox
@@ -215,13 +218,77 @@ def _reserialize(tsv: bytes, native: ox.QueryResultsFormat) -> bytes:
     return ox.parse_query_results(tsv, format=ox.QueryResultsFormat.TSV).serialize(format=native)
 
 
-def _worker_loop(store: ox.Store, conn: Connection) -> None:
-    """Body of a worker process: answer jobs until the pipe closes; never returns."""
+HEADER = struct.Struct("!Q")  # each message between the server and a worker: its length, then a pickle
+CHUNK = 1 << 20
+
+
+def _frame(message: object) -> bytes:
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return HEADER.pack(len(payload)) + payload
+
+
+class _Message:
+    """One length-prefixed message put together from the chunks a socket gives (one message per job)."""
+
+    def __init__(self):
+        self._buffer = bytearray()
+
+    def feed(self, chunk: bytes) -> bool:
+        """Add a chunk; True once the whole message is there. An empty chunk means the other end is gone."""
+        if not chunk:
+            raise EOFError("the other end closed the connection")
+        self._buffer += chunk
+        size = len(self._buffer)
+        return size >= HEADER.size and size >= HEADER.size + HEADER.unpack_from(self._buffer)[0]
+
+    def value(self) -> object:
+        return pickle.loads(memoryview(self._buffer)[HEADER.size :])
+
+
+def _receive(sock: socket.socket, deadline: float | None) -> object:
+    """One message, waiting at most until `deadline` (time.monotonic) or forever (TimeoutError past it)."""
+    message = _Message()
+    while True:
+        sock.settimeout(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if message.feed(sock.recv(CHUNK)):
+            return message.value()
+
+
+async def _exchange_async(sock: socket.socket, job: QueryJob) -> object:
+    """Send a job and wait for its answer on the event loop (one reader callback, no thread)."""
+    loop = asyncio.get_running_loop()
+    sock.setblocking(False)
+    frame = _frame(job)
+    sent = sock.send(frame)  # a job nearly always fits the socket's buffer at once
+    if sent < len(frame):
+        await loop.sock_sendall(sock, frame[sent:])
+    message, answered = _Message(), loop.create_future()
+
+    def readable() -> None:
+        try:
+            if message.feed(sock.recv(CHUNK)) and not answered.done():
+                answered.set_result(None)
+        except BlockingIOError:
+            pass
+        except (EOFError, OSError) as err:
+            if not answered.done():
+                answered.set_exception(err)
+
+    loop.add_reader(sock.fileno(), readable)
+    try:
+        await answered
+    finally:
+        loop.remove_reader(sock.fileno())
+    return message.value()
+
+
+def _worker_loop(store: ox.Store, sock: socket.socket) -> None:
+    """Body of a worker process: answer jobs until told to stop or the server is gone; never returns."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     while True:
         try:
-            job = conn.recv()
+            job = _receive(sock, None)
         except (EOFError, OSError):
             os._exit(0)
         if job is None:
@@ -235,8 +302,8 @@ def _worker_loop(store: ox.Store, conn: Connection) -> None:
         except Exception as err:
             reply = WorkerDied(f"query evaluation failed unexpectedly ({type(err).__name__})")
         try:
-            conn.send(reply)
-        except (OSError, ValueError):
+            sock.sendall(_frame(reply))
+        except OSError:
             os._exit(1)
 
 
@@ -277,8 +344,48 @@ def _cap_memory(megabytes: int) -> None:
 @dataclass
 class Worker:
     pid: int
-    conn: Connection
+    sock: socket.socket  # the server's end; non-blocking except while a thread waits on it with a timeout
     generation: int
+
+
+NO_WORKER = "no query worker became free before the time limit"
+
+
+class _Turn:
+    """A place in the line for the next free worker, filled by whoever frees one (a thread or the event loop).
+
+    A thread waits on an Event; a coroutine on a future of its own loop, woken thread-safely.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None):
+        self.worker: Worker | None = None
+        self._loop = loop
+        self._event = threading.Event()
+        self._future = loop.create_future() if loop else None
+
+    def fill(self, worker: Worker) -> bool:
+        """Give `worker` to this turn (pool lock held); False if its event loop is gone."""
+        self.worker = worker
+        if self._loop is None:
+            self._event.set()
+            return True
+        try:
+            self._loop.call_soon_threadsafe(self._wake)
+        except RuntimeError:  # the loop closed while this turn waited: nobody will take the worker
+            self.worker = None
+            return False
+        return True
+
+    def _wake(self) -> None:
+        if self._future is not None and not self._future.done():
+            self._future.set_result(None)
+
+    def wait(self, seconds: float) -> bool:
+        return self._event.wait(max(0.0, seconds))
+
+    async def wait_async(self, seconds: float) -> None:
+        async with asyncio.timeout(max(0.0, seconds)):
+            await self._future
 
 
 StoreOpener = Callable[[], ox.Store]
@@ -288,15 +395,26 @@ class QueryPool:
     """A fixed number of forked workers over one store snapshot; replaced whenever the data changes.
 
     Each worker gets its store from an opener called in the child right after the fork: the in-memory
-    store inherited from the parent, or its own read-only handle on an on-disk store.
+    store inherited from the parent, or its own read-only handle on an on-disk store. Queries come from
+    threads (`run`) and from the event loop (`run_async`, no thread hop); both wait in one line for a free
+    worker. `fork_guard`, held by the store while it writes, keeps replacement workers from forking mid-write.
     """
 
-    def __init__(self, size: int, max_waiting: int = 64, memory_mb: int | None = None):
+    def __init__(
+        self,
+        size: int,
+        max_waiting: int = 64,
+        memory_mb: int | None = None,
+        fork_guard: contextlib.AbstractContextManager | None = None,
+    ):
         self.size = max(1, size)
         self.memory_mb = memory_mb
         self._admission = Admission(self.size, max_waiting)
-        self._idle: queue.Queue[Worker] = queue.Queue()
+        self._idle: deque[Worker] = deque()
+        self._line: deque[_Turn] = deque()
+        self._retired: list[int] = []  # pids of stopped or killed workers, reaped without waiting
         self._lock = threading.Lock()
+        self._fork_guard = fork_guard or threading.RLock()
         self._open: StoreOpener | None = None
         self._generation = 0
         self._closed = False
@@ -306,47 +424,36 @@ class QueryPool:
         with self._lock:
             self._open = opener
             self._generation += 1
-            stale = []
-            while not self._idle.empty():
-                stale.append(self._idle.get_nowait())
+            stale = list(self._idle)
+            self._idle.clear()
             for _ in range(self.size):
-                self._idle.put(self._fork())
-        for worker in stale:
-            self._stop(worker)
+                self._offer(self._fork())
+            for worker in stale:
+                self._stop(worker)
 
     def run(self, job: QueryJob, timeout: float) -> QueryOutcome:
-        """Blocking: run the job on an idle worker; kill it at the deadline (QueryTimeout).
+        """Blocking: run the job on a free worker; kill it at the deadline (QueryTimeout).
 
         At most `size` queries run and `max_waiting` wait; beyond that the job is refused at once (Saturated).
         """
         with self._admission.admit():
-            return self._run(job, timeout)
+            deadline = time.monotonic() + timeout
+            worker = self._acquire(deadline)
+            with self._lent(worker, timeout):
+                worker.sock.settimeout(max(0.0, deadline - time.monotonic()))
+                worker.sock.sendall(_frame(job))
+                reply = _receive(worker.sock, deadline)
+        return _answer(reply)
 
-    def _run(self, job: QueryJob, timeout: float) -> QueryOutcome:
-        deadline = time.monotonic() + timeout
-        worker = self._acquire(deadline)
-        try:
-            worker.conn.send(job)
-            if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
-                self._kill(worker)
-                raise QueryTimeout(f"query stopped after the {timeout:g} s time limit")
-            reply = worker.conn.recv()
-        except (EOFError, OSError, BrokenPipeError):
-            status = self._kill(worker)
-            if self.memory_mb and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGABRT:
-                raise QueryTooLarge(
-                    f"query stopped: it needed more than the {self.memory_mb} MB a query may use"
-                ) from None
-            raise WorkerDied("the query worker died while evaluating the query") from None
-        except QueryTimeout:
-            raise
-        except BaseException:
-            self._kill(worker)
-            raise
-        self._release(worker)
-        if isinstance(reply, QueryError):
-            raise reply
-        return reply
+    async def run_async(self, job: QueryJob, timeout: float) -> QueryOutcome:
+        """`run` for the event loop: the job and its answer go over the worker's socket without a thread."""
+        with self._admission.admit():
+            deadline = time.monotonic() + timeout
+            worker = await self._acquire_async(deadline)
+            with self._lent(worker, timeout):
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    reply = await _exchange_async(worker.sock, job)
+        return _answer(reply)
 
     def reopen(self) -> None:
         """Fork workers again after close() (an app whose lifespan starts again, e.g. in tests)."""
@@ -359,48 +466,134 @@ class QueryPool:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            while not self._idle.empty():
-                self._stop(self._idle.get_nowait())
+            while self._idle:
+                self._stop(self._idle.popleft())
+            retired, self._retired = self._retired, []
+        for pid in retired:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+    # ------------------------------------------------------------------ the line for free workers
 
     def _acquire(self, deadline: float) -> Worker:
+        turn = self._take_or_queue(None)
+        if isinstance(turn, Worker):
+            return turn
+        if not turn.wait(deadline - time.monotonic()):
+            self._leave(turn)
+            raise QueryTimeout(NO_WORKER)
+        return turn.worker  # type: ignore[return-value]
+
+    async def _acquire_async(self, deadline: float) -> Worker:
+        turn = self._take_or_queue(asyncio.get_running_loop())
+        if isinstance(turn, Worker):
+            return turn
         try:
-            return self._idle.get(timeout=max(0.001, deadline - time.monotonic()))
-        except queue.Empty:
-            raise QueryTimeout("no query worker became free before the time limit") from None
+            await turn.wait_async(deadline - time.monotonic())
+        except TimeoutError:
+            self._leave(turn)
+            raise QueryTimeout(NO_WORKER) from None
+        except BaseException:  # cancelled
+            self._leave(turn)
+            raise
+        return turn.worker  # type: ignore[return-value]
+
+    def _take_or_queue(self, loop: asyncio.AbstractEventLoop | None) -> Worker | _Turn:
+        with self._lock:
+            if self._idle:
+                return self._idle.popleft()
+            turn = _Turn(loop)
+            self._line.append(turn)
+            return turn
+
+    def _leave(self, turn: _Turn) -> None:
+        """Step out of the line; a worker that reached the turn meanwhile is passed on."""
+        with self._lock:
+            if turn.worker is None:
+                self._line.remove(turn)
+                return
+        self._release(turn.worker)
+
+    def _offer(self, worker: Worker) -> None:
+        """A free worker goes to the first turn still waiting, else to the idle ones (pool lock held)."""
+        while self._line:
+            if self._line.popleft().fill(worker):
+                return
+        self._idle.append(worker)
+
+    # ------------------------------------------------------------------ lending, killing, forking
+
+    @contextlib.contextmanager
+    def _lent(self, worker: Worker, timeout: float) -> Iterator[None]:
+        """Around one exchange with `worker`: free it afterwards, or kill it and say why the query failed."""
+        try:
+            yield
+        except TimeoutError:
+            self._kill(worker)
+            raise QueryTimeout(f"query stopped after the {timeout:g} s time limit") from None
+        except (EOFError, OSError):
+            status = self._kill(worker, wait=True)
+            if self.memory_mb and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGABRT:
+                raise QueryTooLarge(
+                    f"query stopped: it needed more than the {self.memory_mb} MB a query may use"
+                ) from None
+            raise WorkerDied("the query worker died while evaluating the query") from None
+        except BaseException:
+            self._kill(worker)
+            raise
+        self._release(worker)
 
     def _release(self, worker: Worker) -> None:
         with self._lock:
             if worker.generation == self._generation and not self._closed:
-                self._idle.put(worker)
+                self._offer(worker)
                 return
-        self._stop(worker)
+            self._stop(worker)
 
-    def _kill(self, worker: Worker) -> int:
-        """SIGKILL a worker that overran or broke, fork its replacement; how the worker ended (waitpid status)."""
+    def _kill(self, worker: Worker, wait: bool = False) -> int:
+        """SIGKILL a worker that overran or broke; a thread forks its replacement. How it ended if `wait`."""
         with contextlib.suppress(ProcessLookupError):
             os.kill(worker.pid, signal.SIGKILL)
-        status = self._reap(worker)
-        with self._lock:
-            if worker.generation == self._generation and not self._closed:
-                self._idle.put(self._fork())
+        worker.sock.close()
+        status = 0
+        if wait:
+            with contextlib.suppress(ChildProcessError):
+                status = os.waitpid(worker.pid, 0)[1]
+        else:
+            with self._lock:
+                self._retired.append(worker.pid)
+        # forking copies the page tables of the whole store (tens of ms at a million triples): not on the caller
+        threading.Thread(target=self._replace, args=(worker,), name="query-worker-fork", daemon=True).start()
         return status
 
-    def _stop(self, worker: Worker) -> None:
-        with contextlib.suppress(OSError, BrokenPipeError):
-            worker.conn.send(None)
-        self._reap(worker)
+    def _replace(self, worker: Worker) -> None:
+        with self._fork_guard, self._lock:
+            if worker.generation == self._generation and not self._closed:
+                self._offer(self._fork())
 
-    @staticmethod
-    def _reap(worker: Worker) -> int:
-        worker.conn.close()
-        try:
-            return os.waitpid(worker.pid, 0)[1]
-        except ChildProcessError:
-            return 0
+    def _stop(self, worker: Worker) -> None:
+        """Tell a free worker to exit (pool lock held); it is reaped later."""
+        with contextlib.suppress(OSError):
+            worker.sock.setblocking(True)
+            worker.sock.sendall(_frame(None))
+        worker.sock.close()
+        self._retired.append(worker.pid)
+
+    def _reap_retired(self) -> None:
+        """Collect the exit status of retired workers that have ended (pool lock held), without waiting."""
+        still = []
+        for pid in self._retired:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                    still.append(pid)
+            except ChildProcessError:
+                pass
+        self._retired = still
 
     def _fork(self) -> Worker:
-        """Fork one worker from the current snapshot (called with the lock held)."""
-        parent_end, child_end = Pipe()
+        """Fork one worker from the current snapshot (pool lock held)."""
+        self._reap_retired()
+        parent_end, child_end = socket.socketpair()
         pid = os.fork()
         if pid == 0:  # the child: serve jobs forever, never return into the server's code
             parent_end.close()
@@ -409,7 +602,14 @@ class QueryPool:
                 if self.memory_mb:
                     _cap_memory(self.memory_mb)
                 _worker_loop(store, child_end)
-            finally:  # never return into the server's code, whatever escaped (the parent sees the pipe close)
+            finally:  # never return into the server's code, whatever escaped (the parent sees the socket close)
                 os._exit(1)
         child_end.close()
+        parent_end.setblocking(False)
         return Worker(pid, parent_end, self._generation)
+
+
+def _answer(reply: object) -> QueryOutcome:
+    if isinstance(reply, QueryError):
+        raise reply
+    return reply  # type: ignore[return-value]

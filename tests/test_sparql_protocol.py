@@ -269,6 +269,32 @@ def test_cors_and_access_log(client, caplog):
     assert any('"GET /sparql" 200' in record.getMessage() and "ms" in record.getMessage() for record in caplog.records)
 
 
+@pytest.mark.parametrize(
+    "request_args",
+    [
+        {"method": "GET", "params": {"query": STANCES}},
+        {"method": "POST", "content": STANCES, "headers": {"content-type": "application/sparql-query"}},
+        {"method": "GET", "params": {"query": "SELECT ?s WHERE { ?s ?p }"}},  # 400 with its position
+        {"method": "GET", "params": {"query": "ASK {}", "default-graph-uri": "not an iri"}},  # 400
+        {"method": "POST", "content": "INSERT DATA {}", "headers": {"content-type": "application/sparql-update"}},
+    ],
+)
+def test_requests_from_other_origins_get_the_same_answers_plus_cors_headers(client, request_args):
+    """/sparql without an Origin skips the framework's layers (speed); with one it goes through CORS: the
+    answers must not differ."""
+    args = {**request_args, "headers": {"accept": "application/sparql-results+json", **request_args.get("headers", {})}}
+    direct = client.request(url="/sparql", **args)
+    cross = client.request(
+        url="/sparql", **{**args, "headers": {**args["headers"], "origin": "http://elsewhere.example"}}
+    )
+    assert (direct.status_code, direct.text) == (cross.status_code, cross.text)
+    assert direct.headers["content-type"] == cross.headers["content-type"]
+    assert "access-control-allow-origin" not in direct.headers and cross.headers["access-control-allow-origin"] == "*"
+    assert direct.headers["server-timing"].startswith("total;dur=")
+    for name in ("stancegraph-rows", "stancegraph-truncated", "etag"):
+        assert direct.headers.get(name) == cross.headers.get(name)
+
+
 @pytest.mark.parametrize("enabled", [True, False])
 def test_the_server_logs_one_line_per_request_with_its_time_unless_told_not_to(tmp_path, enabled):
     log = tmp_path / "access.log"

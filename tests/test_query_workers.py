@@ -1,0 +1,67 @@
+"""The killable query workers: queries from threads (views, named queries) and from the event loop (the SPARQL
+protocol) wait in one line for the same workers, and a query past its deadline is stopped wherever it came from."""
+
+import asyncio
+import threading
+
+import pytest
+
+from app.settings import Settings
+from app.store import open_store
+from app.workers import QueryJob, QueryTimeout
+
+CROSS_JOIN = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+ASK = "ASK { ?s ?p ?o }"
+
+
+@pytest.fixture
+def one_worker():
+    store = open_store(Settings(query_workers=1, validate_on_load=False), pooled=True)
+    yield store
+    store.close()
+
+
+def test_a_thread_and_the_event_loop_share_one_worker_in_turn(one_worker):
+    stopped: list[Exception] = []
+
+    def runaway() -> None:
+        try:
+            one_worker.run(QueryJob(CROSS_JOIN), timeout=1.5)
+        except QueryTimeout as err:
+            stopped.append(err)
+
+    async def from_the_loop() -> list[object]:
+        await asyncio.sleep(0.3)  # the thread holds the only worker by now
+        impatient = one_worker.run_async(QueryJob(ASK), timeout=0.3)
+        patient = one_worker.run_async(QueryJob(ASK), timeout=10)
+        return await asyncio.gather(impatient, patient, return_exceptions=True)
+
+    thread = threading.Thread(target=runaway)
+    thread.start()
+    impatient, patient = asyncio.run(from_the_loop())
+    thread.join()
+    assert stopped and "stopped after the 1.5 s time limit" in stopped[0].message
+    assert isinstance(impatient, QueryTimeout) and "no query worker became free" in impatient.message
+    assert patient.body.strip().endswith(b"true")  # served by the replacement of the killed worker
+    assert one_worker.run(QueryJob(ASK), timeout=5).body.strip().endswith(b"true")
+
+
+def test_a_query_from_the_event_loop_is_stopped_at_its_deadline_and_the_worker_replaced(one_worker):
+    async def queries() -> tuple[object, object]:
+        runaway = await asyncio.gather(one_worker.run_async(QueryJob(CROSS_JOIN), timeout=1), return_exceptions=True)
+        return runaway[0], await one_worker.run_async(QueryJob(ASK), timeout=10)
+
+    runaway, after = asyncio.run(queries())
+    assert isinstance(runaway, QueryTimeout) and "stopped after the 1 s time limit" in runaway.message
+    assert after.body.strip().endswith(b"true")
+
+
+def test_a_cancelled_query_gives_its_worker_back_for_the_next(one_worker):
+    async def queries() -> object:
+        runaway = asyncio.ensure_future(one_worker.run_async(QueryJob(CROSS_JOIN), timeout=60))
+        await asyncio.sleep(0.3)
+        runaway.cancel()  # e.g. the server shutting down under a running request
+        await asyncio.gather(runaway, return_exceptions=True)
+        return await one_worker.run_async(QueryJob(ASK), timeout=10)
+
+    assert asyncio.run(queries()).body.strip().endswith(b"true")
