@@ -197,9 +197,20 @@ class ReadWriteLock:
         try:
             yield
         finally:
-            with self._condition:
-                self._readers -= 1
-                self._condition.notify_all()
+            self.done_reading()
+
+    def try_reading(self) -> bool:
+        """Become a reader if no writer is at work or waiting (then call done_reading); never waits."""
+        with self._condition:
+            if self._writing:
+                return False
+            self._readers += 1
+            return True
+
+    def done_reading(self) -> None:
+        with self._condition:
+            self._readers -= 1
+            self._condition.notify_all()
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
@@ -340,8 +351,13 @@ class OnDiskStore(EmbeddedStore):
             return super().run(job, timeout)
 
     async def run_async(self, job: QueryJob, timeout: float | None = None) -> QueryOutcome:
-        """Readers wait for a writer to finish: that wait (and the query) happens in a thread."""
-        return await Store.run_async(self, job, timeout)
+        """Without a writer at work, straight to the workers; else wait for it in a thread, not on the loop."""
+        if not self._access.try_reading():
+            return await Store.run_async(self, job, timeout)
+        try:
+            return await super().run_async(job, timeout)
+        finally:
+            self._access.done_reading()
 
     def dump(self, output: BinaryIO, format: ox.RdfFormat, graph: str | None = None) -> None:
         with self._access.reading():

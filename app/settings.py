@@ -1,7 +1,9 @@
 """All settings in one place: STANCEGRAPH_* environment variables, mirrored by `stancegraph serve` flags."""
 
+import os
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +26,8 @@ class Settings(BaseSettings):
     max_rows: int = 100_000
     max_query_bytes: int = 1_000_000
     max_upload_bytes: int = 1_000_000_000
-    query_workers: int = 2
+    # two per core: while one worker evaluates, the server sends the next job to another
+    query_workers: int = Field(default_factory=lambda: 2 * len(os.sched_getaffinity(0)))
     max_waiting_queries: int = 64
     query_memory_mb: int | None = 4096
     cors_origins: list[str] = ["*"]
