@@ -80,6 +80,8 @@ class RemoteStore(Store):
         self._admission = Admission(settings.query_workers, settings.max_waiting_queries)
         self._version = ""
         self._checked = 0.0
+        self._poller: tuple[threading.Thread, threading.Event] | None = None
+        self._unreachable: QueryError | None = None
         self._lock = threading.Lock()
         self._graph_cache: tuple[str, list[str]] = ("", {})
 
@@ -110,12 +112,43 @@ class RemoteStore(Store):
 
     @property
     def data_version(self) -> str:
-        """The version the remote store records, re-read at most once a second."""
-        if time.monotonic() - self._checked > VERSION_TTL:
-            version = self._read_meta()[0]
-            with self._lock:
-                self._version, self._checked = version, time.monotonic()
+        """The version the remote store records, at most a second old (writes by other app instances)."""
+        if self._poller is None and time.monotonic() - self._checked > VERSION_TTL:
+            self._refresh_version()
+        if self._unreachable is not None:
+            raise type(self._unreachable)(self._unreachable.message)
         return self._version
+
+    def _refresh_version(self) -> None:
+        try:
+            version = self._read_meta()[0]
+        except QueryError as err:  # the store unreachable: say so (health, queries) until it answers again
+            self._unreachable = type(err)(err.message)
+            if self._poller is None:
+                raise
+            return
+        with self._lock:
+            self._version, self._checked, self._unreachable = version, time.monotonic(), None
+
+    def start(self) -> None:
+        """Serving: re-read the version in a thread, so that request handlers never wait for the store for it."""
+        if self._poller is None:
+            self._refresh_version()
+            stop = threading.Event()
+            thread = threading.Thread(target=self._poll_version, args=(stop,), name="data-version", daemon=True)
+            self._poller = (thread, stop)
+            thread.start()
+
+    def close(self) -> None:
+        if self._poller is not None:
+            thread, stop = self._poller
+            stop.set()
+            thread.join()
+            self._poller = None
+
+    def _poll_version(self, stop: threading.Event) -> None:
+        while not stop.wait(VERSION_TTL / 2):
+            self._refresh_version()
 
     def _read_meta(self) -> tuple[str, str]:
         query = (

@@ -141,6 +141,9 @@ def accept_for(query: str) -> str:
     )
 
 
+WARM_UP = 1.0  # seconds of the same load before each measure: connection pools, threads and caches fill up
+
+
 def run_mix(endpoint: str, clients: int, seconds: float, cached: bool = True) -> dict[str, Measure]:
     """The mix; `cached=False` asks Stancegraph to evaluate every request (Cache-Control: no-cache)."""
     load = wrk if shutil.which("wrk") else hammer
@@ -149,7 +152,11 @@ def run_mix(endpoint: str, clients: int, seconds: float, cached: bool = True) ->
         url = f"{endpoint}?{urlencode({'query': PREFIXES + query})}"
         headers = {"Accept": accept_for(query), **({} if cached else {"Cache-Control": "no-cache"})}
         refusal = _refusal(url, headers)
-        measures[name] = Measure(0, math.nan, math.nan, 0, refusal) if refusal else load(url, headers, clients, seconds)
+        if refusal:
+            measures[name] = Measure(0, math.nan, math.nan, 0, refusal)
+            continue
+        load(url, headers, clients, WARM_UP)
+        measures[name] = load(url, headers, clients, seconds)
     return measures
 
 

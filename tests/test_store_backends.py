@@ -17,7 +17,7 @@ from app.settings import Settings
 from app.store import StoreUnavailable, open_store
 from bench.generate import generate
 from tests.conftest import replace_in
-from tests.live import BIN, oxigraph_server, stancegraph_process
+from tests.live import BIN, free_port, oxigraph_server, running, stancegraph_process
 
 TOKEN = "backend-test-token"
 MARKER = "<https://example.org/committed> <https://example.org/p> <https://example.org/o>"
@@ -190,3 +190,30 @@ def test_embedded_stores_refuse_writes_shared_by_several_processes(tmp_path):
     )
     assert result.returncode == 2
     assert "cannot share writes to an embedded store" in result.stderr
+
+
+def test_a_remote_store_that_goes_down_shows_in_health_within_a_second_and_recovers(tmp_path):
+    """The shared data version is re-read in a thread (handlers never wait for the store to read it); an
+    unreachable store is reported, not hidden behind the last version."""
+    from fastapi.testclient import TestClient
+
+    from app.server import create_app
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    serve = [str(BIN / "oxigraph"), "serve", "--bind", f"127.0.0.1:{port}", "--union-default-graph"]
+    serve += ["--location", str(tmp_path / "remote")]
+    ready = f"{base}/query?query=ASK%7B%7D"
+    settings = Settings(store=f"sparql:{base}/query,{base}/update,{base}/store", validate_on_load=False)
+    with contextlib.ExitStack() as remote:
+        remote.enter_context(running(serve, ready))
+        with TestClient(create_app(settings)) as client:
+            version = client.get("/health").json()["data_version"]
+            remote.close()
+            time.sleep(1.2)
+            down = client.get("/health")
+            assert down.status_code == 502 and "unreachable" in down.json()["detail"]
+            assert client.get("/sparql", params={"query": "ASK {}"}).status_code == 502
+            with running(serve, ready):
+                time.sleep(1.2)
+                assert client.get("/health").json() == {"status": "ok", "data_version": version}
