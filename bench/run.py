@@ -9,7 +9,8 @@ Virtuoso is measured when Debian's `virtuoso-opensource-7-bin` is installed (`vi
 
 It measures, side by side:
 - loading: Stancegraph's load (parse, text attachment, quote checks, rules; SHACL off) and pyoxigraph's own
-  bulk load of the same quads, each in a fresh process, with peak memory, and Virtuoso's bulk loader;
+  bulk load of the same quads, each in a fresh process (median of 3 interleaved rounds), with peak memory,
+  and Virtuoso's bulk loader;
 - a fixed query mix over HTTP under concurrent load (wrk when installed — `apt-get install wrk` — else an
   asyncio client): throughput and p50/p99 latency per query, for every server;
 - Stancegraph's named queries and graph views, cold and cached, on each backend.
@@ -22,6 +23,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import re
 import shutil
 import statistics
@@ -191,11 +193,34 @@ print(json.dumps([time.perf_counter() - started, resource.getrusage(resource.RUS
 """
 
 
+LOAD_ROUNDS = 3  # a load is one long sample: take the median of rounds that interleave ours and pyoxigraph's
+
+
 def timed_load(script: str, *args: str) -> tuple[float, float]:
     """(seconds, peak MB) of a load in a fresh Python process."""
     output = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, check=True, cwd=ROOT)
     seconds, megabytes = json.loads(output.stdout.strip().splitlines()[-1])
     return seconds, megabytes
+
+
+def timed_loads(data: Path, quads: Path, scratch: Path) -> dict[str, tuple[float, float]]:
+    """Median seconds and highest peak MB of each loader over LOAD_ROUNDS rounds; each round runs every loader
+    once, in turn, so a busy moment of a shared machine slows all of them rather than one."""
+    samples: dict[str, list[tuple[float, float]]] = {}
+    for round_ in range(LOAD_ROUNDS):
+        disk = scratch / f"load-{round_}"
+        disk.mkdir()
+        loaders = {
+            "stancegraph memory": (LOAD_OURS, str(data), "memory"),
+            "pyoxigraph bulk load, memory": (LOAD_PYOXIGRAPH, str(quads), ""),
+            "stancegraph oxigraph:PATH": (LOAD_OURS, str(data), f"oxigraph:{disk / 'ours'}"),
+            "pyoxigraph bulk load, disk": (LOAD_PYOXIGRAPH, str(quads), str(disk / "pyoxigraph")),
+        }
+        for name, (script, *args) in loaders.items():
+            os.sync()  # the previous step's writes reach the disk before this clock starts, not during it
+            samples.setdefault(name, []).append(timed_load(script, *args))
+        shutil.rmtree(disk, ignore_errors=True)
+    return {name: (statistics.median(s for s, _ in runs), max(mb for _, mb in runs)) for name, runs in samples.items()}
 
 
 # ---------------------------------------------------------------------- servers
@@ -378,12 +403,7 @@ def main() -> None:
             env=_no_validation(),
         )
         triples = sum(1 for _ in quads.open("rb"))
-        loads = {
-            "stancegraph memory": timed_load(LOAD_OURS, str(data), "memory"),
-            "stancegraph oxigraph:PATH": timed_load(LOAD_OURS, str(data), f"oxigraph:{tmp_path / 'ours-disk'}"),
-            "pyoxigraph bulk load, memory": timed_load(LOAD_PYOXIGRAPH, str(quads), ""),
-            "pyoxigraph bulk load, disk": timed_load(LOAD_PYOXIGRAPH, str(quads), str(tmp_path / "ox-disk")),
-        }
+        loads = timed_loads(data, quads, tmp_path)
         mixes: dict[str, dict[str, Measure]] = {}
         extras: dict[str, dict[str, Timing]] = {}
         # Served as the baselines are: without a log line per request (STANCEGRAPH_ACCESS_LOG=false).
