@@ -75,8 +75,9 @@ class Store(ABC):
 
     def reload(self) -> LoadReport:
         """Re-read all files; on DataError the previous data keeps serving and the error propagates."""
-        fingerprint = self.corpus.fingerprint()
-        built, report = build(self.corpus, shacl=self.settings.validate_on_load)
+        corpus = self.corpus.snapshot()
+        fingerprint = corpus.fingerprint()
+        built, report = build(corpus, shacl=self.settings.validate_on_load)
         self._install(built, fingerprint)
         return report
 

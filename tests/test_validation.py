@@ -171,3 +171,18 @@ def test_broken_rules_are_refused_with_file_and_position_while_the_others_still_
     assert found[1] == "queries/rules/80-select.rq: error: a rule must be a CONSTRUCT query"
     derived = f"<{DERIVED_GRAPH}>"
     assert store.query(f"ASK {{ GRAPH {derived} {{ <{ID}Russia> <{SG}rejects> <{ID}ThirdSite> }} }}")
+
+
+def test_rules_read_the_hand_made_graphs_not_each_others_output(data_copy, tmp_path):
+    """Rules are independent: a rule over sg:rejects (which 10-direct-stances derives) sees none of it,
+    even when it runs after it in file-name order."""
+    queries = tmp_path / "queries"
+    shutil.copytree(data_copy.queries_dir, queries)
+    (queries / "rules" / "90-echo.rq").write_text(
+        f"CONSTRUCT {{ ?holder <{SG}echoes> ?target }} WHERE {{ ?holder <{SG}rejects> ?target }}\n"
+    )
+    store, problems = check(Corpus(data_copy.model_copy(update={"queries_dir": queries})))
+    assert not [p for p in problems if p.is_error]
+    derived = f"<{DERIVED_GRAPH}>"
+    assert store.query(f"ASK {{ GRAPH {derived} {{ <{ID}Russia> <{SG}rejects> <{ID}ThirdSite> }} }}")
+    assert not store.query(f"ASK {{ ?s <{SG}echoes> ?o }}", use_default_graph_as_union=True)
