@@ -11,13 +11,14 @@ import datetime
 import itertools
 import math
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import networkx as nx
 import pyoxigraph as ox
 
 from app.namespaces import ID, XSD, sparql_prologue
-from app.store import Row, Store
+from app.store import Store
 
 SIGNS = {
     "proposes": 1,
@@ -55,10 +56,6 @@ class ViewFilter:
         return "\n".join(clauses)
 
 
-def _value(term) -> str:
-    return "" if term is None else term.value
-
-
 def _short(iri: str) -> str:
     return iri.removeprefix(ID)
 
@@ -67,9 +64,12 @@ def _join(values) -> str:
     return SEPARATOR.join(sorted({v for v in values if v}))
 
 
+Row = dict[str, str]  # a solution's lexical values, "" when unbound (Store.select_values)
+
+
 def _row_key(row: Row) -> tuple[str, ...]:
     """Sort key over every value of a row, for views whose result depends on the order rows arrive in."""
-    return tuple(f"{name}={_value(term)}" for name, term in sorted(row.items()))
+    return tuple(f"{name}={value}" for name, value in sorted(row.items()))
 
 
 def _node(graph: nx.Graph, iri: str, label: str, kind: str) -> None:
@@ -90,52 +90,84 @@ SELECT ?node ?label ?type WHERE {
   VALUES ?node { %s }
   OPTIONAL { ?node rdfs:label ?label } OPTIONAL { ?node a/rdfs:label ?type }
 }"""
-NAMES_PER_QUERY = 2000
+QUOTES_QUERY = """
+SELECT ?node ?quote WHERE {
+  VALUES ?node { %s }
+  ?node sg:evidence/oa:hasTarget/oa:hasSelector/oa:exact ?quote
+}"""
+PER_QUERY = 2000  # resources named in one VALUES block
+
+
+def _per_resource(store: Store, query: str, iris: set[str]) -> Iterator[Row]:
+    """Rows of a query about each resource (its VALUES block gets them), asked PER_QUERY at a time.
+
+    Why: Oxigraph evaluates the right side of an OPTIONAL on its own, over the whole store, and joins after;
+    asking about exactly the resources the rows name is what makes labels and quotes cheap (the
+    preconditions view at 1M triples: 0.82 s of SPARQL -> 0.2 s).
+    """
+    ordered = sorted(iris)
+    for start in range(0, len(ordered), PER_QUERY):
+        values = " ".join(str(ox.NamedNode(iri)) for iri in ordered[start : start + PER_QUERY])
+        yield from store.select_values(sparql_prologue() + query % values)
 
 
 def _names(store: Store, rows: list[Row], *keys: str) -> Names:
     """Label and type of the resources in the `keys` columns, asked once per resource rather than in every
-    statement row (the stances view at 1M triples: 0.8 s of SPARQL -> 0.4 s)."""
-    iris = sorted({row[key].value for row in rows for key in keys})
+    statement row."""
     names: Names = {}
-    for start in range(0, len(iris), NAMES_PER_QUERY):
-        values = " ".join(str(ox.NamedNode(iri)) for iri in iris[start : start + NAMES_PER_QUERY])
-        for row in store.select(sparql_prologue() + NAMES_QUERY % values):
-            names.setdefault(row["node"].value, (_value(row["label"]), _value(row["type"])))
+    for row in _per_resource(store, NAMES_QUERY, {row[key] for row in rows for key in keys}):
+        names.setdefault(row["node"], (row["label"], row["type"]))
     return names
 
 
+def _quotes(store: Store, rows: list[Row], key: str) -> dict[str, set[str]]:
+    """The verbatim quotes of the statements in the `key` column (none for statements without evidence)."""
+    quotes: dict[str, set[str]] = defaultdict(set)
+    for row in _per_resource(store, QUOTES_QUERY, {row[key] for row in rows}):
+        quotes[row["node"]].add(row["quote"])
+    return quotes
+
+
 STANCES_QUERY = """
-SELECT ?stance ?holder ?target ?polarity ?date ?source ?quote WHERE {
+SELECT ?stance ?holder ?target ?polarity ?date ?source WHERE {
   ?stance a sg:Stance ; sg:holder ?holder ; sg:target ?target ; sg:polarity ?p ; sg:date ?date ; sg:source ?source .
   BIND (STRAFTER(STR(?p), STR(pol:)) AS ?polarity)
-  OPTIONAL { ?stance sg:evidence/oa:hasTarget/oa:hasSelector/oa:exact ?quote }
   %s
 }"""
 
 
-def _stance_rows(store: Store, view: ViewFilter) -> tuple[list[Row], Names]:
-    rows = store.select(sparql_prologue() + STANCES_QUERY % view.sparql())
-    return rows, _names(store, rows, "holder", "target")
+@dataclass(frozen=True)
+class _Stances:
+    """The stances a view counts, one row each, with the names of their holders and targets and their quotes."""
+
+    rows: list[Row]
+    names: Names
+    quotes: dict[str, set[str]]
+
+
+def _stance_rows(store: Store, view: ViewFilter) -> _Stances:
+    rows = store.select_values(sparql_prologue() + STANCES_QUERY % view.sparql())
+    return _Stances(rows, _names(store, rows, "holder", "target"), _quotes(store, rows, "stance"))
 
 
 def stances(store: Store, view: ViewFilter = ViewFilter()) -> nx.MultiDiGraph:
     """Signed, weighted bipartite network actor -> issue, one edge per polarity; weight = statements."""
     graph = nx.MultiDiGraph(view="stances")
     edges: dict[tuple[str, str, str], dict] = {}
-    rows, names = _stance_rows(store, view)
-    for row in rows:
-        holder, target, polarity = row["holder"].value, row["target"].value, _value(row["polarity"])
+    found = _stance_rows(store, view)
+    names = found.names
+    for row in found.rows:
+        holder, target, polarity = row["holder"], row["target"], row["polarity"]
         _node(graph, holder, *_named(names, holder, "actor"))
         _node(graph, target, *_named(names, target, "issue"))
         graph.nodes[holder]["bipartite"], graph.nodes[target]["bipartite"] = 0, 1
         edge = edges.setdefault(
             (holder, target, polarity), {"statements": set(), "dates": set(), "sources": set(), "quotes": set()}
         )
-        edge["statements"].add(row["stance"].value)
-        edge["dates"].add(row["date"].value)
-        edge["sources"].add(row["source"].value)
-        edge["quotes"].add(_value(row["quote"]))
+        edge["statements"].add(row["stance"])
+        edge["dates"].add(row["date"])
+        edge["sources"].add(row["source"])
+        edge["quotes"] |= found.quotes[row["stance"]]
     for (holder, target, polarity), edge in edges.items():
         weight = len(edge["statements"])
         if weight < view.min_weight:
@@ -190,13 +222,12 @@ def actors(
 
 
 POSITIONS_QUERY = """
-SELECT ?holder ?holderLabel ?holderType ?target ?polarity WHERE {
+SELECT ?holder ?target ?polarity WHERE {
   { SELECT ?holder ?target ?p WHERE {
       ?stance a sg:Stance ; sg:holder ?holder ; sg:target ?target ; sg:polarity ?p ; sg:date ?date ; sg:source ?source .
       %s
     } GROUP BY ?holder ?target ?p HAVING (COUNT(DISTINCT ?stance) >= %d) }
   BIND (STRAFTER(STR(?p), STR(pol:)) AS ?polarity)
-  OPTIONAL { ?holder rdfs:label ?holderLabel } OPTIONAL { ?holder a/rdfs:label ?holderType }
 }"""
 
 
@@ -204,16 +235,14 @@ def _positions(store: Store, view: ViewFilter, graph: nx.Graph) -> dict[str, set
     """Each actor's (issue, sign) pairs backed by at least `min_weight` statements, counted by the engine
     (the actor network needs no quotes or dates); adds the actors to `graph` as they come."""
     positions: dict[str, set[tuple[str, int]]] = defaultdict(set)
-    for row in store.select(sparql_prologue() + POSITIONS_QUERY % (view.sparql(), view.min_weight)):
-        holder = row["holder"].value
+    rows = store.select_values(sparql_prologue() + POSITIONS_QUERY % (view.sparql(), view.min_weight))
+    names = _names(store, rows, "holder")
+    for row in rows:
+        holder = row["holder"]
         if holder not in graph:
-            graph.add_node(
-                holder,
-                label=_value(row["holderLabel"]) or _short(holder),
-                type=_value(row["holderType"]) or "actor",
-                bipartite=0,
-            )
-        positions[holder].add((row["target"].value, SIGNS.get(_value(row["polarity"]), 0)))
+            _node(graph, holder, *_named(names, holder, "actor"))
+            graph.nodes[holder]["bipartite"] = 0
+        positions[holder].add((row["target"], SIGNS.get(row["polarity"], 0)))
     return positions
 
 
@@ -228,33 +257,32 @@ def _normalise(raw: int, a: set, b: set, normalisation: str) -> float:
 
 
 PRECONDITIONS_QUERY = """
-SELECT ?pre ?dependent ?requirement ?kind ?holder ?date ?source ?quote WHERE {
+SELECT ?pre ?dependent ?requirement ?kind ?holder ?date ?source WHERE {
   ?pre a sg:Precondition ; sg:dependent ?dependent ; sg:requirement ?requirement ; sg:holder ?holder ;
        sg:date ?date ; sg:source ?source .
   OPTIONAL { ?pre sg:preconditionKind/rdfs:label ?kind }
-  OPTIONAL { ?pre sg:evidence/oa:hasTarget/oa:hasSelector/oa:exact ?quote }
   %s
 }"""
 
 BLOCKS_QUERY = """
-SELECT ?issue ?reason ?by ?byLabel ?date ?source ?quote WHERE {
+SELECT ?statement ?issue ?reason ?by ?date ?source WHERE {
   {
-    ?statement a sg:Stance ; sg:target ?issue ; sg:polarity pol:rejects ; sg:holder ?by .
+    ?statement a sg:Stance ; sg:target ?issue ; sg:polarity pol:rejects ; sg:holder ?by ; sg:date ?date ;
+               sg:source ?source .
     BIND ("rejected" AS ?reason)
   } UNION {
-    ?statement a sg:Claim ; sg:about ?issue ; sg:statesStatus <https://stancegraph.org/id/status/unfulfilled> .
+    ?statement a sg:Claim ; sg:about ?issue ; sg:statesStatus <https://stancegraph.org/id/status/unfulfilled> ;
+               sg:date ?date ; sg:source ?source .
     ?issue sg:agent ?by .
     BIND ("not fulfilled" AS ?reason)
   } UNION {
     ?issue sg:abandons ?plan ; sg:agent ?by .
-    ?statement a sg:Claim ; sg:about ?plan ; sg:statesStatus <https://stancegraph.org/id/status/pursued> .
+    ?statement a sg:Claim ; sg:about ?plan ; sg:statesStatus <https://stancegraph.org/id/status/pursued> ;
+               sg:date ?date ; sg:source ?source .
     BIND ("the plan it would abandon is still pursued" AS ?reason)
   }
-  ?statement sg:date ?date ; sg:source ?source .
-  OPTIONAL { ?statement sg:evidence/oa:hasTarget/oa:hasSelector/oa:exact ?quote }
-  OPTIONAL { ?by rdfs:label ?byLabel }
   %s
-}"""
+}"""  # each branch names its statement's date and source: joined after the UNION, they were a join over all
 
 
 def preconditions(store: Store, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
@@ -262,15 +290,16 @@ def preconditions(store: Store, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
     by whom and through which chain; the graph records a topological order, or the cycles if there are any."""
     graph = nx.DiGraph(view="preconditions")
     edges: dict[tuple[str, str], dict] = {}
-    rows = store.select(sparql_prologue() + PRECONDITIONS_QUERY % view.sparql())
-    names = _names(store, rows, "dependent", "requirement")
+    rows = store.select_values(sparql_prologue() + PRECONDITIONS_QUERY % view.sparql())
+    names, quotes = _names(store, rows, "dependent", "requirement"), _quotes(store, rows, "pre")
     for row in sorted(rows, key=_row_key):  # the same graph, order and chains whatever order the store answers in
-        dependent, requirement = row["dependent"].value, row["requirement"].value
+        dependent, requirement = row["dependent"], row["requirement"]
         _node(graph, dependent, *_named(names, dependent, "issue"))
         _node(graph, requirement, *_named(names, requirement, "issue"))
         edge = edges.setdefault((dependent, requirement), defaultdict(set))
-        for key in ("pre", "kind", "holder", "date", "source", "quote"):
-            edge[key].add(_value(row[key]))
+        for key in ("pre", "kind", "holder", "date", "source"):
+            edge[key].add(row[key])
+        edge["quote"] |= quotes[row["pre"]]
     for (dependent, requirement), edge in edges.items():
         if len(edge["pre"]) >= view.min_weight:
             graph.add_edge(
@@ -293,14 +322,16 @@ def _mark_blocks(store: Store, graph: nx.DiGraph, view: ViewFilter) -> None:
     """A requirement is unmet when rejected, stated unfulfilled, or undercut by a pursued plan; an issue is
     blocked when any of its (transitive) requirements is unmet, and the chain says through what."""
     unmet: dict[str, list[str]] = defaultdict(list)
-    names: dict[str, str] = {}
-    for row in sorted(store.select(sparql_prologue() + BLOCKS_QUERY % view.sparql()), key=_row_key):
-        issue = row["issue"].value
-        if issue in graph:
-            names[row["by"].value] = _value(row["byLabel"]) or _short(row["by"].value)
-            unmet[issue].append(f"{names[row['by'].value]}: {row['reason'].value} ({row['date'].value})")
-            graph.nodes[issue].setdefault("_by", set()).add(row["by"].value)
-            graph.nodes[issue].setdefault("_quotes", set()).add(_value(row["quote"]))
+    found = store.select_values(sparql_prologue() + BLOCKS_QUERY % view.sparql())
+    rows = [row for row in found if row["issue"] in graph]
+    names = {iri: label or _short(iri) for iri, (label, _) in _names(store, rows, "by").items()}
+    quotes = _quotes(store, rows, "statement")
+    for row in sorted(rows, key=_row_key):
+        issue, by = row["issue"], row["by"]
+        names.setdefault(by, _short(by))
+        unmet[issue].append(f"{names[by]}: {row['reason']} ({row['date']})")
+        graph.nodes[issue].setdefault("_by", set()).add(by)
+        graph.nodes[issue].setdefault("_quotes", set()).update(quotes[row["statement"]])
     blockers = _blockers(graph, {issue: graph.nodes[issue]["_by"] for issue in unmet})
     chains: dict[str, list[str]] = defaultdict(list)
     short = set(blockers)  # blocked issues with fewer than MAX_CHAINS chains so far: the searches stop when none is
@@ -354,7 +385,7 @@ def _order(graph: nx.DiGraph) -> None:
     """Requirements before what depends on them. Cycles are reported (a few short ones as examples, and how
     many issues are caught in them) and the order is taken over the condensed graph instead of failing."""
     loops = [c for c in nx.strongly_connected_components(graph) if len(c) > 1 or graph.has_edge(*[*c, *c][:2])]
-    examples = itertools.islice(nx.simple_cycles(graph, length_bound=4), MAX_CYCLES) if loops else ()
+    examples = _example_cycles(graph, set().union(*loops))
     graph.graph["cycles"] = SEPARATOR.join(" -> ".join(_label(graph, n) for n in cycle) for cycle in examples)
     graph.graph["issues_in_cycles"] = sum(len(c) for c in loops)
     condensed = nx.condensation(graph)
@@ -362,6 +393,23 @@ def _order(graph: nx.DiGraph) -> None:
     graph.graph["topological_order"] = SEPARATOR.join(order) if not loops else ""
     for rank, node in enumerate(order):
         graph.nodes[node]["order"] = rank
+
+
+def _example_cycles(graph: nx.DiGraph, looping: set[str]) -> list[list[str]]:
+    """Up to MAX_CYCLES short cycles (at most four issues), the shortest through each looping issue in the
+    graph's order. Every process finds the same ones: networkx's simple_cycles starts from sets, whose order
+    follows Python's per-process hash seed, and two app processes would send different answers under one ETag."""
+    found: dict[tuple[str, ...], list[str]] = {}
+    for start in (node for node in graph if node in looping):
+        reached = nx.single_source_shortest_path(graph, start, cutoff=3)  # breadth first, in adjacency order
+        closing = [path for node, path in reached.items() if graph.has_edge(node, start)]
+        if closing:
+            cycle = min(closing, key=len)
+            turn = cycle.index(min(cycle))
+            found.setdefault(tuple(cycle[turn:] + cycle[:turn]), cycle)
+        if len(found) == MAX_CYCLES:
+            break
+    return list(found.values())
 
 
 def what_blocks(store: Store, resource: str, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
@@ -407,11 +455,11 @@ def ego(store: Store, resource: str, depth: int = 1, limit: int = 2000) -> nx.Di
             break
         values = " ".join(str(ox.NamedNode(n)) for n in sorted(frontier))
         found = set()
-        for row in store.select(sparql_prologue() + EGO_QUERY % values):
-            s, o = row["s"].value, row["o"].value
-            _node(graph, s, _value(row["sLabel"]), "resource")
-            _node(graph, o, _value(row["oLabel"]), "resource")
-            graph.add_edge(s, o, predicate=row["p"].value, label=_value(row["pLabel"]) or _short(row["p"].value))
+        for row in store.select_values(sparql_prologue() + EGO_QUERY % values):
+            s, o = row["s"], row["o"]
+            _node(graph, s, row["sLabel"], "resource")
+            _node(graph, o, row["oLabel"], "resource")
+            graph.add_edge(s, o, predicate=row["p"], label=row["pLabel"] or _short(row["p"]))
             found |= {s, o}
         frontier = found - seen
         seen |= found
@@ -432,30 +480,28 @@ def timeline(store: Store, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
     """Dated stances (and the events they stand next to), each actor's stances linked in date order."""
     graph = nx.DiGraph(view="timeline")
     by_actor: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    rows, names = _stance_rows(store, view)
-    for row in rows:
-        stance = row["stance"].value
+    found = _stance_rows(store, view)
+    for row in found.rows:
+        stance = row["stance"]
         if stance not in graph:
-            holder, target = (_named(names, row[key].value, "")[0] for key in ("holder", "target"))
-            label = f"{holder} {row['polarity'].value} {target}"
+            holder, target = (_named(found.names, row[key], "")[0] for key in ("holder", "target"))
+            label = f"{holder} {row['polarity']} {target}"
             graph.add_node(
                 stance,
                 label=label,
                 type="stance",
-                date=row["date"].value,
-                polarity=row["polarity"].value,
-                actor=row["holder"].value,
-                target=row["target"].value,
-                source=row["source"].value,
-                quotes=_value(row["quote"]),
+                date=row["date"],
+                polarity=row["polarity"],
+                actor=row["holder"],
+                target=row["target"],
+                source=row["source"],
+                quotes=_join(found.quotes[stance]),
             )
-            by_actor[row["holder"].value].append((row["date"].value, stance))
-        else:
-            graph.nodes[stance]["quotes"] = _join([graph.nodes[stance]["quotes"], _value(row["quote"])])
+            by_actor[row["holder"]].append((row["date"], stance))
     dated_only = ViewFilter(as_of=view.as_of)  # events carry no source filter: they are not statements
-    events = store.select(sparql_prologue() + EVENTS_QUERY % dated_only.sparql())
+    events = store.select_values(sparql_prologue() + EVENTS_QUERY % dated_only.sparql())
     for row in events:
-        graph.add_node(row["event"].value, label=_value(row["label"]), type="event", date=row["date"].value)
+        graph.add_node(row["event"], label=row["label"], type="event", date=row["date"])
     for actor, items in by_actor.items():
         ordered = sorted(items)
         for (d1, a), (d2, b) in itertools.pairwise(ordered):

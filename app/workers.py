@@ -8,6 +8,7 @@ The parent never evaluates queries itself while workers exist, so no store lock 
 
 import asyncio
 import contextlib
+import csv
 import io
 import os
 import pickle
@@ -215,7 +216,30 @@ def _native(table, media_type: str | None, kind: str):
 
 
 def _reserialize(tsv: bytes, native: ox.QueryResultsFormat) -> bytes:
+    if native == ox.QueryResultsFormat.CSV and IRI_WITH_COMMA.search(tsv):
+        return _csv(ox.parse_query_results(tsv, format=ox.QueryResultsFormat.TSV))
     return ox.parse_query_results(tsv, format=ox.QueryResultsFormat.TSV).serialize(format=native)
+
+
+# Oxigraph's CSV writer leaves IRIs unquoted, so an IRI with a comma (DBpedia's `Washington,_D.C.`) would shift
+# its row; such answers (or literals that look like one, which only costs time) are written by Python's csv.
+IRI_WITH_COMMA = re.compile(rb"<[^>\t\n]*,[^>\t\n]*>")
+
+
+def _csv(solutions: ox.QuerySolutions) -> bytes:
+    """SPARQL 1.1 CSV: lexical forms, `_:` before blank node labels, RFC 4180 quoting, CRLF line ends."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(variable.value for variable in solutions.variables)
+    for solution in solutions:
+        writer.writerow(_csv_value(term) for term in solution)
+    return out.getvalue().encode("utf-8")
+
+
+def _csv_value(term: ox.NamedNode | ox.BlankNode | ox.Literal | None) -> str:
+    if term is None:
+        return ""
+    return f"_:{term.value}" if isinstance(term, ox.BlankNode) else term.value
 
 
 HEADER = struct.Struct("!Q")  # each message between the server and a worker: its length, then a pickle
@@ -500,8 +524,8 @@ class QueryPool:
 
     def _take_or_queue(self, loop: asyncio.AbstractEventLoop | None) -> Worker | _Turn:
         with self._lock:
-            if self._idle:
-                return self._idle.popleft()
+            if self._idle:  # the most recently used: its copy-on-write pages are already its own (see _offer)
+                return self._idle.pop()
             turn = _Turn(loop)
             self._line.append(turn)
             return turn
@@ -515,7 +539,12 @@ class QueryPool:
         self._release(turn.worker)
 
     def _offer(self, worker: Worker) -> None:
-        """A free worker goes to the first turn still waiting, else to the idle ones (pool lock held)."""
+        """A free worker goes to the first turn still waiting, else to the idle ones (pool lock held).
+
+        Idle workers are lent last in, first out. The engine writes reference counts into the store's pages
+        as it reads them, so a forked worker's first queries copy what they touch (275 MB and +0.6 s for the
+        preconditions view at 1M triples); reusing the warm worker keeps light load off cold ones.
+        """
         while self._line:
             if self._line.popleft().fill(worker):
                 return

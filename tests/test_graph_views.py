@@ -2,6 +2,9 @@
 
 import datetime
 import io
+import os
+import subprocess
+import sys
 
 import networkx as nx
 import pytest
@@ -9,6 +12,7 @@ import pytest
 from app import graph_formats, graph_views
 from app.graph_views import ViewFilter
 from app.namespaces import ID
+from app.settings import PROJECT_ROOT
 
 DIALOGUE = ID + "MeaningfulDialogueOnCooperation"
 RENOUNCE = ID + "USRenouncesThirdSite"
@@ -37,6 +41,59 @@ def test_cycles_are_reported_not_fatal():
         graph.nodes[node]["label"] = node
     graph_views._order(graph)
     assert graph.graph["cycles"] in ("a -> b", "b -> a") and graph.graph["topological_order"] == ""
+
+
+CYCLES_PROGRAM = """
+import networkx as nx
+from app import graph_views
+graph = nx.DiGraph()
+for i in range(40):  # a ring with chords: many short cycles to choose examples from
+    graph.add_edge(f"i{i}", f"i{(i + 1) % 40}")
+    graph.add_edge(f"i{i}", f"i{(i + 3) % 40}")
+    graph.add_edge(f"i{(i + 2) % 40}", f"i{i}")
+for node in graph:
+    graph.nodes[node]["label"] = node
+graph_views._order(graph)
+print(graph.graph["cycles"])
+"""
+
+
+def test_example_cycles_are_the_same_in_every_process():
+    """Several app processes answer under one ETag: their example cycles must not follow the hash seed."""
+    answers = {
+        subprocess.run(
+            [sys.executable, "-c", CYCLES_PROGRAM],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=PROJECT_ROOT,
+        ).stdout
+        for seed in range(4)
+    }
+    (cycles,) = answers
+    examples = cycles.strip().split(" | ")
+    assert len(examples) == graph_views.MAX_CYCLES and len(set(examples)) == len(examples)
+    for example in examples:
+        issues = example.split(" -> ")
+        assert 1 < len(issues) <= 4
+
+
+def test_views_read_values_the_same_on_every_backend(store):
+    """Views read lexical values ("" when unbound) decoded from SPARQL CSV; commas, quotes, line breaks,
+    language tags and datatypes must not shift or leak into them."""
+    (row,) = store.select_values(
+        "SELECT ?iri ?text ?tagged ?day ?none WHERE { BIND (<https://example.org/a,b> AS ?iri) "
+        'BIND ("say \\"no\\",\\nthen, \\"yes\\"" AS ?text) BIND ("nyet"@ru AS ?tagged) '
+        'BIND ("2009-06-11"^^<http://www.w3.org/2001/XMLSchema#date> AS ?day) OPTIONAL { ?none ?p ?none } }'
+    )
+    assert row == {
+        "iri": "https://example.org/a,b",
+        "text": 'say "no",\nthen, "yes"',
+        "tagged": "nyet",
+        "day": "2009-06-11",
+        "none": "",
+    }
 
 
 def test_as_of_removes_what_was_not_yet_said(store):

@@ -65,3 +65,16 @@ def test_a_cancelled_query_gives_its_worker_back_for_the_next(one_worker):
         return await one_worker.run_async(QueryJob(ASK), timeout=10)
 
     assert asyncio.run(queries()).body.strip().endswith(b"true")
+
+
+def test_a_lightly_loaded_pool_keeps_lending_the_worker_it_used_last():
+    """A forked worker's first queries copy the store pages they touch; reusing the warm one avoids that."""
+    store = open_store(Settings(query_workers=3, validate_on_load=False), pooled=True)
+    try:
+        served = set()
+        for _ in range(5):
+            assert store.run(QueryJob(ASK), timeout=5).body.strip().endswith(b"true")
+            served.add(store._pool._idle[-1].pid)  # a worker goes back on top of the idle ones when it is done
+        assert len(served) == 1 and len(store._pool._idle) == 3
+    finally:
+        store.close()

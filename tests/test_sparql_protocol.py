@@ -1,5 +1,7 @@
 """The SPARQL 1.1 Protocol at /sparql, over the real app and the real data."""
 
+import csv
+import io
 import logging
 import re
 
@@ -74,6 +76,25 @@ def test_construct_in_every_rdf_format_parses_back(client, accept, rdflib_format
 def test_format_parameter_overrides_accept(client):
     response = client.get("/sparql", params={"query": STANCES, "format": "csv"}, headers={"accept": "application/json"})
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
+
+
+def test_csv_keeps_every_value_in_its_column(client):
+    """An IRI with a comma (DBpedia's Washington,_D.C.) must not shift its row, as Oxigraph's own writer would."""
+    query = (
+        "SELECT ?place ?label ?blank WHERE { VALUES (?place ?label) { "
+        '(<http://dbpedia.org/resource/Washington,_D.C.> "Washington, \\"D.C.\\"") '
+        '(<http://dbpedia.org/resource/Moscow> "Moscow") '
+        "} BIND (BNODE() AS ?blank) } ORDER BY ?label"
+    )
+    response = client.get("/sparql", params={"query": query}, headers={"accept": "text/csv"})
+    assert response.status_code == 200 and response.content.endswith(b"\r\n")
+    header, *rows = csv.reader(io.StringIO(response.text, newline=""))
+    assert header == ["place", "label", "blank"]
+    assert [row[:2] for row in rows] == [
+        ["http://dbpedia.org/resource/Moscow", "Moscow"],
+        ["http://dbpedia.org/resource/Washington,_D.C.", 'Washington, "D.C."'],
+    ]
+    assert all(row[2].startswith("_:") and len(row) == 3 for row in rows)
 
 
 def test_nothing_acceptable_is_406(client):
