@@ -524,8 +524,10 @@ class QueryPool:
 
     def _take_or_queue(self, loop: asyncio.AbstractEventLoop | None) -> Worker | _Turn:
         with self._lock:
-            if self._idle:  # the most recently used: its copy-on-write pages are already its own (see _offer)
+            if len(self._idle) == self.size:  # nothing running: the warmest worker (see _offer)
                 return self._idle.pop()
+            if self._idle:
+                return self._idle.popleft()
             turn = _Turn(loop)
             self._line.append(turn)
             return turn
@@ -541,9 +543,11 @@ class QueryPool:
     def _offer(self, worker: Worker) -> None:
         """A free worker goes to the first turn still waiting, else to the idle ones (pool lock held).
 
-        Idle workers are lent last in, first out. The engine writes reference counts into the store's pages
-        as it reads them, so a forked worker's first queries copy what they touch (275 MB and +0.6 s for the
-        preconditions view at 1M triples); reusing the warm worker keeps light load off cold ones.
+        When nothing runs, the worker freed last is lent again: the engine writes reference counts into the
+        store's pages as it reads them, so a forked worker's first queries copy what they touch (275 MB and
+        +0.6 s for the preconditions view at 1M triples), and a lone analyst's queries stay on the warm one.
+        Under concurrent load the one idle longest is lent, in turn (always reusing the last one measured 818
+        joins/s against 1,114-1,187 in turn, 4 clients on 2 cores).
         """
         while self._line:
             if self._line.popleft().fill(worker):
