@@ -2,12 +2,14 @@
 
 import csv
 import io
+import threading
 
 import pyoxigraph as ox
 import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
+from app.named_queries import answer, load_named_queries
 from app.namespaces import ID
 
 TOKEN = "nq-token"
@@ -111,6 +113,24 @@ def test_timeline_in_date_order(client):
     assert any(iri(r["item"]) == "TwoPlusTwoMeeting2007" for r in until_2008)
     everything = rows(client, "timeline")
     assert everything[-1]["date"] == "2009-06-11" and len(everything) > len(until_2008)
+
+
+def test_an_event_without_evidence_is_on_the_timeline_once(make_client):
+    writable = make_client(admin_token=TOKEN)
+    summit = f"""PREFIX sg: <https://stancegraph.org/ontology#>
+    INSERT DATA {{ GRAPH <{ID}graph/000_dcc2f28bf5a60eb8> {{
+      <{ID}SochiSummit2008> a sg:Meeting ; sg:date "2008-04-06"^^<http://www.w3.org/2001/XMLSchema#date> . }} }}"""
+    response = writable.post(
+        "/sparql",
+        content=summit,
+        headers={"content-type": "application/sparql-update", "authorization": f"Bearer {TOKEN}"},
+    )
+    assert response.status_code == 204
+    (event,) = rows(writable, "timeline", **{"from": "2008-04-06", "to": "2008-04-06"})
+    assert (iri(event["item"]), event["kind"]) == ("SochiSummit2008", "event")
+    assert not event["quote"] and event["source"] is None
+    with_evidence = [r for r in rows(writable, "timeline") if iri(r["item"]) == "NesterenkoBriefing2009"]
+    assert len(with_evidence) == 1 and "Nesterenko" in with_evidence[0]["quote"]
 
 
 def test_evidence_for_a_resource(client):
@@ -250,3 +270,24 @@ def test_cli_prints_the_same_answer(client):
     ]
     api = rows(client, "conflicts", target="id:ThirdSite")
     assert table[0]["quoteA"] == api[0]["quoteA"]
+
+
+def test_a_cold_answer_asks_for_its_page_and_its_total_at_once(store, settings, monkeypatch):
+    """Both evaluate the whole query: asked one after the other, a cold answer would take twice as long."""
+    both_asked = threading.Barrier(2, timeout=10)
+    first_calls = {"select", "run"}
+
+    def meeting(name: str, ask):
+        def call(*args, **kwargs):
+            if name in first_calls:
+                first_calls.discard(name)
+                both_asked.wait()  # broken (an error) unless the other one is asked meanwhile
+            return ask(*args, **kwargs)
+
+        return call
+
+    for name in ("select", "run"):
+        monkeypatch.setattr(store, name, meeting(name, getattr(store, name)))
+    queries = {q.name: q for q in load_named_queries(settings.queries_dir)[0]}
+    result = answer(store, queries["timeline"], {}, 10, 0, cached=False)
+    assert len(result.rows) == 10 and result.total > 10
