@@ -90,12 +90,33 @@ def values_block(bindings: dict[str, ox.NamedNode | ox.Literal]) -> str:
     return f"VALUES ({names}) {{ ({terms}) }}"
 
 
+_PLACEHOLDER = re.compile(r"(?i)VALUES\s*[?$](\w+)\s*\{\s*UNDEF\s*\}")
+
+
 def bind_values(query: str, bindings: dict[str, ox.NamedNode | ox.Literal]) -> str:
-    """The query with a VALUES block opening its WHERE group, so every pattern and FILTER sees the values."""
+    """The query with a VALUES block opening its WHERE group, so every pattern and FILTER sees the values, and
+    with each `VALUES ?name { UNDEF }` placeholder of a bound parameter filled in (see fill_placeholders)."""
     if not bindings:
         return query
+    query = fill_placeholders(query, bindings)
     opening = next(pos for pos, depth, tok in tokens(query) if depth == 0 and tok == "{")
     return f"{query[: opening + 1]} {values_block(bindings)} {query[opening + 1 :]}"
+
+
+def fill_placeholders(query: str, bindings: dict[str, ox.NamedNode | ox.Literal]) -> str:
+    """`VALUES ?name { UNDEF }` (a no-op as written) becomes `VALUES ?name { <term> }` for a bound parameter.
+
+    Why: the engine does not carry the outer VALUES block into subqueries, so a query that groups before it
+    joins would compute every group and filter afterwards; a placeholder inside the subquery restricts it
+    where its author chose, and the query stays valid SPARQL as written."""
+    filled = []
+    for pos, _, token in tokens(query):
+        if token == "VALUES" and (placeholder := _PLACEHOLDER.match(query, pos)) and placeholder[1] in bindings:
+            name = placeholder[1]
+            filled.append((placeholder.start(), placeholder.end(), f"VALUES ?{name} {{ {bindings[name]} }}"))
+    for start, end, block in reversed(filled):
+        query = f"{query[:start]}{block}{query[end:]}"
+    return query
 
 
 def count_query(query: str) -> str:

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.named_queries import answer, load_named_queries
 from app.namespaces import ID
+from app.sparql_text import bind_values
 
 TOKEN = "nq-token"
 DOC_2009 = ID + "doc/000_dcc2f28bf5a60eb8"
@@ -72,6 +73,31 @@ def test_blocked_proposals_and_by_whom(client):
     assert "Mr. Gates is of a different opinion" in rejected["quote"]
 
 
+@pytest.mark.parametrize(
+    ("name", "parameter", "value"),
+    [
+        ("blocked-proposals", "by", "UnitedStates"),
+        ("conflicts", "target", "DeployUSAMDElementsInRussia"),
+        ("conflicts", "target", "ThirdSite"),
+    ],
+)
+def test_a_parameter_inside_a_subquery_filters_like_one_outside(client, name, parameter, value):
+    """The query restricts its subqueries through `VALUES ?name { UNDEF }` placeholders: same rows as filtering all."""
+    whole = [r for r in rows(client, name) if iri(r[parameter]) == value]
+    assert whole and sorted(map(repr, rows(client, name, **{parameter: f"id:{value}"}))) == sorted(map(repr, whole))
+
+
+def test_placeholders_are_filled_only_where_they_are_values():
+    query = (
+        'SELECT * WHERE { { SELECT ?by WHERE { VALUES ?by { UNDEF } ?s ?p ?by } } ?s ?q "VALUES ?by { UNDEF }" .\n'
+        "# VALUES ?by { UNDEF }\n VALUES ?other { UNDEF } }"
+    )
+    bound = bind_values(query, {"by": ox.NamedNode("https://example.org/a")})
+    assert bound.count("VALUES ?by { <https://example.org/a> }") == 1
+    assert '"VALUES ?by { UNDEF }"' in bound and "# VALUES ?by { UNDEF }" in bound
+    assert "VALUES ?other { UNDEF }" in bound and bound.startswith("SELECT * WHERE { VALUES (?by)")
+
+
 def test_conflicts_between_actors(client):
     conflicts = rows(client, "conflicts")
     assert {iri(r["target"]) for r in conflicts} == {
@@ -102,6 +128,8 @@ def test_contradictions_are_none_in_the_two_texts_and_found_when_an_actor_turns(
     assert response.status_code == 204
     (change,) = rows(writable, "contradictions")
     assert iri(change["actor"]) == "UnitedStates" and iri(change["target"]) == "ThirdSite"
+    assert rows(writable, "contradictions", actor="id:UnitedStates") == [change]
+    assert rows(writable, "contradictions", actor="id:Russia") == []
     assert (iri(change["earlierPolarity"]), iri(change["laterPolarity"])) == ("polarity/proposes", "polarity/rejects")
 
 
