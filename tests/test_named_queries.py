@@ -112,6 +112,15 @@ def test_conflicts_between_actors(client):
     assert (iri(third_site["actorB"]), iri(third_site["polarityB"])) == ("UnitedStates", "polarity/proposes")
 
 
+def test_conflicts_of_one_actor_are_those_it_takes_part_in_on_either_side(client):
+    whole = rows(client, "conflicts")
+    actors = {iri(r["actorA"]) for r in whole} | {iri(r["actorB"]) for r in whole}
+    assert len(actors) >= 2
+    for actor in actors | {"Poland"}:
+        theirs = [r for r in whole if actor in (iri(r["actorA"]), iri(r["actorB"]))]
+        assert rows(client, "conflicts", actor=f"id:{actor}") == theirs
+
+
 def test_contradictions_are_none_in_the_two_texts_and_found_when_an_actor_turns(make_client):
     writable = make_client(admin_token=TOKEN)
     assert rows(writable, "contradictions") == []
