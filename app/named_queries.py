@@ -7,7 +7,8 @@
     #+     required: true
 
 Parameters are converted to typed RDF terms and bound through a VALUES block that opens the query's WHERE
-group — never spliced into the query text — so a value such as `"} UNION { ?s ?p ?o` stays a plain value.
+group — never spliced into the query text — so a value such as `"} UNION { ?s ?p ?o` stays a plain value;
+a `VALUES ?name { UNDEF }` placeholder inside a subquery gets the same term (app.sparql_text.fill_placeholders).
 Pages are true: a COUNT over the same bindings gives the total; answers are cached per data version.
 """
 

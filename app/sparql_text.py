@@ -1,8 +1,9 @@
 """Small, careful edits of SPARQL text that pyoxigraph offers no API for.
 
-A scanner finds keywords and braces outside strings, IRIs and comments, so that a VALUES block can be put
-at the start of a query's WHERE group, a count or a page can wrap a query, and USING clauses can be added
-to an update. Values are always RDF terms written by pyoxigraph (N-Triples syntax), never user text.
+A scanner finds keywords and braces outside strings, IRIs and comments, so that a VALUES block can be put at
+the start of a query's WHERE group (and `VALUES ?name { UNDEF }` placeholders filled), a count or a page can
+wrap a query, and USING clauses can be added to an update. Values are always RDF terms written by pyoxigraph
+(N-Triples syntax), never user text.
 """
 
 import re
