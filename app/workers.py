@@ -26,6 +26,7 @@ from typing import ClassVar
 
 import pyoxigraph as ox
 
+from app.bounded_results import Enough, JsonSink, LineSink, RowSink, XmlSink
 from app.formats import RDF_FORMATS, RESULT_FORMATS
 from app.namespaces import PREFIXES
 
@@ -150,63 +151,46 @@ def syntax_message(err: SyntaxError) -> str:
 def serialize(result, job: QueryJob) -> QueryOutcome:
     """A query result (from the engine or parsed from a remote store's answer) in the job's formats.
 
-    The engine writes line-based TSV or N-Triples straight into a sink that stops it one row past the row
-    limit, so no term passes through Python and a huge result is never evaluated beyond what is sent.
+    The engine writes TSV, JSON, XML and N-Triples straight into a sink that stops it one row past the row
+    limit (see bounded_results), so no term passes through Python and a huge result is never evaluated
+    beyond what is sent. CSV and the RDF formats other than N-Triples are converted from TSV / N-Triples.
     """
     if isinstance(result, ox.QueryBoolean):
         native = _native(RESULT_FORMATS, job.result_format, "boolean")
         return QueryOutcome("boolean", job.result_format, result.serialize(format=native), 1, False)
     if isinstance(result, ox.QuerySolutions):
         native = _native(RESULT_FORMATS, job.result_format, "solutions")
-        tsv, rows, truncated = _lines(result, ox.QueryResultsFormat.TSV, job.max_rows, header=1)
-        body = tsv if native == ox.QueryResultsFormat.TSV else _reserialize(tsv, native)
-        return QueryOutcome("solutions", job.result_format, body, rows, truncated)
+        if native in SOLUTION_SINKS:
+            body, rows, truncated = _bounded(result, native, SOLUTION_SINKS[native](job.max_rows))
+            return QueryOutcome("solutions", job.result_format, body, rows, truncated)
+        tsv, rows, truncated = _bounded(result, ox.QueryResultsFormat.TSV, LineSink(job.max_rows, header=1))
+        return QueryOutcome("solutions", job.result_format, _reserialize(tsv, native), rows, truncated)
     native = _native(RDF_FORMATS, job.graph_format, "triples")  # the engine's QueryTriples or a parsed graph
-    ntriples, rows, truncated = _lines(result, ox.RdfFormat.N_TRIPLES, job.max_rows, header=0)
+    ntriples, rows, truncated = _bounded(result, ox.RdfFormat.N_TRIPLES, LineSink(job.max_rows))
     if native != ox.RdfFormat.N_TRIPLES:
         triples = ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES)
         ntriples = ox.serialize(triples, format=native, prefixes=PREFIXES if native in PREFIXED else None)
     return QueryOutcome("triples", job.graph_format, ntriples, rows, truncated)
 
 
-class _Enough(Exception):
-    """Raised inside the engine's serializer to stop it: the row limit is passed."""
+# The results formats the engine writes straight for the client (CSV is not: see IRI_WITH_COMMA).
+SOLUTION_SINKS: dict[ox.QueryResultsFormat, Callable[[int | None], RowSink]] = {
+    ox.QueryResultsFormat.TSV: lambda budget: LineSink(budget, header=1),
+    ox.QueryResultsFormat.JSON: JsonSink,
+    ox.QueryResultsFormat.XML: XmlSink,
+}
 
 
-class _LineSink(io.RawIOBase):
-    """Collects a line-based serialization (one row or triple per line) and stops it past `budget` lines."""
-
-    def __init__(self, budget: int | None):
-        super().__init__()
-        self.data = bytearray()
-        self.lines = 0
-        self.budget = budget
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, chunk) -> int:
-        self.data += chunk
-        self.lines += bytes(chunk).count(b"\n")
-        if self.budget is not None and self.lines > self.budget:
-            raise _Enough
-        return len(chunk)
-
-
-def _lines(result, format, limit: int | None, header: int) -> tuple[bytes, int, bool]:
-    """(the first `limit` rows with the header lines, how many rows, whether more existed)."""
-    sink = _LineSink(None if limit is None else header + limit)
+def _bounded(result, format, sink: RowSink) -> tuple[bytes, int, bool]:
+    """(the document with at most the sink's budget of rows, how many, whether more existed)."""
     try:
         if isinstance(result, ox.QuerySolutions | ox.QueryTriples):
             result.serialize(sink, format=format)
         else:
             ox.serialize(result, sink, format=format)
-    except _Enough:
+    except Enough:
         pass
-    lines = bytes(sink.data).split(b"\n")[:-1]  # complete lines only
-    kept = lines if limit is None else lines[: header + limit]
-    truncated = len(kept) < len(lines)
-    return b"".join(line + b"\n" for line in kept), len(kept) - header, truncated
+    return sink.document()
 
 
 def _native(table, media_type: str | None, kind: str):

@@ -1,0 +1,127 @@
+"""Answers cut at the row limit as the engine writes them: in every format exactly the first rows, counted right.
+
+JSON is the delicate one: solutions are found without reading every string, so literals that look like
+JSON structure (`,{"`, `,{}`, `[{`, quotes, backslashes), long enough to straddle the engine's 8 KB chunks,
+and empty solutions are what the cases are made of.
+"""
+
+import csv
+import io
+import os
+
+import pyoxigraph as ox
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.bounded_results import Enough, JsonSink
+from app.workers import QueryJob, execute
+
+EXAMPLES = int(os.environ.get("STANCEGRAPH_PROPERTY_EXAMPLES", "60"))
+CASES = settings(max_examples=EXAMPLES, deadline=None, derandomize=True)
+
+FORMATS = {
+    "application/sparql-results+json": ox.QueryResultsFormat.JSON,
+    "application/sparql-results+xml": ox.QueryResultsFormat.XML,
+    "text/tab-separated-values": ox.QueryResultsFormat.TSV,
+    "text/csv": ox.QueryResultsFormat.CSV,
+}
+PIECES = ['"', "\\", ",", "{", "}", "[", "]", ":", ',{"', ",{}", '[{"a', "<result>", "\n", "\t", "é", "x"]
+ENDINGS = ["", ",{", "[{", ",", "[", "\\"]  # a literal that ends so is followed by its closing quote: `,{",`
+tricky = st.builds(
+    lambda pieces, end: "".join(pieces) + end, st.lists(st.sampled_from(PIECES), max_size=12), st.sampled_from(ENDINGS)
+)
+long_text = st.builds(lambda piece, times: piece * times, st.sampled_from(PIECES), st.integers(1000, 9000))
+literal = st.one_of(tricky, long_text)
+P = ox.NamedNode("http://example.org/p")
+
+
+def store_of(values: list[str | None]) -> ox.Store:
+    """Subject i has the i-th value (or none: an OPTIONAL that binds nothing gives an empty solution)."""
+    store = ox.Store()
+    for i, value in enumerate(values):
+        subject = ox.NamedNode(f"http://example.org/s{i:04d}")
+        store.add(ox.Quad(subject, ox.NamedNode("http://example.org/in"), ox.Literal("yes")))
+        if value is not None:
+            store.add(ox.Quad(subject, P, ox.Literal(value)))
+    return store
+
+
+def value_of(term: ox.Literal | None) -> str:
+    return "" if term is None else term.value
+
+
+def values_in(body: bytes, media_type: str) -> list[str]:
+    """The column's values as a client reads them (CSV with Python's csv: the engine will not parse it)."""
+    if media_type == "text/csv":
+        return [row[0] if row else "" for row in csv.reader(io.StringIO(body.decode(), newline=""))][1:]
+    return [value_of(solution["o"]) for solution in ox.parse_query_results(body, format=FORMATS[media_type])]
+
+
+ROWS = "SELECT ?o WHERE { ?s <http://example.org/in> ?in OPTIONAL { ?s <http://example.org/p> ?o } } ORDER BY ?s"
+
+
+@CASES
+@given(
+    values=st.lists(st.one_of(st.none(), literal), min_size=0, max_size=12),
+    limit=st.one_of(st.none(), st.integers(0, 13)),
+    media_type=st.sampled_from(sorted(FORMATS)),
+)
+def test_every_format_keeps_exactly_the_first_rows_up_to_the_limit(values, limit, media_type):
+    store = store_of(values)
+    outcome = execute(store, QueryJob(ROWS, union_default_graph=False, result_format=media_type, max_rows=limit))
+    expected = [value_of(solution["o"]) for solution in store.query(ROWS)]
+    kept = expected if limit is None else expected[:limit]
+    assert values_in(outcome.body, media_type) == kept
+    assert outcome.rows == len(kept)
+    assert outcome.truncated == (len(kept) < len(expected))
+
+
+@CASES
+@given(values=st.lists(literal, min_size=1, max_size=8), limit=st.integers(0, 9))
+def test_graphs_keep_exactly_the_first_triples_up_to_the_limit(values, limit):
+    store = store_of(values)
+    construct = "CONSTRUCT { ?s <http://example.org/p> ?o } WHERE { ?s <http://example.org/p> ?o }"
+    outcome = execute(store, QueryJob(construct, union_default_graph=False, max_rows=limit))
+    triples = list(ox.parse(outcome.body, format=ox.RdfFormat.N_TRIPLES))
+    assert len(triples) == outcome.rows == min(limit, len(values))
+    assert outcome.truncated == (limit < len(values))
+    assert {t.object.value for t in triples} <= set(values)
+
+
+def test_empty_solutions_are_counted_in_json():
+    outcome = execute(
+        ox.Store(),
+        QueryJob(
+            "SELECT ?x WHERE { VALUES ?x { UNDEF UNDEF UNDEF } }", result_format="application/sparql-results+json"
+        ),
+    )
+    assert outcome.body.endswith(b'"bindings":[{},{},{}]}}') and outcome.rows == 3
+
+
+def test_a_huge_answer_is_not_written_beyond_the_row_limit():
+    """The sink stops the engine right after the chunk that passes the limit: a ten-row page of a
+    200,000-row answer costs a chunk or two, not the whole answer."""
+    store = store_of([f"value {i}" for i in range(200_000)])
+    sink = JsonSink(10)
+    with pytest.raises(Enough):
+        store.query("SELECT ?s ?o WHERE { ?s <http://example.org/p> ?o }").serialize(
+            sink, format=ox.QueryResultsFormat.JSON
+        )
+    body, rows, truncated = sink.document()
+    assert len(sink.data) < 20_000 and rows == 10 and truncated
+    assert len(list(ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON))) == 10
+
+
+@pytest.mark.parametrize("media_type", sorted(FORMATS))
+def test_rows_are_counted_wherever_the_chunks_split_them(media_type):
+    """The engine writes 8 KB chunks: a first value of every length around 8 KB puts each byte of the next
+    row's start (`,{"o`, `<result>`, a line end) on the boundary in turn."""
+    for length in range(7_900, 8_200):
+        store = store_of(["x" * length, "y,{", None, ',{",'])
+        for limit in (None, 1, 2, 3):
+            outcome = execute(
+                store, QueryJob(ROWS, union_default_graph=False, result_format=media_type, max_rows=limit)
+            )
+            expected = ["x" * length, "y,{", "", ',{",'][:limit]
+            assert (outcome.rows, values_in(outcome.body, media_type)) == (len(expected), expected), (length, limit)
