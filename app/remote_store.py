@@ -76,7 +76,7 @@ class RemoteStore(Store):
     def __init__(self, settings: Settings, endpoints: Endpoints):
         super().__init__(settings)
         self.endpoints = endpoints
-        self._http = httpx.Client(timeout=httpx.Timeout(settings.query_timeout, connect=5))
+        self._http = httpx.Client(timeout=httpx.Timeout(settings.query_timeout, connect=5), auth=_credentials(settings))
         self._admission = Admission(settings.query_workers, settings.max_waiting_queries)
         self._version = ""
         self._checked = 0.0
@@ -89,16 +89,19 @@ class RemoteStore(Store):
 
     def open(self):
         """Load the files unless the store already holds exactly them (another instance loaded them)."""
-        fingerprint = self._read_meta()[1]
-        report = None
-        if fingerprint != self.corpus.fingerprint():
-            if not (self.endpoints.update or self.endpoints.store):
-                raise StoreUnavailable(
-                    f"{self.endpoints.query} does not hold data/ as it is now, and no UPDATE_URL or STORE_URL "
-                    "is configured to load it"
-                )
-            report = self.reload()
-        self._check_union_default_graph()
+        try:
+            fingerprint = self._read_meta()[1]
+            report = None
+            if fingerprint != self.corpus.fingerprint():
+                if not (self.endpoints.update or self.endpoints.store):
+                    raise StoreUnavailable(
+                        f"{self.endpoints.query} does not hold data/ as it is now, and no UPDATE_URL or STORE_URL "
+                        "is configured to load it"
+                    )
+                report = self.reload()
+            self._check_union_default_graph()
+        except QueryError as err:  # unreachable, or refusing us (updates too): a message, not a traceback
+            raise StoreUnavailable(err.message) from None
         return report
 
     def _check_union_default_graph(self) -> None:
@@ -195,7 +198,8 @@ class RemoteStore(Store):
             except httpx.HTTPError as err:
                 raise StoreUnavailable(f"cannot load into {self.endpoints.store}: {err}") from None
             if response.status_code >= 300:
-                raise StoreUnavailable(f"{self.endpoints.store} refused graph {iri}: {response.status_code}")
+                refusal = _refusal(response, QueryEvaluationError, QueryEvaluationError)
+                raise StoreUnavailable(f"{self.endpoints.store} refused graph {iri}: {refusal.message}")
             return
         graph = _graph_clause(iri)
         body = ntriples.decode("utf-8")
@@ -328,11 +332,26 @@ def _insert(graph: str | None, data: bytes, media_type: str) -> str:
     return f"INSERT DATA {{ {_graph_clause(graph or DEFAULT_GRAPH)} {{ {body.decode('utf-8')} }} }}"
 
 
+def _credentials(settings: Settings) -> httpx.Auth | None:
+    """HTTP authentication for the remote store: Basic, or Digest (Virtuoso's `/sparql-auth`)."""
+    if settings.store_user is None:
+        return None
+    password = settings.store_password.get_secret_value() if settings.store_password else ""
+    kind = httpx.DigestAuth if settings.store_auth == "digest" else httpx.BasicAuth
+    return kind(settings.store_user, password)
+
+
 def _refusal(
     response: httpx.Response, syntax: type[QueryError], other: type[QueryError], lines_added: int = 0
 ) -> QueryError:
     """The remote store's refusal as our own error: its syntax errors keep their line and column."""
     text = response.text.strip()
+    if response.status_code in (401, 403):  # the store's configuration, not the client's query
+        return ServiceError(
+            f"the SPARQL store at {response.request.url.copy_with(query=None)} refused our credentials "
+            f"({response.status_code}): set STANCEGRAPH_STORE_USER and STANCEGRAPH_STORE_PASSWORD "
+            "(and STANCEGRAPH_STORE_AUTH=digest for Virtuoso's /sparql-auth)"
+        )
     if response.status_code in (408, 503, 504):
         return QueryTimeout(f"the SPARQL store gave up ({response.status_code}): {text[:300]}")
     if response.status_code >= 500:

@@ -2,8 +2,9 @@
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +19,10 @@ class Settings(BaseSettings):
     ontology_dir: Path = PROJECT_ROOT / "ontology"
     queries_dir: Path = PROJECT_ROOT / "queries"
     store: str = "memory"
+    # credentials for a `sparql:` store that wants them (Fuseki with Shiro, GraphDB, Virtuoso's *-auth endpoints)
+    store_user: str | None = None
+    store_password: SecretStr | None = None
+    store_auth: Literal["basic", "digest"] = "basic"
     host: str = "127.0.0.1"
     port: int = 8000
     validate_on_load: bool = True
