@@ -1,10 +1,12 @@
 """Real servers for tests: our own `stancegraph serve` and `oxigraph serve`, on free 127.0.0.1 ports."""
 
 import contextlib
+import http.server
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,3 +89,16 @@ def oxigraph_server(location: Path | None = None, union_default_graph: bool = Fa
     base = f"http://127.0.0.1:{port}"
     with running(command, f"{base}/query?query=ASK%7B%7D", {}):
         yield base
+
+
+@contextlib.contextmanager
+def handler_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A threaded HTTP server on a free 127.0.0.1 port answering with `handler`; yields its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

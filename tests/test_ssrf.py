@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.live import stancegraph_server
+from tests.live import handler_server, stancegraph_server
 
 
 @contextlib.contextmanager
@@ -57,14 +57,8 @@ def redirector(location: str) -> Iterator[str]:
         def log_message(self, *args) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/sparql"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with handler_server(Redirect) as base:
+        yield f"{base}/sparql"
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import http.server
 import os
 import secrets
 import subprocess
-import threading
 import urllib.request
 from collections.abc import Iterator
 
@@ -20,7 +19,7 @@ import pytest
 from app.settings import Settings
 from app.store import StoreUnavailable, open_store
 from app.workers import QueryJob
-from tests.live import BIN, free_port, oxigraph_server
+from tests.live import BIN, free_port, handler_server, oxigraph_server
 
 USER, PASSWORD, REALM = "stancegraph", "s3cret-pässword", "test store"
 
@@ -86,14 +85,8 @@ def guarded_store(scheme: str) -> Iterator[tuple[str, _Checks]]:
             def log_message(self, *args) -> None:
                 pass
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Guard)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}", checks
-        finally:
-            server.shutdown()
-            server.server_close()
+        with handler_server(Guard) as base:
+            yield base, checks
 
 
 def _settings(base: str, **credentials: object) -> Settings:
