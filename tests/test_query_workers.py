@@ -2,13 +2,17 @@
 protocol) wait in one line for the same workers, and a query past its deadline is stopped wherever it came from."""
 
 import asyncio
+import os
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
 from app.settings import Settings
 from app.store import open_store
 from app.workers import QueryJob, QueryTimeout
+from tests.live import stancegraph_process
 
 CROSS_JOIN = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
 ASK = "ASK { ?s ?p ?o }"
@@ -78,3 +82,26 @@ def test_a_lightly_loaded_pool_keeps_lending_the_worker_it_used_last():
         assert len(served) == 1 and len(store._pool._idle) == 3
     finally:
         store.close()
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _query_workers_of_app_processes(server: int) -> list[int]:
+    """How many query workers each app process of `serve --workers N` (uvicorn's spawned children) has."""
+    apps = [pid for pid in _children(server) if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    return sorted(len(_children(pid)) for pid in apps)
+
+
+@pytest.mark.parametrize("explicit", [None, 3])
+def test_app_processes_share_the_machines_query_workers_unless_told_otherwise(explicit):
+    """`serve --workers 2` on this machine: two query workers per core in all, not per app process (which
+    oversubscribes the cores); STANCEGRAPH_QUERY_WORKERS set explicitly is what each process gets."""
+    expected = [explicit or max(1, len(os.sched_getaffinity(0)))] * 2
+    settings = {"validate_on_load": False, **({"query_workers": explicit} if explicit else {})}
+    with stancegraph_process("--workers", "2", **settings) as (_, server):
+        deadline = time.monotonic() + 60
+        while (workers := _query_workers_of_app_processes(server.pid)) != expected and time.monotonic() < deadline:
+            time.sleep(0.2)  # each app process forks its workers once it has loaded data/
+    assert workers == expected
