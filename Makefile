@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ASSETS := node_modules/.installed
 
-.PHONY: run test bench bench-tools load fuzz notebook validate lint chromium clean
+.PHONY: run test bench bench-tools load fuzz notebook validate lint test-tools clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11 or newer is required (set PYTHON=...)"; exit 1; }
@@ -26,12 +26,15 @@ $(ASSETS): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# Browser tests drive Debian's chromium (Playwright's own browser download does not work here).
-chromium:
-	@command -v chromium >/dev/null || { \
+# Servers the tests drive, from Debian (installed as root when missing): chromium for the browser tests
+# (Playwright's own browser download does not work here), redis-server for the rate limit shared by processes.
+TEST_TOOLS := chromium=chromium chromedriver=chromium-driver redis-server=redis-server
+test-tools:
+	@missing=""; for tool in $(TEST_TOOLS); do command -v $${tool%%=*} >/dev/null || missing="$$missing $${tool#*=}"; done; \
+	[ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }; \
-	  else echo "install Debian's chromium (apt-get install chromium chromium-driver) to run the browser tests"; exit 1; fi; }
+	    apt-get install -y -q $$missing >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q $$missing; }; \
+	  else echo "install Debian's$$missing (apt-get install$$missing) to run the whole suite"; exit 1; fi; }
 
 run: $(VENV)/.installed $(ASSETS)
 	$(BIN)/stancegraph serve
@@ -43,7 +46,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check app tests bench
 	$(BIN)/ruff format --check app tests
 
-test: $(VENV)/.installed-test $(ASSETS) chromium
+test: $(VENV)/.installed-test $(ASSETS) test-tools
 	$(BIN)/stancegraph validate
 	$(BIN)/stancegraph context --check
 	$(BIN)/ruff check app tests bench

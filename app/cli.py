@@ -31,6 +31,7 @@ from app.named_queries import (
 )
 from app.namespaces import compact
 from app.problems import DataError
+from app.rate_limit import RateLimitError, check_rate_limit
 from app.settings import Settings
 from app.statistics import document_statistics
 from app.store import StoreUnavailable, open_store, prepare_store
@@ -313,6 +314,7 @@ def serve(
         query_workers=query_workers,
     )
     settings = _settings(data_dir, **overrides)
+    _loaded(lambda: check_rate_limit(settings.rate_limit, settings.rate_limit_storage))
     if workers == 1:
         application = _loaded(lambda: create_app(settings))
         uvicorn.run(application, host=settings.host, port=settings.port, **_logging(settings))
@@ -346,7 +348,7 @@ def _logging(settings: Settings) -> dict[str, object]:
 
 
 def _loaded(make):
-    """Run `make` (which loads the store), turning load and store errors into messages and exit code 1."""
+    """Run `make` (which loads the store), turning load, store and rate limit errors into one line and exit 1."""
     try:
         return make()
     except DataError as err:
@@ -355,6 +357,9 @@ def _loaded(make):
         raise typer.Exit(1) from err
     except StoreUnavailable as err:
         errors.print(f"[red]store unavailable:[/red] {err}", markup=False, highlight=False)
+        raise typer.Exit(1) from err
+    except RateLimitError as err:
+        errors.print(f"[red]rate limit:[/red] {err}", markup=False, highlight=False)
         raise typer.Exit(1) from err
 
 

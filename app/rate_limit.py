@@ -4,53 +4,146 @@ Off by default: behind a reverse proxy the proxy should limit (SECURITY.md). Whe
 gets a moving window per rule; a request beyond it is answered 429 with `Retry-After` before any work is
 done. Liveness checks are never limited. Behind a proxy, run uvicorn with `--proxy-headers` so that the
 address is the client's, not the proxy's.
+
+The windows live in this process (`memory://`, the default) or in Redis (`STANCEGRAPH_RATE_LIMIT_STORAGE=
+redis://host:6379/0`), which every process of `serve --workers N` and every app instance share, so a client
+gets the configured rate from the whole deployment rather than N times it. Redis is reached with the asyncio
+client (the event loop never waits on a socket) and short timeouts; if it fails while serving, requests go
+through unlimited and a warning is logged: losing the limiter must not take the service down with it.
 """
 
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from limits import RateLimitItem, parse_many, storage, strategies
+from limits import RateLimitItem, parse_many
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import ConfigurationError, StorageError
+from limits.storage import storage_from_string
 
 from app.http_common import plain_error
 
 EXEMPT = ("/health",)
+SHARED_SCHEMES = ("redis", "rediss", "redis+unix")
+KEY_PREFIX = "stancegraph"
+REDIS_TIMEOUT = 0.5  # seconds: a Redis that hangs delays each request by at most this much, then is skipped
+WARNING_INTERVAL = 60.0  # seconds between two warnings that the shared storage fails
+
+log = logging.getLogger("stancegraph.rate_limit")
+
+
+class RateLimitError(ValueError):
+    """The rate limit settings cannot work: a rule or a storage URI that does not parse, Redis unreachable."""
+
+
+def _rules(rules: str) -> list[RateLimitItem]:
+    try:
+        return parse_many(rules)
+    except ValueError as err:
+        raise RateLimitError(
+            f"STANCEGRAPH_RATE_LIMIT {rules!r} is not a rate like '20/second;600/minute': {err}"
+        ) from None
+
+
+def shown(uri: str) -> str:
+    """The storage URI as messages and logs show it: a password in it is masked."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+
+
+def _storage(uri: str, asynchronous: bool):
+    """The `limits` storage of the windows (the asyncio one for the app, the blocking one for start-up checks)."""
+    scheme = urlsplit(uri).scheme
+    if scheme == "memory":
+        return storage_from_string("async+memory://" if asynchronous else "memory://")
+    if scheme not in SHARED_SCHEMES:
+        raise RateLimitError(
+            f"STANCEGRAPH_RATE_LIMIT_STORAGE {shown(uri)!r}: use memory:// (this process) or redis://host:port/db "
+            "(shared by every process; also rediss:// and redis+unix://)"
+        )
+    options = {"socket_timeout": REDIS_TIMEOUT, "socket_connect_timeout": REDIS_TIMEOUT}
+    try:
+        if asynchronous:
+            return storage_from_string(
+                f"async+{uri}", implementation="redispy", key_prefix=KEY_PREFIX, wrap_exceptions=True, **options
+            )
+        return storage_from_string(uri, key_prefix=KEY_PREFIX, wrap_exceptions=True, **options)
+    except ConfigurationError as err:
+        raise RateLimitError(
+            f"STANCEGRAPH_RATE_LIMIT_STORAGE {shown(uri)!r}: {err} (pip install 'stancegraph[redis]')"
+        ) from None
+
+
+def check_rate_limit(rules: str | None, storage_uri: str) -> None:
+    """At start-up: the rules parse and the storage answers (RateLimitError saying which does not)."""
+    if not rules:
+        return
+    _rules(rules)
+    storage = _storage(storage_uri, asynchronous=False)
+    if urlsplit(storage_uri).scheme == "memory":
+        return
+    import redis
+
+    try:
+        storage.get_connection().ping()
+    except redis.RedisError as err:
+        raise RateLimitError(
+            f"the rate limit storage {shown(storage_uri)} does not answer (STANCEGRAPH_RATE_LIMIT_STORAGE): {err}"
+        ) from None
 
 
 class RateLimit:
-    """Moving windows per client address for every rule."""
+    """Moving windows per client address for every rule, in the storage that `storage_uri` names."""
 
-    def __init__(self, rules: str):
-        self.rules: list[RateLimitItem] = parse_many(rules)
-        self._windows = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
+    def __init__(self, rules: str, storage_uri: str = "memory://"):
+        self.rules = _rules(rules)
+        self.storage_uri = storage_uri
+        self._windows = MovingWindowRateLimiter(_storage(storage_uri, asynchronous=True))
+        self._warned = -math.inf
 
-    def retry_after(self, client: str) -> int | None:
-        """None if the request may go ahead (and count it), else the seconds until it may."""
-        refused = [rule for rule in self.rules if not self._windows.test(rule, client)]
-        if refused:
-            reset = max(self._windows.get_window_stats(rule, client).reset_time for rule in refused)
-            return max(1, math.ceil(reset - time.time()))
-        for rule in self.rules:
-            self._windows.hit(rule, client)
-        return None
+    async def retry_after(self, client: str) -> int | None:
+        """None if the request may go ahead (and count it), else the seconds until it may.
+
+        Every rule is tested before any is counted, so a refused request uses up nothing; the count itself
+        is atomic in the storage, so processes racing for a window's last request cannot both get it.
+        """
+        try:
+            refused = [rule for rule in self.rules if not await self._windows.test(rule, client)]
+            for rule in self.rules if not refused else ():
+                if not await self._windows.hit(rule, client):
+                    refused.append(rule)
+            if not refused:
+                return None
+            stats = [await self._windows.get_window_stats(rule, client) for rule in refused]
+        except StorageError as err:
+            self._warn(err)
+            return None
+        return max(1, math.ceil(max(window.reset_time for window in stats) - time.time()))
+
+    def _warn(self, err: StorageError) -> None:
+        now = time.monotonic()
+        if now - self._warned >= WARNING_INTERVAL:
+            self._warned = now
+            log.warning("rate limit not applied: its storage %s fails (%s)", shown(self.storage_uri), err.storage_error)
 
 
-def add_rate_limit(app: FastAPI, rules: str | None) -> None:
-    """Install the limit as middleware when rules are configured (a bad rule is a start-up error)."""
+def add_rate_limit(app: FastAPI, rules: str | None, storage_uri: str = "memory://") -> None:
+    """Install the limit as middleware when rules are configured (bad settings are a start-up error)."""
     if not rules:
         return
-    try:
-        limit = RateLimit(rules)
-    except ValueError as err:
-        raise ValueError(f"STANCEGRAPH_RATE_LIMIT {rules!r} is not a rate like '20/second;600/minute': {err}") from None
+    limit = RateLimit(rules, storage_uri)
 
     async def limit_rate(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         if request.url.path in EXEMPT:
             return await call_next(request)
         client = request.client.host if request.client else "-"
-        wait = limit.retry_after(client)
+        wait = await limit.retry_after(client)
         if wait is not None:
             return plain_error(
                 429, f"rate limit {rules} exceeded for {client}: retry in {wait} s", {"Retry-After": str(wait)}

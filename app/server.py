@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         ],
     )
     app.add_middleware(AccessLog)
-    add_rate_limit(app, settings.rate_limit)
+    add_rate_limit(app, settings.rate_limit, settings.rate_limit_storage)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(QueryError, query_error)

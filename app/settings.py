@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     query_memory_mb: int | None = 4096
     cors_origins: list[str] = ["*"]
     rate_limit: str | None = None
+    # where the windows live: memory:// (each process its own) or redis://host:port/db (shared by every process)
+    rate_limit_storage: str = "memory://"
     access_log: bool = True
     federation_allow: list[str] = ["https://query.wikidata.org/sparql", "https://dbpedia.org/sparql"]
 

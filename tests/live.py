@@ -1,8 +1,9 @@
-"""Real servers for tests: our own `stancegraph serve` and `oxigraph serve`, on free 127.0.0.1 ports."""
+"""Real servers for tests: our own `stancegraph serve`, `oxigraph serve` and Redis, on free 127.0.0.1 ports."""
 
 import contextlib
 import http.server
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -102,3 +103,33 @@ def handler_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterato
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """Debian's `redis-server` on a free port, keeping nothing on disk; yields its redis:// URL."""
+    import redis
+
+    executable = shutil.which("redis-server")
+    if executable is None:
+        raise RuntimeError("Debian's redis-server is not installed: run `make test` (it installs it as root)")
+    port = free_port()
+    command = [executable, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    client = redis.Redis(port=port, socket_timeout=1)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"redis-server exited early: {process.stderr.read()[-2000:]}")
+            with contextlib.suppress(redis.ConnectionError):
+                if client.ping():
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not answer within 30 s")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(timeout=10)
