@@ -21,6 +21,7 @@ queries, which the cache answers without the engine until the data changes).
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -43,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.generate import generate  # noqa: E402
-from tests.live import free_port, oxigraph_server, running, stancegraph_process  # noqa: E402
+from tests.live import free_port, oxigraph_process, running, stancegraph_process  # noqa: E402
 
 PREFIXES = """PREFIX sg: <https://stancegraph.org/ontology#>
 PREFIX id: <https://stancegraph.org/id/>
@@ -75,6 +76,8 @@ class Measure:
     p99: float
     errors: int
     failure: str = ""  # why the server cannot answer the query at all (then nothing is measured)
+    requests: int = 0
+    cpu_ms: float = math.nan  # CPU used by all the server's processes per request answered
 
 
 # ---------------------------------------------------------------------- load generators
@@ -99,9 +102,10 @@ def wrk(url: str, headers: dict[str, str], clients: int, seconds: float) -> Meas
         check=True,
     ).stdout
     throughput = float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])
+    requests = int(re.search(r"(\d+) requests in", output)[1])
     errors = int(m[1]) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
     errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
-    return Measure(throughput, _wrk_ms(output, "50%"), _wrk_ms(output, "99%"), errors)
+    return Measure(throughput, _wrk_ms(output, "50%"), _wrk_ms(output, "99%"), errors, requests=requests)
 
 
 def _wrk_ms(output: str, percentile: str) -> float:
@@ -132,7 +136,7 @@ def hammer(url: str, headers: dict[str, str], clients: int, seconds: float) -> M
             elapsed = time.perf_counter() - started
         ordered = sorted(latencies)
         pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
-        return Measure(len(latencies) / elapsed, pick(0.5), pick(0.99), errors)
+        return Measure(len(latencies) / elapsed, pick(0.5), pick(0.99), errors, requests=len(latencies))
 
     return asyncio.run(run())
 
@@ -146,8 +150,9 @@ def accept_for(query: str) -> str:
 WARM_UP = 1.0  # seconds of the same load before each measure: connection pools, threads and caches fill up
 
 
-def run_mix(endpoint: str, clients: int, seconds: float, cached: bool = True) -> dict[str, Measure]:
-    """The mix; `cached=False` asks Stancegraph to evaluate every request (Cache-Control: no-cache)."""
+def run_mix(endpoint: str, clients: int, seconds: float, pids: list[int], cached: bool = True) -> dict[str, Measure]:
+    """The mix; `cached=False` asks Stancegraph to evaluate every request (Cache-Control: no-cache). `pids` are
+    the server's processes (with their descendants), whose CPU time per request is measured too."""
     load = wrk if shutil.which("wrk") else hammer
     measures = {}
     for name, query in MIX.items():
@@ -158,8 +163,30 @@ def run_mix(endpoint: str, clients: int, seconds: float, cached: bool = True) ->
             measures[name] = Measure(0, math.nan, math.nan, 0, refusal)
             continue
         load(url, headers, clients, WARM_UP)
-        measures[name] = load(url, headers, clients, seconds)
+        before = cpu_seconds(pids)
+        measure = load(url, headers, clients, seconds)
+        measure.cpu_ms = (cpu_seconds(pids) - before) * 1000 / max(1, measure.requests)
+        measures[name] = measure
     return measures
+
+
+def cpu_seconds(roots: list[int]) -> float:
+    """User + system CPU time used so far by the processes `roots` and all their descendants, ended ones
+    included (the kernel adds a reaped child's time to its parent's). Unlike throughput, this does not move
+    with how much of the shared machine the other tenants take, so it compares servers' efficiency."""
+    processes: dict[int, tuple[int, float]] = {}  # pid: (parent pid, seconds of it and its reaped children)
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            processes[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / CLOCK_TICKS)
+    tree, added = set(roots), True
+    while added:
+        grown = tree | {pid for pid, (parent, _) in processes.items() if parent in tree}
+        added, tree = grown != tree, grown
+    return sum(processes[pid][1] for pid in tree if pid in processes)
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _refusal(url: str, headers: dict[str, str]) -> str:
@@ -238,16 +265,16 @@ def rdflib_endpoint_binary() -> Path:
 
 
 @contextmanager
-def rdflib_endpoint(binary: Path, quads: Path) -> Iterator[str]:
-    """rdflib-endpoint serving the N-Quads."""
+def rdflib_endpoint(binary: Path, quads: Path) -> Iterator[tuple[str, int]]:
+    """rdflib-endpoint serving the N-Quads; yields its endpoint and process id."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with running(
         [str(binary), "serve", "--host", "127.0.0.1", "--port", str(port), str(quads)],
         f"{base}/?query=ASK%7B%7D",
         timeout=3600,
-    ):
-        yield f"{base}/"
+    ) as server:
+        yield f"{base}/", server.pid
 
 
 VIRTUOSO_INI = """[Database]
@@ -286,11 +313,11 @@ MaxQueryCostEstimationTime = 0
 
 
 @contextmanager
-def virtuoso(quads: Path) -> Iterator[tuple[str, tuple[float, float]]]:
+def virtuoso(quads: Path) -> Iterator[tuple[str, tuple[float, float], int]]:
     """Virtuoso (Debian's `virtuoso-opensource-7-bin`) in a scratch directory on free ports, the N-Quads put in
-    with its bulk loader; yields its SPARQL endpoint and (load seconds, server peak MB). Its default graph is the
-    union of all graphs, like `oxigraph serve --union-default-graph`. Settings as in the README: no silent cut at
-    10,000 rows, 2.6 GB of page buffers (ample for 1M triples)."""
+    with its bulk loader; yields its SPARQL endpoint, (load seconds, server peak MB) and its process id. Its
+    default graph is the union of all graphs, like `oxigraph serve --union-default-graph`. Settings as in the
+    README: no silent cut at 10,000 rows, 2.6 GB of page buffers (ample for 1M triples)."""
     with tempfile.TemporaryDirectory() as scratch:
         isql_port, http_port = free_port(), free_port()
         ini = Path(scratch) / "virtuoso.ini"
@@ -310,7 +337,7 @@ def virtuoso(quads: Path) -> Iterator[tuple[str, tuple[float, float]]]:
             if "0 Rows." not in output:
                 raise RuntimeError(f"Virtuoso's bulk loader refused {quads}: {output[-2000:]}")
             seconds = time.perf_counter() - started
-            yield endpoint, (seconds, _peak_mb(server.pid))
+            yield endpoint, (seconds, _peak_mb(server.pid)), server.pid
 
 
 def _peak_mb(pid: int) -> float:
@@ -426,7 +453,7 @@ def main() -> None:
             "access_log": "false",
         }
         with ExitStack() as stack:
-            remote = stack.enter_context(oxigraph_server(union_default_graph=True))
+            remote, remote_pid = stack.enter_context(oxigraph_process(union_default_graph=True))
             backends = {
                 "memory": ("memory", 1),
                 f"memory, {PROCESSES} processes": ("memory", PROCESSES),
@@ -438,34 +465,38 @@ def main() -> None:
                     continue
                 with stancegraph_process("--workers", str(processes), store=store, **common) as (base, server):
                     _started(server, processes)
+                    # the remote store's CPU counts too: it evaluates the queries of a sparql: backend
+                    pids = [server.pid, remote_pid] if store.startswith("sparql:") else [server.pid]
                     if processes == 1:
                         extras[label] = {**views(base), **named_queries(base)}
-                    mixes[f"stancegraph {label}"] = run_mix(f"{base}/sparql", args.clients, args.seconds, cached=False)
+                    mixes[f"stancegraph {label}"] = run_mix(
+                        f"{base}/sparql", args.clients, args.seconds, pids, cached=False
+                    )
                     if store == "memory":
                         mixes[f"stancegraph {label}, answer cache"] = run_mix(
-                            f"{base}/sparql", args.clients, args.seconds
+                            f"{base}/sparql", args.clients, args.seconds, pids
                         )
         if "oxigraph serve" not in args.skip:
-            with oxigraph_server(union_default_graph=True) as oxigraph:
+            with oxigraph_process(union_default_graph=True) as (oxigraph, pid):
                 httpx.post(
                     f"{oxigraph}/store",
                     content=quads.read_bytes(),
                     headers={"content-type": "application/n-quads"},
                     timeout=3600,
                 ).raise_for_status()
-                mixes["oxigraph serve"] = run_mix(f"{oxigraph}/query", args.clients, args.seconds)
+                mixes["oxigraph serve"] = run_mix(f"{oxigraph}/query", args.clients, args.seconds, [pid])
         if "Virtuoso" not in args.skip and not shutil.which("virtuoso-t"):
             print("Virtuoso left out: apt-get install virtuoso-opensource-7-bin to measure it", file=sys.stderr)
         elif "Virtuoso" not in args.skip:
-            with virtuoso(quads) as (endpoint, load):
+            with virtuoso(quads) as (endpoint, load, pid):
                 loads["Virtuoso bulk load (ld_dir, rdf_loader_run, checkpoint)"] = load
-                mixes["Virtuoso"] = run_mix(endpoint, args.clients, args.seconds)
+                mixes["Virtuoso"] = run_mix(endpoint, args.clients, args.seconds, [pid])
         if "rdflib-endpoint" not in args.skip:
             binary = rdflib_endpoint_binary()
             started = time.perf_counter()
-            with rdflib_endpoint(binary, quads) as endpoint:
+            with rdflib_endpoint(binary, quads) as (endpoint, pid):
                 loads["rdflib-endpoint (start and parse)"] = (time.perf_counter() - started, float("nan"))
-                mixes["rdflib-endpoint"] = run_mix(endpoint, args.clients, args.seconds)
+                mixes["rdflib-endpoint"] = run_mix(endpoint, args.clients, args.seconds, [pid])
     report(triples, args, loads, mixes, extras)
 
 
@@ -504,6 +535,15 @@ def report(triples: int, args, loads, mixes: dict[str, dict[str, Measure]], extr
         failures += [f"{s}, {name}: {mixes[s][name].failure}" for s in servers if mixes[s][name].failure]
     for failure in failures:
         print(f"\n- {failure}")
+    print("\nServer CPU per request in ms: all of a server's processes (app, query workers, remote store);")
+    print("ratios are ours ÷ the baseline, below 1 = less CPU per answer. Unlike requests/s, this does not move")
+    print("with the share of the machine the VM gets.\n")
+    print("| query | " + " | ".join(servers) + "".join(f" | {mine} ÷ {b}" for mine, b in pairs) + " |")
+    print("|---" * (1 + len(servers) + len(pairs)) + "|")
+    for name in MIX:
+        cells = ["-" if mixes[s][name].failure else f"{mixes[s][name].cpu_ms:.3f}" for s in servers]
+        ratios = [_cpu_ratio(mixes[mine][name], mixes[b][name]) for mine, b in pairs]
+        print(f"| {name} | " + " | ".join(cells + ratios) + " |")
     if extras:
         labels = list(extras)
         print("\nNamed queries and graph views, ms (p50): cold / cached, read by httpx / cached, read by curl /")
@@ -526,6 +566,10 @@ def _cell(m: Measure) -> str:
 
 def _ratio(ours: Measure, baseline: Measure) -> str:
     return "-" if ours.failure or baseline.failure else f"{ours.throughput / baseline.throughput:.2f}"
+
+
+def _cpu_ratio(ours: Measure, baseline: Measure) -> str:
+    return "-" if ours.failure or baseline.failure else f"{ours.cpu_ms / baseline.cpu_ms:.2f}"
 
 
 if __name__ == "__main__":

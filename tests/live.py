@@ -79,8 +79,8 @@ def stancegraph_server(**settings: object) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def oxigraph_server(location: Path | None = None, union_default_graph: bool = False) -> Iterator[str]:
-    """`oxigraph serve` (the PyPI package) on a free port; yields its base URL."""
+def oxigraph_process(location: Path | None = None, union_default_graph: bool = False) -> Iterator[tuple[str, int]]:
+    """`oxigraph serve` (the PyPI package) on a free port; yields its base URL and process id."""
     port = free_port()
     command = [str(BIN / "oxigraph"), "serve", "--bind", f"127.0.0.1:{port}"]
     if union_default_graph:
@@ -88,7 +88,14 @@ def oxigraph_server(location: Path | None = None, union_default_graph: bool = Fa
     if location is not None:
         command += ["--location", str(location)]
     base = f"http://127.0.0.1:{port}"
-    with running(command, f"{base}/query?query=ASK%7B%7D", {}):
+    with running(command, f"{base}/query?query=ASK%7B%7D", {}) as process:
+        yield base, process.pid
+
+
+@contextlib.contextmanager
+def oxigraph_server(location: Path | None = None, union_default_graph: bool = False) -> Iterator[str]:
+    """`oxigraph serve` (the PyPI package) on a free port; yields its base URL."""
+    with oxigraph_process(location, union_default_graph) as (base, _):
         yield base
 
 
