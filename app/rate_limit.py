@@ -76,7 +76,7 @@ def _storage(uri: str, asynchronous: bool):
         return storage_from_string(uri, key_prefix=KEY_PREFIX, wrap_exceptions=True, **options)
     except ConfigurationError as err:
         raise RateLimitError(
-            f"STANCEGRAPH_RATE_LIMIT_STORAGE {shown(uri)!r}: {err} (pip install 'stancegraph[redis]')"
+            f"STANCEGRAPH_RATE_LIMIT_STORAGE {shown(uri)!r}: {err} (the Redis client: pip install -e '.[redis]')"
         ) from None
 
 
@@ -85,17 +85,19 @@ def check_rate_limit(rules: str | None, storage_uri: str) -> None:
     if not rules:
         return
     _rules(rules)
-    storage = _storage(storage_uri, asynchronous=False)
     if urlsplit(storage_uri).scheme == "memory":
         return
+    client = _storage(storage_uri, asynchronous=False).get_connection()
     import redis
 
     try:
-        storage.get_connection().ping()
+        client.ping()
     except redis.RedisError as err:
         raise RateLimitError(
             f"the rate limit storage {shown(storage_uri)} does not answer (STANCEGRAPH_RATE_LIMIT_STORAGE): {err}"
         ) from None
+    finally:
+        client.close()
 
 
 class RateLimit:
