@@ -24,7 +24,7 @@ from app import (
 from app.graph_page import mount_assets as mount_graph_assets
 from app.http_common import plain_error
 from app.query_ui import mount_assets
-from app.rate_limit import add_rate_limit
+from app.rate_limit import RateLimit, RateLimited, rate_limit
 from app.settings import Settings
 from app.store import Store, open_store
 from app.workers import QueryError
@@ -49,9 +49,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         store.close()
 
     app = StancegraphApp(title="Stancegraph", version=__version__, description=DESCRIPTION, lifespan=lifespan)
-    app.direct_sparql = not settings.rate_limit  # the limit is middleware: every request must pass it
     app.state.store = store
     app.state.settings = settings
+    limit = rate_limit(settings.rate_limit, settings.rate_limit_storage)
+    if limit:  # innermost, so that a 429 still carries CORS headers and is logged
+        app.add_middleware(RateLimited, limit=limit)
+        app.limit_direct_sparql(limit)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -65,7 +68,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         ],
     )
     app.add_middleware(AccessLog)
-    add_rate_limit(app, settings.rate_limit, settings.rate_limit_storage)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(QueryError, query_error)
@@ -89,19 +91,21 @@ class StancegraphApp(FastAPI):
     """FastAPI, except that SPARQL protocol requests go straight to their handlers.
 
     For a simple query, the framework's middleware layers, routing and dependency solving cost more than
-    the rest of the answer. A request to /sparql that needs none of them (no CORS `Origin`, no rate limit)
-    skips them and is still logged and timed; its errors are answered by the same handlers. Everything
-    else, including /sparql with an `Origin` and /sparql's OpenAPI description, is the framework's.
+    the rest of the answer. A request to /sparql that needs none of them (no CORS `Origin`) skips them and
+    is still rate-limited, logged and timed; its errors are answered by the same handlers. Everything else,
+    including /sparql with an `Origin` and /sparql's OpenAPI description, is the framework's.
     """
-
-    direct_sparql = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._sparql = AccessLog(self._answer_sparql)
 
+    def limit_direct_sparql(self, limit: RateLimit) -> None:
+        """The short way passes the same rate limit as the framework's."""
+        self._sparql = AccessLog(RateLimited(self._answer_sparql, limit))
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.direct_sparql and _plain_sparql_request(scope):
+        if _plain_sparql_request(scope):
             await self._sparql(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)

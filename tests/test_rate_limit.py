@@ -4,6 +4,7 @@ import contextlib
 import logging
 import os
 import subprocess
+import time
 
 import httpx
 import pytest
@@ -66,6 +67,30 @@ def test_when_redis_fails_while_serving_requests_go_through_and_one_warning_says
     warnings = [record.getMessage() for record in caplog.records if record.name == "stancegraph.rate_limit"]
     assert len(warnings) == 1, "one warning a minute, not one per request"
     assert "rate limit not applied" in warnings[0] and own_redis in warnings[0]
+
+
+def test_the_limit_holds_on_both_ways_to_sparql_and_its_refusals_are_logged_with_cors_headers(caplog):
+    """/sparql without an `Origin` takes the short way past the framework; with one, the CORS layer: one limit."""
+    browser = {"Origin": "https://analyst.example.org"}
+    with TestClient(create_app(Settings(rate_limit="4/minute"))) as client, caplog.at_level(logging.INFO):
+        assert [_ask(client).status_code for _ in range(2)] == [200, 200]
+        assert [client.get("/sparql", params={"query": ASK}, headers=browser).status_code for _ in range(2)] == [
+            200,
+            200,
+        ]
+        refused = client.get("/sparql", params={"query": ASK}, headers=browser)
+        assert refused.status_code == 429 and refused.headers["access-control-allow-origin"] == "*"
+        assert _ask(client).status_code == 429
+        assert client.get("/views/actors").status_code == 429, "every route counts, not only /sparql"
+    logged = [record.getMessage() for record in caplog.records if record.name == "stancegraph.access"]
+    assert sum('"GET /sparql" 429' in line for line in logged) == 2
+
+
+def test_a_request_one_rule_refuses_uses_up_nothing_of_the_others():
+    with TestClient(create_app(Settings(rate_limit="2/second;3/minute"))) as client:
+        assert [_ask(client).status_code for _ in range(5)] == [200, 200, 429, 429, 429]
+        time.sleep(1.1)  # the second's window is free again; the minute's counted only the two answered
+        assert [_ask(client).status_code for _ in range(2)] == [200, 429]
 
 
 def _serve(**settings: str) -> subprocess.CompletedProcess:
