@@ -9,7 +9,8 @@ The windows live in this process (`memory://`, the default) or in Redis (`STANCE
 redis://host:6379/0`), which every process of `serve --workers N` and every app instance share, so a client
 gets the configured rate from the whole deployment rather than N times it. Redis is reached with the asyncio
 client (the event loop never waits on a socket) and short timeouts; if it fails while serving, requests go
-through unlimited and a warning is logged: losing the limiter must not take the service down with it.
+through unlimited for a few seconds before it is asked again, and a warning is logged: losing the limiter
+must not take the service down with it, nor slow every request by a timeout.
 """
 
 import logging
@@ -28,7 +29,8 @@ from app.http_common import plain_error
 EXEMPT = ("/health",)
 SHARED_SCHEMES = ("redis", "rediss", "redis+unix")
 KEY_PREFIX = "stancegraph"
-REDIS_TIMEOUT = 0.5  # seconds: a Redis that hangs delays each request by at most this much, then is skipped
+REDIS_TIMEOUT = 0.5  # seconds: a Redis that hangs delays a request by at most this much
+PAUSE_AFTER_FAILURE = 5.0  # seconds without asking a storage that failed: one slow request, not all of them
 WARNING_INTERVAL = 60.0  # seconds between two warnings that the shared storage fails
 
 log = logging.getLogger("stancegraph.rate_limit")
@@ -107,6 +109,7 @@ class RateLimit:
         self.storage_uri = storage_uri
         self._windows = MovingWindowRateLimiter(_storage(storage_uri, asynchronous=True))
         self._warned = -math.inf
+        self._paused_until = -math.inf
 
     async def retry_after(self, client: str) -> int | None:
         """None if the request may go ahead (and count it), else the seconds until it may.
@@ -115,6 +118,8 @@ class RateLimit:
         window's last request cannot both get it), so one rule needs one call; with several, every rule is
         tested before any is counted, so that a request one rule refuses uses up nothing of the others.
         """
+        if time.monotonic() < self._paused_until:
+            return None
         try:
             several = len(self.rules) > 1
             refused = [rule for rule in self.rules if several and not await self._windows.test(rule, client)]
@@ -125,6 +130,7 @@ class RateLimit:
                 return None
             stats = [await self._windows.get_window_stats(rule, client) for rule in refused]
         except StorageError as err:
+            self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE
             self._warn(err)
             return None
         return max(1, math.ceil(max(window.reset_time for window in stats) - time.time()))

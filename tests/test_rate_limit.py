@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from app import rate_limit
 from app.rate_limit import check_rate_limit
 from app.server import create_app
 from app.settings import Settings
@@ -91,6 +92,28 @@ def test_a_request_one_rule_refuses_uses_up_nothing_of_the_others():
         assert [_ask(client).status_code for _ in range(5)] == [200, 200, 429, 429, 429]
         time.sleep(1.1)  # the second's window is free again; the minute's counted only the two answered
         assert [_ask(client).status_code for _ in range(2)] == [200, 429]
+
+
+def test_a_redis_that_stops_answering_costs_one_slow_request_then_the_limit_resumes(redis_url, monkeypatch):
+    import redis
+
+    monkeypatch.setattr(rate_limit, "PAUSE_AFTER_FAILURE", 1.0)
+    settings = Settings(rate_limit="2/minute", rate_limit_storage=redis_url)
+    with TestClient(create_app(settings)) as client, redis.Redis.from_url(redis_url) as admin:
+        assert [_ask(client).status_code for _ in range(3)] == [200, 200, 429]
+        admin.client_pause(1500)  # Redis holds every client's commands for 1.5 s: it hangs, then recovers
+        hanging = [_timed_ask(client) for _ in range(4)]
+        time.sleep(1.6)
+        assert _ask(client).status_code == 429, "the window survived the outage and is used again"
+    assert [status for status, _ in hanging] == [200] * 4, "unlimited while the storage fails"
+    assert hanging[0][1] >= 0.4, "the first request waits for the Redis timeout"
+    assert all(seconds < 0.3 for _, seconds in hanging[1:]), "the next ones do not ask it again at once"
+
+
+def _timed_ask(client) -> tuple[int, float]:
+    started = time.perf_counter()
+    status = _ask(client).status_code
+    return status, time.perf_counter() - started
 
 
 def _serve(**settings: str) -> subprocess.CompletedProcess:
