@@ -113,17 +113,23 @@ def handler_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterato
 
 
 @contextlib.contextmanager
-def redis_server() -> Iterator[str]:
-    """Debian's `redis-server` on a free port, keeping nothing on disk; yields its redis:// URL."""
+def redis_server(unix_socket: Path | None = None) -> Iterator[str]:
+    """Debian's `redis-server` on a free port (or only on `unix_socket`), keeping nothing on disk; yields its
+    redis:// (or redis+unix://) URL."""
     import redis
 
     executable = shutil.which("redis-server")
     if executable is None:
         raise RuntimeError("Debian's redis-server is not installed: run `make test` (it installs it as root)")
-    port = free_port()
-    command = [executable, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
+    if unix_socket is None:
+        port = free_port()
+        where = ["--bind", "127.0.0.1", "--port", str(port)]
+        client, url = redis.Redis(port=port, socket_timeout=1), f"redis://127.0.0.1:{port}/0"
+    else:
+        where = ["--port", "0", "--unixsocket", str(unix_socket)]
+        client, url = redis.Redis(unix_socket_path=str(unix_socket), socket_timeout=1), f"redis+unix://{unix_socket}"
+    command = [executable, *where, "--save", "", "--appendonly", "no"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    client = redis.Redis(port=port, socket_timeout=1)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -135,7 +141,7 @@ def redis_server() -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("redis-server did not answer within 30 s")
             time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield url
     finally:
         client.close()
         process.terminate()

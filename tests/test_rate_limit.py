@@ -50,6 +50,14 @@ def test_two_app_instances_over_one_redis_count_a_client_once(redis_url):
         assert first.get("/health").status_code == 200, "liveness checks are never limited"
 
 
+def test_redis_is_reached_on_a_unix_socket_too(tmp_path):
+    with redis_server(unix_socket=tmp_path / "redis.sock") as url:
+        check_rate_limit("2/minute", url)
+        settings = Settings(rate_limit="2/minute", rate_limit_storage=url)
+        with TestClient(create_app(settings)) as first, TestClient(create_app(settings)) as second:
+            assert [_ask(first).status_code, _ask(second).status_code, _ask(first).status_code] == [200, 200, 429]
+
+
 def test_serve_with_two_processes_admits_exactly_the_rate_in_all(redis_url):
     with stancegraph_process("--workers", "2", rate_limit="6/minute", rate_limit_storage=redis_url) as (base, _):
         # a new connection per request, so that the kernel spreads them over both processes
