@@ -121,11 +121,9 @@ class RateLimit:
         if time.monotonic() < self._paused_until:
             return None
         try:
-            several = len(self.rules) > 1
-            refused = [rule for rule in self.rules if several and not await self._windows.test(rule, client)]
-            for rule in self.rules if not refused else ():
-                if not await self._windows.hit(rule, client):
-                    refused.append(rule)
+            refused = await self._refused_by_test(client) if len(self.rules) > 1 else []
+            if not refused:
+                refused = [rule for rule in self.rules if not await self._windows.hit(rule, client)]
             if not refused:
                 return None
             stats = [await self._windows.get_window_stats(rule, client) for rule in refused]
@@ -134,6 +132,9 @@ class RateLimit:
             self._warn(err)
             return None
         return max(1, math.ceil(max(window.reset_time for window in stats) - time.time()))
+
+    async def _refused_by_test(self, client: str) -> list[RateLimitItem]:
+        return [rule for rule in self.rules if not await self._windows.test(rule, client)]
 
     def _warn(self, err: StorageError) -> None:
         now = time.monotonic()

@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -525,25 +525,14 @@ def report(triples: int, args, loads, mixes: dict[str, dict[str, Measure]], extr
     ours = [s for s in ("stancegraph memory", f"stancegraph memory, {PROCESSES} processes") if s in mixes]
     pairs = [(mine, b) for mine in ours for b in BASELINES if b in mixes]
     print("\nThroughput in requests/s (p50 / p99 latency in ms)\n")
-    print("| query | " + " | ".join(servers) + "".join(f" | {mine} ÷ {b}" for mine, b in pairs) + " |")
-    print("|---" * (1 + len(servers) + len(pairs)) + "|")
-    failures = []
-    for name in MIX:
-        cells = [_cell(mixes[server][name]) for server in servers]
-        ratios = [_ratio(mixes[mine][name], mixes[b][name]) for mine, b in pairs]
-        print(f"| {name} | " + " | ".join(cells + ratios) + " |")
-        failures += [f"{s}, {name}: {mixes[s][name].failure}" for s in servers if mixes[s][name].failure]
+    _mix_table(mixes, pairs, _cell, lambda m: m.throughput)
+    failures = [f"{s}, {name}: {mixes[s][name].failure}" for name in MIX for s in servers if mixes[s][name].failure]
     for failure in failures:
         print(f"\n- {failure}")
     print("\nServer CPU per request in ms: all of a server's processes (app, query workers, remote store);")
     print("ratios are ours ÷ the baseline, below 1 = less CPU per answer. Unlike requests/s, this does not move")
     print("with the share of the machine the VM gets.\n")
-    print("| query | " + " | ".join(servers) + "".join(f" | {mine} ÷ {b}" for mine, b in pairs) + " |")
-    print("|---" * (1 + len(servers) + len(pairs)) + "|")
-    for name in MIX:
-        cells = ["-" if mixes[s][name].failure else f"{mixes[s][name].cpu_ms:.3f}" for s in servers]
-        ratios = [_cpu_ratio(mixes[mine][name], mixes[b][name]) for mine, b in pairs]
-        print(f"| {name} | " + " | ".join(cells + ratios) + " |")
+    _mix_table(mixes, pairs, lambda m: "-" if m.failure else f"{m.cpu_ms:.3f}", lambda m: m.cpu_ms)
     if extras:
         labels = list(extras)
         print("\nNamed queries and graph views, ms (p50): cold / cached, read by httpx / cached, read by curl /")
@@ -564,12 +553,24 @@ def _cell(m: Measure) -> str:
     return f"{m.throughput:,.0f} ({m.p50:.1f} / {m.p99:.1f}{flag})"
 
 
-def _ratio(ours: Measure, baseline: Measure) -> str:
-    return "-" if ours.failure or baseline.failure else f"{ours.throughput / baseline.throughput:.2f}"
+def _mix_table(
+    mixes: dict[str, dict[str, Measure]],
+    pairs: list[tuple[str, str]],
+    cell: Callable[[Measure], str],
+    value: Callable[[Measure], float],
+) -> None:
+    """One Markdown row per query of the mix: a cell per server, then value(ours) ÷ value(baseline) per pair."""
+    servers = list(mixes)
+    print("| query | " + " | ".join(servers) + "".join(f" | {mine} ÷ {b}" for mine, b in pairs) + " |")
+    print("|---" * (1 + len(servers) + len(pairs)) + "|")
+    for name in MIX:
+        cells = [cell(mixes[server][name]) for server in servers]
+        ratios = [_ratio(mixes[mine][name], mixes[b][name], value) for mine, b in pairs]
+        print(f"| {name} | " + " | ".join(cells + ratios) + " |")
 
 
-def _cpu_ratio(ours: Measure, baseline: Measure) -> str:
-    return "-" if ours.failure or baseline.failure else f"{ours.cpu_ms / baseline.cpu_ms:.2f}"
+def _ratio(ours: Measure, baseline: Measure, value: Callable[[Measure], float]) -> str:
+    return "-" if ours.failure or baseline.failure else f"{value(ours) / value(baseline):.2f}"
 
 
 if __name__ == "__main__":
