@@ -22,6 +22,7 @@ from typing import BinaryIO
 import pyoxigraph as ox
 
 from app.loader import LoadReport
+from app.lookups import bounded, complete, is_lookup
 from app.namespaces import PREFIXES
 from app.settings import Settings
 from app.store import (
@@ -41,8 +42,9 @@ Write = Callable[[ox.Store], object]
 class EmbeddedStore(Store):
     """pyoxigraph in memory, loaded from data/ and ontology/.
 
-    With `pooled=True` (the server) every query runs in a forked worker that is killed at its deadline;
-    without (CLI, tests of pure functions) queries run in-process with no time limit.
+    With `pooled=True` (the server) every query runs in a forked worker that is killed at its deadline, but
+    lookups (see lookups), whose cost is bounded by their rows, which are answered in-process; without (CLI,
+    tests of pure functions) queries run in-process with no time limit.
     """
 
     def __init__(self, settings: Settings, pooled: bool = False):
@@ -82,13 +84,31 @@ class EmbeddedStore(Store):
 
     def run(self, job: QueryJob, timeout: float | None = None) -> QueryOutcome:
         if self._pool:
-            return self._pool.run(job, timeout if timeout is not None else self.settings.query_timeout)
+            answer = self._lookup(job)
+            return answer or self._pool.run(job, timeout if timeout is not None else self.settings.query_timeout)
         return execute(self._store, job)
 
     async def run_async(self, job: QueryJob, timeout: float | None = None) -> QueryOutcome:
         if self._pool:
+            answer = self._lookup(job)
+            if answer:
+                return answer
             return await self._pool.run_async(job, timeout if timeout is not None else self.settings.query_timeout)
         return await super().run_async(job, timeout)
+
+    def _lookup(self, job: QueryJob) -> QueryOutcome | None:
+        """A lookup answered in this process, or None: not a lookup, too many rows, or a write or a fork at work.
+
+        The write lock is only tried, never waited for: held, it means a writer or a worker being forked (a
+        fork must not copy the engine in the middle of a query), and the query goes to a worker as usual.
+        """
+        if not is_lookup(job) or not self._write_lock.acquire(blocking=False):
+            return None
+        try:
+            outcome = execute(self._store, bounded(job))
+        finally:
+            self._write_lock.release()
+        return outcome if complete(job, outcome) else None
 
     def dump(self, output: BinaryIO, format: ox.RdfFormat, graph: str | None = None) -> None:
         dump_store(self._store, output, format, graph)  # this version, even if a reload swaps in another

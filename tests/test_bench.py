@@ -9,7 +9,7 @@ BURN_THEN_WAIT = """
 import os, sys, time
 pid = os.fork()
 if pid == 0:
-    end = time.process_time() + 0.4
+    end = time.process_time() + 0.5
     while time.process_time() < end:
         pass
     os._exit(0)
@@ -26,6 +26,6 @@ def test_server_cpu_counts_the_work_of_descendants_that_ended():
     )
     try:
         assert server.stdout.readline().strip() == "reaped"
-        assert 0.4 <= cpu_seconds([server.pid]) < 5
+        assert 0.45 <= cpu_seconds([server.pid]) < 5  # /proc counts whole clock ticks: a few may be cut off
     finally:
         server.communicate("")

@@ -1,0 +1,130 @@
+"""Lookups (one triple pattern anchored at a constant) are answered in the server process, without a worker:
+the same answers, whatever their size, and only for queries whose cost is bounded by their rows."""
+
+import pytest
+
+from app.lookups import INLINE_ROWS, is_lookup
+from app.workers import QueryJob
+
+TOKEN = "lookup-test-token"
+SG = "PREFIX sg: <https://stancegraph.org/ontology#>\nPREFIX id: <https://stancegraph.org/id/>\n"
+
+LOOKUPS = [
+    "SELECT ?label WHERE { <https://stancegraph.org/id/Russia> <http://www.w3.org/2000/01/rdf-schema#label> ?label }",
+    SG + "SELECT ?p ?o WHERE { id:Russia ?p ?o }",
+    SG + "SELECT * { ?stance sg:holder id:Russia . } LIMIT 5",
+    SG + "select ?s where { ?s a sg:Stance }",
+    "ASK { <https://stancegraph.org/id/Russia> ?p ?o }",
+    'ASK{?s<http://www.w3.org/2000/01/rdf-schema#label>"Russia"@en}',
+    'SELECT ?s { ?s <x:count> "5"^^<http://www.w3.org/2001/XMLSchema#integer> }',
+    "SELECT ?s { ?s <x:count> 5 }",
+    "PREFIX ex: <http://example.org/> # a comment { ?x ?y ?z }\nSELECT ?o # the object\nWHERE { ex:a ex:b ?o }",
+    "BASE <http://example.org/>\nSELECT ?o { <a> ?p ?o }",
+]
+NOT_LOOKUPS = {
+    "no constant subject or object": "SELECT * { ?s ?p ?o }",
+    "constant predicate only": "SELECT * { ?s <x:p> ?o }",
+    "a variable twice": "SELECT * { <x:s> ?p ?p }",
+    "the same variable with both sigils": "SELECT * { ?s ?p $s }",
+    "two patterns": SG + "SELECT * { ?s sg:holder id:Russia ; sg:target ?t }",
+    "DISTINCT": "SELECT DISTINCT ?p { <x:s> ?p ?o }",
+    "ORDER BY": "SELECT ?o { <x:s> ?p ?o } ORDER BY ?o",
+    "OFFSET": "SELECT ?o { <x:s> ?p ?o } OFFSET 100000",
+    "FILTER": "SELECT ?o { <x:s> ?p ?o FILTER(?o != 1) }",
+    "property path": "SELECT ?o { <x:s> <x:p>+ ?o }",
+    "GRAPH": "SELECT ?o { GRAPH ?g { <x:s> ?p ?o } }",
+    "FROM": "SELECT ?o FROM <x:g> { <x:s> ?p ?o }",
+    "an expression": "SELECT (COUNT(*) AS ?n) { <x:s> ?p ?o }",
+    "a blank node": "SELECT ?o { _:b ?p ?o }",
+    "a long string": 'SELECT ?s { ?s ?p """x""" }',
+    "a string with an escape": 'SELECT ?s { ?s ?p "a\\"b" }',
+    "VALUES": "SELECT ?o { <x:s> ?p ?o } VALUES ?o { 1 }",
+    "CONSTRUCT": "CONSTRUCT WHERE { <x:s> ?p ?o }",
+    "DESCRIBE": "DESCRIBE <x:s>",
+    "a local name the engine reads as one term": "PREFIX ex: <x:>\nSELECT ?o { ex:s:p ?o }",
+    "a decimal the engine reads as one number": "SELECT ?s { ?s ?p 5.0 }",
+}
+
+
+@pytest.mark.parametrize("query", LOOKUPS)
+def test_one_pattern_anchored_at_a_constant_is_a_lookup(query):
+    assert is_lookup(QueryJob(query))
+
+
+@pytest.mark.parametrize("query", NOT_LOOKUPS.values(), ids=NOT_LOOKUPS.keys())
+def test_anything_else_is_left_to_the_workers(query):
+    assert not is_lookup(QueryJob(query))
+
+
+def test_a_dataset_named_by_the_request_is_left_to_the_workers():
+    query = "SELECT ?o { <x:s> ?p ?o }"
+    assert not is_lookup(QueryJob(query, default_graphs=("x:g",)))
+    assert not is_lookup(QueryJob(query, named_graphs=("x:g",)))
+
+
+def test_a_huge_query_is_refused_in_linear_time():
+    """The recognizer runs on every query up to the byte limit: no input makes it backtrack."""
+    import time
+
+    texts = [" " * 1_000_000 + "x", "SELECT " + "?a " * 300_000 + "{", "# c\n" * 250_000 + "x", "#" * 1_000_000]
+    for text in texts:
+        started = time.perf_counter()
+        assert not is_lookup(QueryJob(text))
+        assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize("accept", ["application/sparql-results+json", "application/sparql-results+xml", "text/csv"])
+def test_a_lookup_answers_what_a_worker_answers(client, accept):
+    """The same pattern with a FILTER that keeps everything goes to a worker: the rows are the same."""
+    lookup = SG + "SELECT ?p ?o WHERE { id:Russia ?p ?o }"
+    worker = SG + "SELECT ?p ?o WHERE { id:Russia ?p ?o FILTER(true) }"
+    assert is_lookup(QueryJob(lookup)) and not is_lookup(QueryJob(worker))
+    answers = [client.get("/sparql", params={"query": q}, headers={"accept": accept}) for q in (lookup, worker)]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].headers["stancegraph-rows"] == answers[1].headers["stancegraph-rows"] != "0"
+    assert answers[0].headers["content-type"] == answers[1].headers["content-type"]
+    assert sorted(answers[0].text.splitlines()) == sorted(answers[1].text.splitlines())
+
+
+def test_a_lookup_with_a_syntax_error_is_a_400_that_says_where(client):
+    response = client.get("/sparql", params={"query": "SELECT ?o { undeclared:s ?p ?o }"})
+    assert response.status_code == 400 and "line 1" in response.text
+
+
+def _insert_many(client, count: int) -> None:
+    triples = " ".join(f"<x:hub> <x:has> <x:item{i}> ." for i in range(count))
+    response = client.post(
+        "/sparql",
+        content=f"INSERT DATA {{ GRAPH <x:many> {{ {triples} }} }}",
+        headers={"content-type": "application/sparql-update", "authorization": f"Bearer {TOKEN}"},
+    )
+    assert response.status_code == 204, response.text
+
+
+def test_a_lookup_with_more_rows_than_answered_in_process_gets_every_row(make_client):
+    client = make_client(admin_token=TOKEN)
+    _insert_many(client, INLINE_ROWS + 500)
+    for query in ("SELECT ?o { <x:hub> <x:has> ?o }", "SELECT ?o { <x:hub> ?p ?o } LIMIT 1200"):
+        response = client.get("/sparql", params={"query": query}, headers={"accept": "text/tab-separated-values"})
+        expected = min(INLINE_ROWS + 500, 1200 if "LIMIT" in query else INLINE_ROWS + 500)
+        assert response.headers["stancegraph-rows"] == str(expected)
+        assert len(response.text.splitlines()) == expected + 1
+        assert response.headers["stancegraph-truncated"] == "false"
+
+
+def test_a_lookup_is_cut_at_the_row_limit_and_says_so(make_client):
+    client = make_client(admin_token=TOKEN, max_rows=10)
+    _insert_many(client, 50)
+    response = client.get("/sparql", params={"query": "SELECT ?o { <x:hub> <x:has> ?o }", "format": "json"})
+    assert len(response.json()["results"]["bindings"]) == 10
+    assert response.headers["stancegraph-truncated"] == "true" and response.headers["stancegraph-rows"] == "10"
+
+
+def test_a_lookup_sees_an_update_at_once(make_client):
+    client = make_client(admin_token=TOKEN)
+    ask = {"query": "ASK { <x:hub> <x:has> <x:item0> }", "format": "json"}
+    before = client.get("/sparql", params=ask)
+    _insert_many(client, 1)
+    after = client.get("/sparql", params=ask)
+    assert before.json()["boolean"] is False and after.json()["boolean"] is True
+    assert before.headers["stancegraph-data-version"] != after.headers["stancegraph-data-version"]
