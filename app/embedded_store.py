@@ -51,7 +51,7 @@ class EmbeddedStore(Store):
         super().__init__(settings)
         self._store = ox.Store()
         self._version = new_version()
-        self._write_lock = threading.RLock()  # also keeps replacement query workers from forking mid-write
+        self._write_lock = threading.RLock()  # writes, forks of query workers and in-process lookups take turns
         self._pool = (
             QueryPool(settings.query_workers, settings.max_waiting_queries, settings.query_memory_mb, self._write_lock)
             if pooled

@@ -3,7 +3,8 @@
 pyoxigraph cannot cancel a running query, so each query runs in a child process forked from the process
 that holds the loaded in-memory store (fork is copy-on-write: children share its pages). At the deadline
 the child is killed with SIGKILL and a fresh one is forked; other requests, served by other workers, go on.
-The parent never evaluates queries itself while workers exist, so no store lock can be held at fork time.
+The parent evaluates only lookups itself (see lookups), and only while holding the pool's fork guard, which
+every fork holds too: no store lock can be held at fork time.
 """
 
 import asyncio
@@ -405,7 +406,7 @@ class QueryPool:
     Each worker gets its store from an opener called in the child right after the fork: the in-memory
     store inherited from the parent, or its own read-only handle on an on-disk store. Queries come from
     threads (`run`) and from the event loop (`run_async`, no thread hop); both wait in one line for a free
-    worker. `fork_guard`, held by the store while it writes, keeps replacement workers from forking mid-write.
+    worker. Every fork holds `fork_guard`, which the store holds while it writes or answers a lookup itself.
     """
 
     def __init__(
@@ -429,7 +430,7 @@ class QueryPool:
 
     def refresh(self, opener: StoreOpener) -> None:
         """Serve the store `opener` gives from now on: new workers are forked, old ones retire after their query."""
-        with self._lock:
+        with self._fork_guard, self._lock:
             self._open = opener
             self._generation += 1
             stale = list(self._idle)
