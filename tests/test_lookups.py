@@ -128,3 +128,59 @@ def test_a_lookup_sees_an_update_at_once(make_client):
     after = client.get("/sparql", params=ask)
     assert before.json()["boolean"] is False and after.json()["boolean"] is True
     assert before.headers["stancegraph-data-version"] != after.headers["stancegraph-data-version"]
+
+
+def test_lookups_writes_and_killed_workers_together_never_wedge_the_server():
+    """Lookups in the server process, updates (each forks new workers) and timeouts (each forks a replacement)
+    at once: no fork may copy the engine mid-lookup, so every request keeps being answered."""
+    import concurrent.futures
+    import time
+
+    import httpx
+
+    from tests.live import stancegraph_server
+
+    slow = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+    with stancegraph_server(admin_token=TOKEN, query_timeout=0.5, query_workers=2) as base:
+        until = time.monotonic() + 6
+
+        def lookups() -> list[int]:
+            with httpx.Client(timeout=30) as client:
+                statuses = []
+                while time.monotonic() < until:
+                    query = {"query": "ASK { <x:hub> ?p ?o }"}
+                    statuses.append(client.get(f"{base}/sparql", params=query).status_code)
+                return statuses
+
+        def updates() -> list[int]:
+            with httpx.Client(timeout=30) as client:
+                statuses, n = [], 0
+                while time.monotonic() < until:
+                    n += 1
+                    statuses.append(
+                        client.post(
+                            f"{base}/sparql",
+                            content=f"INSERT DATA {{ GRAPH <x:g> {{ <x:hub> <x:has> {n} }} }}",
+                            headers={"content-type": "application/sparql-update", "authorization": f"Bearer {TOKEN}"},
+                        ).status_code
+                    )
+                return statuses
+
+        def timeouts() -> list[int]:
+            with httpx.Client(timeout=30) as client:
+                statuses = []
+                while time.monotonic() < until:
+                    statuses.append(client.get(f"{base}/sparql", params={"query": slow}).status_code)
+                return statuses
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            runs = [pool.submit(task) for task in (lookups, lookups, updates, timeouts)]
+            first, second, written, stopped = (run.result() for run in runs)
+        lookups_answered = len(first + second)
+        print(f"\n{lookups_answered} lookups, {len(written)} updates, {len(stopped)} queries stopped at their deadline")
+        assert set(first + second) == {200} and lookups_answered > 50
+        assert set(written) == {204} and len(written) > 5
+        assert set(stopped) == {503} and len(stopped) > 3
+        final = {"query": "SELECT (COUNT(*) AS ?n) { <x:hub> <x:has> ?o FILTER(?o > 0) }", "format": "json"}
+        answer = httpx.get(f"{base}/sparql", params=final, timeout=30).json()
+        assert int(answer["results"]["bindings"][0]["n"]["value"]) == len(written)
