@@ -20,6 +20,9 @@ LOOKUPS = [
     "SELECT ?s { ?s <x:count> 5 }",
     "PREFIX ex: <http://example.org/> # a comment { ?x ?y ?z }\nSELECT ?o # the object\nWHERE { ex:a ex:b ?o }",
     "BASE <http://example.org/>\nSELECT ?o { <a> ?p ?o }",
+    # what rdflib's SPARQLStore sends for graph.triples((s, None, None)) and graph.subjects(None, o)
+    "SELECT ?p ?o  { <https://stancegraph.org/id/Russia> ?p ?o }",
+    "SELECT ?s ?p  { ?s ?p <https://stancegraph.org/id/Russia> }",
 ]
 NOT_LOOKUPS = {
     "no constant subject or object": "SELECT * { ?s ?p ?o }",
