@@ -42,8 +42,8 @@ Write = Callable[[ox.Store], object]
 class EmbeddedStore(Store):
     """pyoxigraph in memory, loaded from data/ and ontology/.
 
-    With `pooled=True` (the server) every query runs in a forked worker that is killed at its deadline, but
-    lookups (see lookups), whose cost is bounded by their rows, which are answered in-process; without (CLI,
+    With `pooled=True` (the server) every query but a lookup runs in a forked worker that is killed at its
+    deadline; a lookup, whose cost is bounded by its rows (see lookups), is answered in-process. Without (CLI,
     tests of pure functions) queries run in-process with no time limit.
     """
 

@@ -19,16 +19,17 @@ from app.workers import QueryJob, QueryOutcome
 
 INLINE_ROWS = 1_000  # past this many rows a lookup is not cheap any more: a worker answers it
 
-# The grammar of a lookup as one expression; every token ends where the engine's scanner ends it (the
-# look-aheads), so a backtracking match can never read a text as a different query than the engine does.
-_WS = r"(?:\s+|\#[^\n]*(?:\n|\Z))*+"
+# The grammar of a lookup as one expression, in the engine's own terms: white space is the four characters
+# SPARQL allows, a comment ends at a CR or an LF, digits are ASCII, and every token ends where the engine's
+# scanner ends it (the look-aheads), so a match can never read a text as a different query than the engine.
+_WS = r"(?:[ \t\r\n]+|\#[^\r\n]*)*+"
 _IRI = r"<[^<>\"{}|^`\\\x00-\x20]*>"
 _PREFIX = r"(?:[A-Za-z](?:[A-Za-z0-9_.-]*[A-Za-z0-9_-])?)?:"
 _PNAME = rf"{_PREFIX}(?:[A-Za-z0-9_:](?:[A-Za-z0-9_.:-]*[A-Za-z0-9_:-])?)?(?![A-Za-z0-9_:-]|\.[A-Za-z0-9_:-])"
 _VAR = r"[?$][A-Za-z_][A-Za-z0-9_]*(?![A-Za-z0-9_])"
 _LITERAL = (
     rf"(?:\"[^\"\\\n\r]*\"|'[^'\\\n\r]*')(?:@[A-Za-z]+(?:-[A-Za-z0-9]+)*(?![A-Za-z0-9-])|\^\^(?:{_IRI}|{_PNAME}))?"
-    r"|\d+(?![0-9eE]|\.[0-9])"
+    r"|[0-9]+(?![0-9eE]|\.[0-9])"
 )
 _KEYWORD_END = r"(?![A-Za-z0-9_:-])"
 _LOOKUP = re.compile(
@@ -38,7 +39,7 @@ _LOOKUP = re.compile(
     (?P<subject>{_IRI}|{_PNAME}|{_VAR}){_WS}
     (?P<predicate>{_IRI}|{_PNAME}|{_VAR}|a{_KEYWORD_END}){_WS}
     (?P<object>{_IRI}|{_PNAME}|{_VAR}|{_LITERAL}){_WS}(?:\.{_WS})?\}}
-    {_WS}(?:(?i:LIMIT){_KEYWORD_END}{_WS}\d+(?![0-9eE]|\.[0-9]){_WS})?""",
+    {_WS}(?:(?i:LIMIT){_KEYWORD_END}{_WS}[0-9]+(?![0-9eE]|\.[0-9]){_WS})?""",
     re.VERBOSE,
 )
 

@@ -46,6 +46,10 @@ NOT_LOOKUPS = {
     "DESCRIBE": "DESCRIBE <x:s>",
     "a local name the engine reads as one term": "PREFIX ex: <x:>\nSELECT ?o { ex:s:p ?o }",
     "a decimal the engine reads as one number": "SELECT ?s { ?s ?p 5.0 }",
+    # a comment ends at a CR for the engine: after it, a cross join of the whole store
+    "a comment ended by a CR": "SELECT * { <x:s> ?p ?o #\r. ?a ?b ?c . ?d ?e ?f\n}",
+    "white space the engine does not know": "SELECT\u00a0?o { <x:s> ?p ?o }",
+    "a digit the engine does not know": "SELECT ?s { ?s ?p \u0665 }",
 }
 
 
