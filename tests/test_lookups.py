@@ -1,6 +1,7 @@
 """Lookups (one triple pattern anchored at a constant) are answered in the server process, without a worker:
 the same answers, whatever their size, and only for queries whose cost is bounded by their rows."""
 
+import hypothesis
 import pytest
 
 from app.lookups import INLINE_ROWS, is_lookup
@@ -191,3 +192,56 @@ def test_lookups_writes_and_killed_workers_together_never_wedge_the_server():
         final = {"query": "SELECT (COUNT(*) AS ?n) { <x:hub> <x:has> ?o FILTER(?o > 0) }", "format": "json"}
         answer = httpx.get(f"{base}/sparql", params=final, timeout=30).json()
         assert int(answer["results"]["bindings"][0]["n"]["value"]) == len(written)
+
+
+# Separators a client (or an attacker) may put between the terms of a lookup: white space of every kind the
+# engine knows, comments ended by LF or CR, and comments followed on their next line by more query.
+SEPARATORS = [" ", "\t", "\n", "\r", "\r\n", "# c\n", "# c\r", "#}\n", "# c\r. ?a ?b ?c .\n", "#\r?x <x:p> ?y .\n"]
+TERMS = {
+    "subject": ["<x:s>", "ex:s", "?s", "$s"],
+    "predicate": ["<x:p>", "ex:p", "a", "?p"],
+    "object": ["<x:o>", '"o"', '"o"@en', "7", "?o", "ex:o"],
+}
+
+
+@hypothesis.settings(max_examples=300, deadline=None, derandomize=True)
+@hypothesis.given(
+    separators=hypothesis.strategies.lists(hypothesis.strategies.sampled_from(SEPARATORS), min_size=6, max_size=6),
+    subject=hypothesis.strategies.sampled_from(TERMS["subject"]),
+    predicate=hypothesis.strategies.sampled_from(TERMS["predicate"]),
+    obj=hypothesis.strategies.sampled_from(TERMS["object"]),
+)
+def test_what_is_taken_for_a_lookup_is_what_the_engine_reads(separators, subject, predicate, obj):
+    """The engine's own reading of any text taken for a lookup has exactly the pattern's variables and its
+    answers: nothing hidden from the recognizer (by a comment ended with a CR, say) is evaluated."""
+    one, two, three, four, five, six = separators
+    text = f"PREFIX ex: <x:>{one}SELECT *{two}WHERE {{{three}{subject}{four}{predicate}{five}{obj}{six}}}"
+    if not is_lookup(QueryJob(text)):
+        return
+    store = _small_store()
+    seen = store.query(text, use_default_graph_as_union=True)
+    variables = {term[1:] for term in (subject, predicate, obj) if term[0] in "?$"}
+    assert {variable.value for variable in seen.variables} == variables, repr(text)
+    plain = f"PREFIX ex: <x:> SELECT * WHERE {{ {subject} {predicate} {obj} }}"
+    assert _rows(seen) == _rows(store.query(plain, use_default_graph_as_union=True)), repr(text)
+
+
+def _small_store():
+    import pyoxigraph as ox
+
+    store = ox.Store()
+    rdf_type = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+    for s, p, o in [
+        ("x:s", "x:p", ox.NamedNode("x:o")),
+        ("x:s", "x:p", ox.Literal("o")),
+        ("x:s", "x:p", ox.Literal("o", language="en")),
+        ("x:s", rdf_type, ox.NamedNode("x:o")),
+        ("x:t", "x:p", ox.Literal("7", datatype=ox.NamedNode("http://www.w3.org/2001/XMLSchema#integer"))),
+        ("x:o", "x:q", ox.NamedNode("x:s")),
+    ]:
+        store.add(ox.Quad(ox.NamedNode(s), ox.NamedNode(p), o, ox.NamedNode("x:g")))
+    return store
+
+
+def _rows(solutions) -> list[str]:
+    return sorted(str(sorted((v.value, str(s[v])) for v in solutions.variables if s[v] is not None)) for s in solutions)
