@@ -16,14 +16,20 @@ class Enough(Exception):
     """Raised inside the engine's serializer to stop it: the row limit is passed."""
 
 
-class RowSink(io.RawIOBase):
-    """Collects a serialization and stops it one row past `budget`; subclasses find where rows start."""
+class AnswerTooLarge(Exception):
+    """Raised inside the engine's serializer: the answer passed the sink's byte limit, so it is not wanted."""
 
-    def __init__(self, budget: int | None):
+
+class RowSink(io.RawIOBase):
+    """Collects a serialization and stops it one row past `budget` (or, raising AnswerTooLarge, past `max_bytes`);
+    subclasses find where rows start."""
+
+    def __init__(self, budget: int | None, max_bytes: int | None = None):
         super().__init__()
         self.data = bytearray()
         self.rows = 0
         self.budget = budget
+        self.max_bytes = max_bytes
         self._start = 0  # where the latest chunk begins in `data`: a cut always falls inside it
         self._rows_before = 0  # rows that began before it
 
@@ -33,6 +39,8 @@ class RowSink(io.RawIOBase):
     def write(self, chunk) -> int:
         if self._over():  # the engine may flush once more after being stopped
             raise Enough
+        if self.max_bytes is not None and len(self.data) + len(chunk) > self.max_bytes:
+            raise AnswerTooLarge
         self._start, self._rows_before = len(self.data), self.rows
         self.data += chunk
         self.rows += self._scan()
@@ -61,8 +69,8 @@ class RowSink(io.RawIOBase):
 class LineSink(RowSink):
     """TSV and N-Triples: one row per line (both escape line breaks inside values), after `header` lines."""
 
-    def __init__(self, budget: int | None, header: int = 0):
-        super().__init__(budget)
+    def __init__(self, budget: int | None, header: int = 0, max_bytes: int | None = None):
+        super().__init__(budget, max_bytes)
         self._header = header
         self._lines = 0
         self._lines_before = 0
@@ -117,8 +125,8 @@ class JsonSink(RowSink):
 
     CLOSING = b"]}}"
 
-    def __init__(self, budget: int | None):
-        super().__init__(budget)
+    def __init__(self, budget: int | None, max_bytes: int | None = None):
+        super().__init__(budget, max_bytes)
         self._read_to = 0
         self._open: bytes | None = None  # at `_read_to`: None outside a string, else b"" or a pending b"\\"
         self._starts: list[int] = []  # where the solutions counted by the latest chunk start (their `,` or `[`)

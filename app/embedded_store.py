@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 import pyoxigraph as ox
 
+from app.bounded_results import AnswerTooLarge
 from app.loader import LoadReport
 from app.lookups import bounded, complete, is_lookup
 from app.namespaces import PREFIXES
@@ -97,7 +98,7 @@ class EmbeddedStore(Store):
         return await super().run_async(job, timeout)
 
     def _lookup(self, job: QueryJob) -> QueryOutcome | None:
-        """A lookup answered in this process, or None: not a lookup, too many rows, or a write or a fork at work.
+        """A lookup answered here, or None: not a lookup, too many rows or bytes, or a write or a fork at work.
 
         The write lock is only tried, never waited for: held, it means a writer or a worker being forked (a
         fork must not copy the engine in the middle of a query), and the query goes to a worker as usual.
@@ -106,6 +107,8 @@ class EmbeddedStore(Store):
             return None
         try:
             outcome = execute(self._store, bounded(job))
+        except AnswerTooLarge:
+            return None
         finally:
             self._write_lock.release()
         return outcome if complete(job, outcome) else None

@@ -6,7 +6,7 @@ a lookup when it is one triple pattern whose subject or object is a constant, as
 ORDER BY or OFFSET) or an ASK, over the default dataset (the union of all graphs, or the store's default
 graph): the engine then seeks its index at that constant and every quad it reads there is a solution, so its
 work grows with the rows it writes and with nothing else. The rows are bounded too: the answer is cut after
-`INLINE_ROWS` rows and, if more exist, the query goes to a worker after all.
+`INLINE_ROWS` rows (or `INLINE_BYTES` bytes) and, if more exist, the query goes to a worker after all.
 
 The recognizer is a strict scanner of a tiny grammar. Anything it does not know (a FILTER, a property path,
 a long string, a blank node, a dataset named by the request) makes the query an ordinary one, so a mistake
@@ -18,6 +18,7 @@ from dataclasses import replace
 from app.workers import QueryJob, QueryOutcome
 
 INLINE_ROWS = 1_000  # past this many rows a lookup is not cheap any more: a worker answers it
+INLINE_BYTES = 1 << 20  # nor past this many bytes (a row may hold a long literal): a worker answers it
 
 # The grammar of a lookup as one expression, in the engine's own terms: white space is the four characters
 # SPARQL allows, a comment ends at a CR or an LF, digits are ASCII, and every token ends where the engine's
@@ -59,9 +60,10 @@ def is_lookup(job: QueryJob) -> bool:
 
 
 def bounded(job: QueryJob) -> QueryJob:
-    """The job with its row limit lowered to INLINE_ROWS, to be run in-process."""
+    """The job with its row limit lowered to INLINE_ROWS and its answer limited to INLINE_BYTES (past them
+    the engine is stopped: AnswerTooLarge), to be run in-process."""
     limit = INLINE_ROWS if job.max_rows is None else min(job.max_rows, INLINE_ROWS)
-    return replace(job, max_rows=limit)
+    return replace(job, max_rows=limit, max_bytes=INLINE_BYTES)
 
 
 def complete(job: QueryJob, outcome: QueryOutcome) -> bool:

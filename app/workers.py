@@ -46,6 +46,7 @@ class QueryJob:
     graph_format: str | None = "application/n-triples"
     max_rows: int | None = None
     base_iri: str | None = None
+    max_bytes: int | None = None  # a larger answer is not wanted at all: AnswerTooLarge (see lookups)
 
 
 @dataclass(frozen=True)
@@ -153,8 +154,9 @@ def serialize(result, job: QueryJob) -> QueryOutcome:
     """A query result (from the engine or parsed from a remote store's answer) in the job's formats.
 
     The engine writes TSV, JSON, XML and N-Triples straight into a sink that stops it one row past the row
-    limit (see bounded_results), so no term passes through Python and a huge result is never evaluated
-    beyond what is sent. CSV and the RDF formats other than N-Triples are converted from TSV / N-Triples.
+    limit (or, raising AnswerTooLarge, past the job's `max_bytes`; see bounded_results), so no term passes
+    through Python and a huge result is never evaluated beyond what is sent. CSV and the RDF formats other
+    than N-Triples are converted from TSV / N-Triples.
     """
     if isinstance(result, ox.QueryBoolean):
         native = _native(RESULT_FORMATS, job.result_format, "boolean")
@@ -162,12 +164,14 @@ def serialize(result, job: QueryJob) -> QueryOutcome:
     if isinstance(result, ox.QuerySolutions):
         native = _native(RESULT_FORMATS, job.result_format, "solutions")
         if native in SOLUTION_SINKS:
-            body, rows, truncated = _bounded(result, native, SOLUTION_SINKS[native](job.max_rows))
+            body, rows, truncated = _bounded(result, native, SOLUTION_SINKS[native](job.max_rows, job.max_bytes))
             return QueryOutcome("solutions", job.result_format, body, rows, truncated)
-        tsv, rows, truncated = _bounded(result, ox.QueryResultsFormat.TSV, LineSink(job.max_rows, header=1))
+        sink = LineSink(job.max_rows, header=1, max_bytes=job.max_bytes)
+        tsv, rows, truncated = _bounded(result, ox.QueryResultsFormat.TSV, sink)
         return QueryOutcome("solutions", job.result_format, _reserialize(tsv, native), rows, truncated)
     native = _native(RDF_FORMATS, job.graph_format, "triples")  # the engine's QueryTriples or a parsed graph
-    ntriples, rows, truncated = _bounded(result, ox.RdfFormat.N_TRIPLES, LineSink(job.max_rows))
+    sink = LineSink(job.max_rows, max_bytes=job.max_bytes)
+    ntriples, rows, truncated = _bounded(result, ox.RdfFormat.N_TRIPLES, sink)
     if native != ox.RdfFormat.N_TRIPLES:
         triples = ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES)
         ntriples = ox.serialize(triples, format=native, prefixes=PREFIXES if native in PREFIXED else None)
@@ -175,8 +179,8 @@ def serialize(result, job: QueryJob) -> QueryOutcome:
 
 
 # The results formats the engine writes straight for the client (CSV is not: see IRI_WITH_COMMA).
-SOLUTION_SINKS: dict[ox.QueryResultsFormat, Callable[[int | None], RowSink]] = {
-    ox.QueryResultsFormat.TSV: lambda budget: LineSink(budget, header=1),
+SOLUTION_SINKS: dict[ox.QueryResultsFormat, Callable[[int | None, int | None], RowSink]] = {
+    ox.QueryResultsFormat.TSV: lambda budget, max_bytes: LineSink(budget, header=1, max_bytes=max_bytes),
     ox.QueryResultsFormat.JSON: JsonSink,
     ox.QueryResultsFormat.XML: XmlSink,
 }

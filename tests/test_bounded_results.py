@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.bounded_results import Enough, JsonSink
+from app.bounded_results import AnswerTooLarge, Enough, JsonSink
 from app.workers import QueryJob, execute
 
 EXAMPLES = int(os.environ.get("STANCEGRAPH_PROPERTY_EXAMPLES", "60"))
@@ -125,3 +125,18 @@ def test_rows_are_counted_wherever_the_chunks_split_them(media_type):
             )
             expected = ["x" * length, "y,{", "", ',{",'][:limit]
             assert (outcome.rows, values_in(outcome.body, media_type)) == (len(expected), expected), (length, limit)
+
+
+@pytest.mark.parametrize("media_type", [*FORMATS, "application/n-triples", "text/turtle"])
+def test_an_answer_past_its_byte_limit_is_refused_whole(media_type):
+    """Lookups answered in the server process are limited in bytes as well as rows: a row may hold a long
+    literal. Past the limit the engine is stopped and the caller told, not sent a cut answer."""
+    store = store_of(["x" * 5000, "y" * 5000, "z" * 5000])
+    kind = {"result_format": media_type} if media_type in FORMATS else {"graph_format": media_type}
+    query = "SELECT ?s ?o WHERE { ?s <http://example.org/p> ?o }"
+    if "result_format" not in kind:
+        query = "CONSTRUCT WHERE { ?s <http://example.org/p> ?o }"
+    with pytest.raises(AnswerTooLarge):
+        execute(store, QueryJob(query, max_bytes=12_000, **kind))
+    whole = execute(store, QueryJob(query, max_bytes=20_000, **kind))
+    assert whole.rows == 3 and not whole.truncated and len(whole.body) <= 20_000

@@ -120,6 +120,22 @@ def test_a_lookup_with_more_rows_than_answered_in_process_gets_every_row(make_cl
         assert response.headers["stancegraph-truncated"] == "false"
 
 
+def test_a_lookup_with_more_bytes_than_answered_in_process_gets_every_byte(make_client):
+    client = make_client(admin_token=TOKEN)
+    literals = ["a" * 500_000, "b" * 500_000, "c" * 500_000]  # three rows, 1.5 MB: past INLINE_BYTES
+    triples = "".join(f'<x:big> <x:has> "{text}" .\n' for text in literals)
+    uploaded = client.post(
+        "/store",
+        params={"graph": "x:big"},
+        content=triples,
+        headers={"content-type": "application/n-triples", "authorization": f"Bearer {TOKEN}"},
+    )
+    assert uploaded.status_code in (201, 204), uploaded.text
+    response = client.get("/sparql", params={"query": "SELECT ?o { <x:big> <x:has> ?o }", "format": "json"})
+    values = sorted(binding["o"]["value"] for binding in response.json()["results"]["bindings"])
+    assert values == literals and response.headers["stancegraph-truncated"] == "false"
+
+
 def test_a_lookup_is_cut_at_the_row_limit_and_says_so(make_client):
     client = make_client(admin_token=TOKEN, max_rows=10)
     _insert_many(client, 50)
