@@ -44,9 +44,11 @@ class EmbeddedStore(Store):
     """pyoxigraph in memory, loaded from data/ and ontology/.
 
     With `pooled=True` (the server) every query but a lookup runs in a forked worker that is killed at its
-    deadline; a lookup, whose cost is bounded by its rows (see lookups), is answered in-process. Without (CLI,
-    tests of pure functions) queries run in-process with no time limit.
+    deadline; a lookup, whose cost is bounded by its rows (see lookups), is answered in-process (in memory
+    only). Without (CLI, tests of pure functions) queries run in-process with no time limit.
     """
+
+    answers_lookups = True  # in memory a lookup is CPU alone, microseconds: fine on the event loop
 
     def __init__(self, settings: Settings, pooled: bool = False):
         super().__init__(settings)
@@ -103,7 +105,7 @@ class EmbeddedStore(Store):
         The write lock is only tried, never waited for: held, it means a writer or a worker being forked (a
         fork must not copy the engine in the middle of a query), and the query goes to a worker as usual.
         """
-        if not is_lookup(job) or not self._write_lock.acquire(blocking=False):
+        if not self.answers_lookups or not is_lookup(job) or not self._write_lock.acquire(blocking=False):
             return None
         try:
             outcome = execute(self._store, bounded(job))
@@ -256,6 +258,8 @@ class OnDiskStore(EmbeddedStore):
     processes share it. Between writes every handle is read-only; a write closes them, opens the store
     read-write, commits, and reopens them, so no reader ever runs next to a writer.
     """
+
+    answers_lookups = False  # a seek on disk may wait for the disk, which the event loop must never do
 
     def __init__(self, settings: Settings, location: Path, pooled: bool = False):
         super().__init__(settings, pooled)
