@@ -8,9 +8,12 @@ graph): the engine then seeks its index at that constant and every quad it reads
 work grows with the rows it writes and with nothing else. The rows are bounded too: the answer is cut after
 `INLINE_ROWS` rows (or `INLINE_BYTES` bytes) and, if more exist, the query goes to a worker after all.
 
-The recognizer is a strict scanner of a tiny grammar. Anything it does not know (a FILTER, a property path,
-a long string, a blank node, a dataset named by the request) makes the query an ordinary one, so a mistake
-costs speed, never safety."""
+The recognizer is one strict expression of that grammar, reading white space, comments and tokens exactly
+as the engine does: a text it reads differently could hide more query (a comment that the engine ends at a
+CR, say) and run it where nothing can stop it, so tests/test_lookups.py checks that the engine reads every
+text taken for a lookup with the same pattern and answers. Anything the grammar does not have (a FILTER, a
+property path, a long string, a blank node, a dataset named by the request) makes the query an ordinary one.
+Only the in-memory store answers lookups itself (see EmbeddedStore.answers_lookups)."""
 
 import re
 from dataclasses import replace
