@@ -5,7 +5,6 @@ killable worker and returns bytes from the engine's own serializers. Blocking ca
 """
 
 import functools
-from urllib.parse import parse_qsl
 
 import pyoxigraph as ox
 from fastapi import APIRouter, HTTPException, Request
@@ -14,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.cache import VersionedCache
 from app.formats import RDF_FORMATS, RDF_TYPES, RESULT_FORMATS, RESULT_TYPES, BadAccept, NotAcceptable, negotiate
-from app.http_common import plain_error, read_body, require_admin, version_etag
+from app.http_common import form_fields, plain_error, read_body, require_admin, version_etag
 from app.namespaces import PREFIXES
 from app.query_ui import query_page
 from app.service_description import description_triples
@@ -105,9 +104,10 @@ def _endpoint_at(scheme: str, host: str | None, server: tuple[str, int] | None, 
     return f"{Request(scope).base_url}sparql"
 
 
-def _negotiate(request: Request) -> tuple[str | None, str | None]:
-    """The best result format and the best RDF format for this request (either may be None)."""
-    return _formats(request.headers.get("accept"), request.query_params.get("format"))
+def _negotiate(request: Request, params: list[tuple[str, str]]) -> tuple[str | None, str | None]:
+    """The best result format and the best RDF format for this request (either may be None); a `format`
+    parameter given more than once counts by its last value, as in Starlette's `query_params`."""
+    return _formats(request.headers.get("accept"), dict(params).get("format"))
 
 
 @functools.lru_cache(maxsize=256)
@@ -149,7 +149,7 @@ async def answer_query(request: Request, query: str, params: list[tuple[str, str
         check_nesting(query)
     except TooDeep as err:
         return plain_error(400, str(err))
-    result_format, graph_format = _negotiate(request)
+    result_format, graph_format = _negotiate(request, params)
     job = QueryJob(
         query,
         result_format=result_format,
@@ -260,13 +260,18 @@ GET_PARAMETERS = [
 async def sparql_get(request: Request) -> Response:
     # Parameters are documented in OpenAPI above but read raw: FastAPI's per-request parameter validation
     # would cost more than the rest of answering a simple query.
-    params = list(request.query_params.multi_items())
+    params = _url_fields(request)
     if _single(params, "update") is not None:
         return plain_error(400, "updates must be sent with POST")
     query = _single(params, "query")
     if query is None:
         return await home(request)
     return await answer_query(request, query, params)
+
+
+def _url_fields(request: Request) -> list[tuple[str, str]]:
+    """The URL's parameters in order, repeats kept (so that `_single` can refuse them)."""
+    return form_fields(request.scope["query_string"].decode("latin-1"))
 
 
 @router.get("/", include_in_schema=False)
@@ -279,14 +284,14 @@ async def home(request: Request) -> Response:
 async def sparql_post(request: Request) -> Response:
     store = _store(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    url_params = list(request.query_params.multi_items())
+    url_params = _url_fields(request)
     body = await read_body(request, store.settings.max_query_bytes)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return plain_error(400, "the request body is not UTF-8")
     if content_type == FORM:
-        params = parse_qsl(text, keep_blank_values=True) + url_params
+        params = form_fields(text) + url_params
         query, update = _single(params, "query"), _single(params, "update")
         if query is not None and update is not None:
             return plain_error(400, "give either 'query' or 'update', not both")

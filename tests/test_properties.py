@@ -7,11 +7,13 @@ sets the number of cases (default 60 per property; seeded, so runs repeat).
 
 import os
 import string
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 import pyoxigraph as ox
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from app.http_common import form_fields
 
 EXAMPLES = int(os.environ.get("STANCEGRAPH_PROPERTY_EXAMPLES", "60"))
 CASES = settings(max_examples=EXAMPLES, deadline=None, derandomize=True)
@@ -96,6 +98,26 @@ def test_an_iri_parameter_selects_only_that_resource(client, actor):
 def test_view_parameters_never_break_the_service(client, resource):
     response = client.get("/views/what-blocks/" + quote(resource, safe=""))
     assert response.status_code in (200, 400, 404, 422), response.text
+
+
+# Query strings as clients send them, and as they must not be misread: escapes of any octet (valid UTF-8 or
+# not), stray `%`, `+`, backslashes and `\\x` (what the fast decoder rewrites escapes into), separators, Unicode.
+ENCODED_PIECES = ["%", "%4", "%zz", "%41", "%c3%a9", "%C3", "%FF", "%25", "+", "&", "=", "\\", "\\x41", "x", "é"]
+encoded_text = st.lists(
+    st.one_of(
+        st.sampled_from(ENCODED_PIECES),
+        st.binary(max_size=4).map(lambda octets: quote(octets, safe="")),
+        st.text(max_size=6).map(lambda text: quote(text, safe="")),
+        st.text(alphabet=string.printable, max_size=6),
+    ),
+    max_size=12,
+).map("".join)
+
+
+@CASES
+@given(encoded=encoded_text)
+def test_parameters_are_decoded_exactly_as_urllib_decodes_them(encoded):
+    assert form_fields(encoded) == parse_qsl(encoded, keep_blank_values=True)
 
 
 def quotes_of(client) -> list[str]:

@@ -78,6 +78,12 @@ def test_format_parameter_overrides_accept(client):
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
 
 
+def test_format_field_of_a_form_post_overrides_accept(client):
+    """HTML forms cannot set Accept: the form's own `format` field chooses, as `format=` does in a GET."""
+    response = client.post("/sparql", data={"query": STANCES, "format": "csv"}, headers={"accept": "application/json"})
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+
+
 def test_csv_keeps_every_value_in_its_column(client):
     """An IRI with a comma (DBpedia's Washington,_D.C.) must not shift its row, as Oxigraph's own writer would."""
     query = (
