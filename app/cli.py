@@ -3,6 +3,7 @@
 import contextlib
 import copy
 import csv
+import logging.config
 import os
 import sys
 from pathlib import Path
@@ -314,6 +315,7 @@ def serve(
         query_workers=query_workers,
     )
     settings = _settings(data_dir, **overrides)
+    logging.config.dictConfig(_logging(settings)["log_config"])  # uvicorn's, already now: loading takes a while
     _loaded(lambda: check_rate_limit(settings.rate_limit, settings.rate_limit_storage))
     if workers == 1:
         application = _loaded(lambda: create_app(settings))

@@ -4,6 +4,7 @@ A load either yields a complete store (parsed, texts attached, quotes verified, 
 applied) or raises DataError: callers keep serving their previous store, so broken files lose nothing.
 """
 
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from app.problems import DataError, Problem
 from app.rules import apply_rules
 from app.validation import shacl_problems
 
+log = logging.getLogger("stancegraph.load")
 FULL_TEXT = ox.NamedNode(SG + "fullText")
 SHA256 = ox.NamedNode(SG + "sha256")
 
@@ -87,6 +89,7 @@ def check(corpus: Corpus, shacl: bool = True) -> tuple[ox.Store, list[Problem]]:
         derived = rules.submit(apply_rules, store, corpus.settings.rules_dir, corpus.name)
         problems += check_quotes(store, corpus)
         if shacl:
+            log.info("checking the SHACL shapes (minutes at millions of triples: STANCEGRAPH_VALIDATE_ON_LOAD=false)")
             problems += shacl_problems(store, corpus)
         problems += derived.result()
     return store, sorted(problems)
@@ -94,11 +97,19 @@ def check(corpus: Corpus, shacl: bool = True) -> tuple[ox.Store, list[Problem]]:
 
 def build(corpus: Corpus, shacl: bool = True) -> tuple[ox.Store, LoadReport]:
     """A new, complete store from the corpus, or DataError listing every error."""
-    started = time.perf_counter()
+    started, files = time.perf_counter(), len(corpus.data_files())
+    log.info("loading %d files from %s", files, corpus.settings.data_dir)
     store, problems = check(corpus, shacl)
     errors = [p for p in problems if p.is_error]
     if errors:
         raise DataError(errors)
     quads = len(store)
-    report = LoadReport(len(corpus.data_files()), quads, time.perf_counter() - started, problems)
+    report = LoadReport(files, quads, time.perf_counter() - started, problems)
+    log.info(
+        "loaded %s quads from %d files in %.1f s%s",
+        f"{quads:,}",
+        files,
+        report.seconds,
+        f" ({len(problems)} warnings: `stancegraph validate` lists them)" if problems else "",
+    )
     return store, report

@@ -386,7 +386,21 @@ def views(base: str, repeats: int = 20) -> dict[str, Timing]:
             curl = statistics.median(_curl_ms(httpx.URL(url)) for _ in range(repeats))
             revalidated = statistics.median(_timed(http, url, etag=etag)[0] for _ in range(repeats))
             out[f"view {name}"] = (cold, warm, curl, revalidated)
+    out["view what-blocks (one issue)"] = _resource_view(base, repeats)
     return out
+
+
+def _resource_view(base: str, repeats: int) -> Timing:
+    """what-blocks for issues not asked about before (cold: a cut from the preconditions view, which the
+    views above built), then the same questions cached, read by curl, and revalidated."""
+    urls = [f"{base}/views/what-blocks/id:Issue{n}" for n in range(1, 4)]
+    with httpx.Client(timeout=600) as http:
+        cold = statistics.median(_timed(http, url)[0] for url in urls)
+        etag = _timed(http, urls[0])[1]
+        warm = statistics.median(_timed(http, urls[0])[0] for _ in range(repeats))
+        revalidated = statistics.median(_timed(http, urls[0], etag=etag)[0] for _ in range(repeats))
+    curl = statistics.median(_curl_ms(httpx.URL(urls[0])) for _ in range(repeats))
+    return cold, warm, curl, revalidated
 
 
 def _timed(http: httpx.Client, url: str | httpx.URL, etag: str | None = None) -> tuple[float, str]:

@@ -1,11 +1,15 @@
 """The real encoding says what the two source texts say, traceably."""
 
+import re
+
 import pytest
 
 from app.corpus import Corpus
 from app.loader import check
 from app.namespaces import DERIVED_GRAPH, ID, sparql_prologue
+from app.settings import PROJECT_ROOT
 from app.statistics import document_statistics
+from tests.live import stancegraph_process
 
 DOC_2009 = ID + "doc/000_dcc2f28bf5a60eb8"
 DOC_2007 = ID + "doc/003_cf8b46a4843bbcf9"
@@ -140,3 +144,14 @@ def test_statistics_count_what_each_document_encodes(settings):
     assert rows[DOC_2007]["stances"] == 14 and rows[DOC_2007]["preconditions"] == 4
     assert rows[DOC_2009]["quotes"] == 22 and rows[DOC_2007]["quotes"] == 22
     assert rows[DOC_2007]["events"] == 2
+
+
+def test_serve_says_what_it_loads_while_it_loads():
+    """At millions of triples a load takes minutes: the log says so from its first second, not only once serving."""
+    with stancegraph_process(validate_on_load="true", data_dir=PROJECT_ROOT / "data") as (_, process):
+        pass
+    log = process.stderr.read()
+    loading, shapes = log.index("loading "), log.index("checking the SHACL shapes")
+    loaded = re.search(r"loaded ([\d,]+) quads from (\d+) files in [\d.]+ s", log)
+    assert loaded and loading < shapes < loaded.start() < log.index("Application startup complete")
+    assert int(loaded[1].replace(",", "")) > 1000 and int(loaded[2]) > 5

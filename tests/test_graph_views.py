@@ -1,13 +1,17 @@
 """Graph views on the real data: what blocks what, who stands where, coalitions; exports that round-trip."""
 
 import datetime
+import functools
 import io
+import operator
 import os
 import subprocess
 import sys
 
 import networkx as nx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app import graph_formats, graph_views
 from app.graph_views import ViewFilter
@@ -41,6 +45,22 @@ def test_cycles_are_reported_not_fatal():
         graph.nodes[node]["label"] = node
     graph_views._order(graph)
     assert graph.graph["cycles"] in ("a -> b", "b -> a") and graph.graph["topological_order"] == ""
+
+
+requirement_graphs = st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11)), max_size=40).map(nx.DiGraph)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(graph=requirement_graphs, unmet=st.dictionaries(st.integers(0, 11), st.integers(1, 63), max_size=12))
+def test_blockers_are_whoever_leaves_any_transitive_requirement_unmet(graph, unmet):
+    """The one-pass computation over components and bit masks equals the definition, loops included."""
+    unmet = {issue: actors for issue, actors in unmet.items() if issue in graph}
+    expected = {}
+    for issue in graph:
+        mask = functools.reduce(operator.or_, (unmet.get(r, 0) for r in nx.descendants(graph, issue)), 0)
+        if mask:
+            expected[issue] = mask
+    assert graph_views._blockers(graph, unmet) == expected
 
 
 CYCLES_PROGRAM = """
@@ -103,10 +123,11 @@ def test_as_of_removes_what_was_not_yet_said(store):
 
 
 def test_what_blocks_and_what_follows_carry_paths(store):
-    blocks = graph_views.what_blocks(store, ID + "ResultSuitingAll")
+    full = graph_views.preconditions(store)
+    blocks = graph_views.what_blocks(full, ID + "ResultSuitingAll")
     assert set(blocks) == {ID + "ResultSuitingAll", ID + "FrankSubstantiveDialogue", ID + "USConcreteProposals"}
     assert blocks.nodes[ID + "USConcreteProposals"]["distance"] == 2
-    follows = graph_views.what_follows(store, RENOUNCE)
+    follows = graph_views.what_follows(full, RENOUNCE)
     assert set(follows) == {RENOUNCE, DIALOGUE, ID + "RussiaUSInterceptionPartnership"}
     assert follows.nodes[DIALOGUE]["path"].endswith("US renounces the third site")
 
@@ -184,3 +205,52 @@ def test_views_are_rebuilt_after_the_data_changes(make_client):
     after = writable.get("/views/stances", params={"format": "csv"}, headers={"if-none-match": before.headers["etag"]})
     assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]
     assert f"{ID}Poland" in after.text and f"{ID}Poland" not in before.text
+
+
+@pytest.fixture(scope="module")
+def many_actors_client(tmp_path_factory):
+    """An app over a generated corpus of 250 documents and 25 actors, each of whom leaves some requirement
+    of nearly every issue unmet: more blockers per issue than the view names."""
+    from fastapi.testclient import TestClient
+
+    from app.server import create_app
+    from app.settings import Settings
+    from bench.generate import generate
+
+    data = generate(tmp_path_factory.mktemp("corpus") / "corpus", documents=250)
+    with TestClient(create_app(Settings(data_dir=data, validate_on_load=False))) as client:
+        yield client
+
+
+def test_a_blocked_issue_names_a_bounded_number_of_blockers_and_counts_them_all(many_actors_client):
+    """Issues x actors would make the view grow with the square of the corpus (707 MB at 10M triples)."""
+    nodes = many_actors_client.get("/views/preconditions").json()["nodes"]
+    crowded = [n for n in nodes if n["blockers"] > graph_views.MAX_BLOCKERS]
+    assert crowded, "the generated corpus has issues blocked by more actors than the view names"
+    for node in crowded:
+        names, iris = node["blocked_by"].split(" | "), node["blocked_by_iris"].split(" | ")
+        assert len(names) == len(iris) == graph_views.MAX_BLOCKERS
+        assert names == sorted(names), "the first blockers by name, the same in every process"
+    issue = crowded[0]["id"]
+    blocks = many_actors_client.get(f"/views/what-blocks/{issue}").json()
+    requirements = [n for n in blocks["nodes"] if n["id"] != issue]
+    unmet_by = {reason.split(":")[0] for n in requirements for reason in n["unmet_because"].split(" | ") if reason}
+    assert len(unmet_by) == crowded[0]["blockers"], "what-blocks shows who leaves each requirement unmet: all of them"
+
+
+def test_what_blocks_and_what_follows_are_cut_from_one_preconditions_graph(many_actors_client, monkeypatch):
+    """Each resource's question costs a search, not a rebuild of the whole view."""
+    builds = []
+    build = graph_views.preconditions
+    monkeypatch.setattr(graph_views, "preconditions", lambda *args: builds.append(args) or build(*args))
+    issues = [
+        n["id"] for n in many_actors_client.get("/views/preconditions", params={"as_of": "2030-01-01"}).json()["nodes"]
+    ]
+    for issue in issues[:5]:
+        for name, end in (("what-blocks", 0), ("what-follows", -1)):
+            graph = many_actors_client.get(f"/views/{name}/{issue}", params={"as_of": "2030-01-01"}).json()
+            label = next(n["label"] for n in graph["nodes"] if n["id"] == issue)
+            for node in graph["nodes"]:
+                hops = node["path"].split(" -> ")
+                assert len(hops) == node["distance"] + 1 and hops[end] == label
+    assert len(builds) == 1
