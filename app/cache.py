@@ -9,11 +9,19 @@ T = TypeVar("T")
 
 
 class VersionedCache:
-    """A bounded LRU map from (data version, key) to a computed value."""
+    """A bounded LRU map from (data version, key) to a computed value.
 
-    def __init__(self, size: int = 512):
+    Bounded by entries and, given `weigh` (a value's size in bytes), by `budget` bytes too: a graph view of a
+    corpus of millions of triples holds hundreds of MB, and entries alone would not keep memory in bounds.
+    A value heavier than the whole budget is returned but not kept.
+    """
+
+    def __init__(self, size: int = 512, budget: int | None = None, weigh: Callable[[object], int] | None = None):
         self.size = size
-        self._entries: OrderedDict[tuple[str, Hashable], object] = OrderedDict()
+        self.budget = budget
+        self._weigh = weigh
+        self._entries: OrderedDict[tuple[str, Hashable], tuple[object, int]] = OrderedDict()
+        self.weight = 0  # bytes held, by `weigh`
         self._lock = threading.Lock()
 
     def get(
@@ -35,10 +43,19 @@ class VersionedCache:
 
     def put(self, version: str, key: Hashable, value: object) -> None:
         """Keep `value` (for callers that compute it themselves, e.g. without leaving the event loop)."""
+        weight = self._weigh(value) if self._weigh else 0
+        if self.budget is not None and weight > self.budget:
+            return
         with self._lock:
-            self._entries[(version, key)] = value
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            self._drop((version, key))
+            self._entries[(version, key)] = (value, weight)
+            self.weight += weight
+            while len(self._entries) > self.size or (self.budget is not None and self.weight > self.budget):
+                self._drop(next(iter(self._entries)))
+
+    def _drop(self, entry: tuple[str, Hashable]) -> None:
+        if entry in self._entries:
+            self.weight -= self._entries.pop(entry)[1]
 
     def peek(self, version: str, key: Hashable) -> object | None:
         """The cached value or None, without computing anything (cheap enough for the event loop)."""
@@ -47,4 +64,4 @@ class VersionedCache:
             if entry not in self._entries:
                 return None
             self._entries.move_to_end(entry)
-            return self._entries[entry]
+            return self._entries[entry][0]

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     query_workers: int = Field(default_factory=lambda: 2 * len(os.sched_getaffinity(0)))
     max_waiting_queries: int = 64
     query_memory_mb: int | None = 4096
+    view_cache_mb: int = Field(default=1024, ge=0)  # graph views and their answers kept in memory (LRU)
     cors_origins: list[str] = ["*"]
     rate_limit: str | None = None
     # where the windows live: memory:// (each process its own) or redis://host:port/db (shared by every process)

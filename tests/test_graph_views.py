@@ -254,3 +254,40 @@ def test_what_blocks_and_what_follows_are_cut_from_one_preconditions_graph(many_
                 hops = node["path"].split(" -> ")
                 assert len(hops) == node["distance"] + 1 and hops[end] == label
     assert len(builds) == 1
+
+
+def test_views_kept_in_memory_stay_within_the_byte_budget(many_actors_client, monkeypatch):
+    """At 10M triples one view holds 100-300 MB: a sweep over `as_of` days must not keep hundreds of them."""
+    from app import graph_view_routes
+
+    cache = graph_view_routes._cache
+    many_actors_client.get("/views/preconditions", params={"as_of": "2040-01-01"})
+    one_view = cache.weight  # the graph and its JSON answer (this module's earlier views count too)
+    monkeypatch.setattr(cache, "budget", one_view + 1)
+    builds = []
+    build = graph_views.preconditions
+    monkeypatch.setattr(graph_views, "preconditions", lambda *args: builds.append(args) or build(*args))
+    for day in range(2, 12):
+        response = many_actors_client.get("/views/preconditions", params={"as_of": f"2040-01-{day:02}"})
+        assert response.status_code == 200 and response.json()["nodes"]
+        assert cache.weight <= cache.budget
+    assert many_actors_client.get("/views/preconditions", params={"as_of": "2040-01-11"}).status_code == 200
+    assert len(builds) == 10, "the latest view is still kept: asked again, it is not built again"
+    kept = cache.weight
+    monkeypatch.setattr(cache, "budget", 1000)
+    assert many_actors_client.get("/views/stances", params={"as_of": "2040-02-01"}).status_code == 200
+    assert cache.weight == kept, "a view heavier than the whole budget is answered, not kept"
+
+
+def test_the_view_cache_budget_is_a_setting(monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from app import graph_view_routes
+    from app.server import create_app
+    from app.settings import Settings
+
+    monkeypatch.setattr(graph_view_routes._cache, "budget", graph_view_routes._cache.budget)  # restored after
+    monkeypatch.setenv("STANCEGRAPH_VIEW_CACHE_MB", "3")
+    with TestClient(create_app(Settings())) as client:
+        assert client.get("/views/stances").status_code == 200
+        assert graph_view_routes._cache.budget == 3 << 20 and graph_view_routes._cache.weight <= 3 << 20
