@@ -19,6 +19,7 @@ from app.rules import apply_rules
 from app.validation import shacl_problems
 
 log = logging.getLogger("stancegraph.load")
+SHOWN_WARNINGS = 10  # in the log of a load; `stancegraph validate` lists them all
 FULL_TEXT = ox.NamedNode(SG + "fullText")
 SHA256 = ox.NamedNode(SG + "sha256")
 
@@ -105,11 +106,9 @@ def build(corpus: Corpus, shacl: bool = True) -> tuple[ox.Store, LoadReport]:
         raise DataError(errors)
     quads = len(store)
     report = LoadReport(files, quads, time.perf_counter() - started, problems)
-    log.info(
-        "loaded %s quads from %d files in %.1f s%s",
-        f"{quads:,}",
-        files,
-        report.seconds,
-        f" ({len(problems)} warnings: `stancegraph validate` lists them)" if problems else "",
-    )
+    log.info("loaded %s quads from %d files in %.1f s", f"{quads:,}", files, report.seconds)
+    for problem in problems[:SHOWN_WARNINGS]:
+        log.warning("%s", problem)
+    if len(problems) > SHOWN_WARNINGS:
+        log.warning("%d warnings in all: `stancegraph validate` lists every one", len(problems))
     return store, report

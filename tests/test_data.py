@@ -7,7 +7,7 @@ import pytest
 from app.corpus import Corpus
 from app.loader import check
 from app.namespaces import DERIVED_GRAPH, ID, sparql_prologue
-from app.settings import PROJECT_ROOT
+from app.settings import PROJECT_ROOT, Settings
 from app.statistics import document_statistics
 from tests.live import stancegraph_process
 
@@ -155,3 +155,5 @@ def test_serve_says_what_it_loads_while_it_loads():
     loaded = re.search(r"loaded ([\d,]+) quads from (\d+) files in [\d.]+ s", log)
     assert loaded and loading < shapes < loaded.start() < log.index("Application startup complete")
     assert int(loaded[1].replace(",", "")) > 1000 and int(loaded[2]) > 5
+    warnings = [p for p in check(Corpus(Settings()))[1] if not p.is_error]
+    assert warnings and all(str(w) in log for w in warnings), "the data's warnings are in the log, with file and line"
