@@ -3,6 +3,7 @@
 import datetime
 import itertools
 import sys
+from collections.abc import Hashable
 from typing import Annotated, Literal
 
 import networkx as nx
@@ -79,8 +80,11 @@ def _negotiated(request: Request) -> str:
     return next((name for name, value in graph_formats.FORMATS.items() if value == media_type), "html")
 
 
-async def _answer(request: Request, compute, format_name: str | None) -> Response:
-    """Negotiate the format, answer 304 when the client has this version, else build (cached) and send."""
+async def _answer(request: Request, graph_key: Hashable, compute, format_name: str | None) -> Response:
+    """Negotiate the format, answer 304 when the client has this version, else build (cached) and send.
+
+    The graph is cached under `graph_key`, what it depends on (view, filter, resource), so that every format
+    of a view, and what-blocks and what-follows with the preconditions view, share one graph."""
     store: Store = request.app.state.store
     name = format_name or _negotiated(request)
     if name == "html":
@@ -92,7 +96,7 @@ async def _answer(request: Request, compute, format_name: str | None) -> Respons
         return Response(status_code=304, headers=headers)
 
     def build() -> tuple[bytes, str]:
-        graph = _cache.get(store.data_version, key[:2], compute)
+        graph = _cache.get(store.data_version, graph_key, compute)
         return graph_formats.serialize(graph, name)
 
     answer = _cache.peek(store.data_version, key)  # sent again: no thread hop
@@ -110,14 +114,17 @@ def list_views() -> dict[str, str]:
     return VIEWS
 
 
-def _filtered_view(name: str, build):
-    """A route for a view that takes only the common filters (preconditions, stances)."""
+def _filtered_view(name: str):
+    """A route for a view that takes only the common filters (preconditions, stances), built by the function
+    of graph_views with its name."""
 
     async def route(
         request: Request, as_of: AsOf = None, source: Sources = None, min_weight: MinWeight = 1, format: Format = None
     ) -> Response:
         view = _filter(as_of, source, min_weight)
-        return await _answer(request, lambda: build(request.app.state.store, view), format)
+        return await _answer(
+            request, (name, view), lambda: getattr(graph_views, name)(request.app.state.store, view), format
+        )
 
     router.add_api_route(
         f"/{name}", route, methods=["GET"], summary=VIEWS[name], name=f"view_{name}", response_class=Response
@@ -125,13 +132,13 @@ def _filtered_view(name: str, build):
 
 
 def _preconditions(store: Store, view: graph_views.ViewFilter) -> nx.DiGraph:
-    """The preconditions view under a filter, built once per data version for itself and for every resource's
-    what-blocks and what-follows (each a cut from it: at 10M triples 7 s to build, a cut is one search)."""
+    """The preconditions view under a filter, the graph its own route caches: built once per data version for
+    itself and every resource's what-blocks and what-follows (at 10M triples 7 s to build, a cut one search)."""
     return _cache.get(store.data_version, ("preconditions", view), lambda: graph_views.preconditions(store, view))
 
 
-_filtered_view("preconditions", _preconditions)
-_filtered_view("stances", graph_views.stances)
+_filtered_view("preconditions")
+_filtered_view("stances")
 
 
 @router.get("/actors", summary=VIEWS["actors"], response_class=Response)
@@ -146,13 +153,16 @@ async def actors(
 ) -> Response:
     view = _filter(as_of, source, min_weight)
     store = request.app.state.store
-    return await _answer(request, lambda: graph_views.actors(store, view, mode, normalisation), format)
+    key = ("actors", view, mode, normalisation)
+    return await _answer(request, key, lambda: graph_views.actors(store, view, mode, normalisation), format)
 
 
 @router.get("/timeline", summary=VIEWS["timeline"], response_class=Response)
 async def timeline(request: Request, as_of: AsOf = None, source: Sources = None, format: Format = None) -> Response:
     view = _filter(as_of, source, 1)
-    return await _answer(request, lambda: graph_views.timeline(request.app.state.store, view), format)
+    return await _answer(
+        request, ("timeline", view), lambda: graph_views.timeline(request.app.state.store, view), format
+    )
 
 
 def _path_view(name: str, build):
@@ -162,7 +172,8 @@ def _path_view(name: str, build):
         request: Request, resource: str, as_of: AsOf = None, source: Sources = None, format: Format = None
     ) -> Response:
         iri, view = _resource(resource), _filter(as_of, source, 1)
-        return await _answer(request, lambda: build(_preconditions(request.app.state.store, view), iri), format)
+        store = request.app.state.store
+        return await _answer(request, (name, iri, view), lambda: build(_preconditions(store, view), iri), format)
 
     router.add_api_route(
         f"/{name}/{{resource:path}}",
@@ -183,7 +194,9 @@ async def ego(
     request: Request, resource: str, depth: Annotated[int, Query(ge=0, le=4)] = 1, format: Format = None
 ) -> Response:
     iri = _resource(resource)
-    return await _answer(request, lambda: graph_views.ego(request.app.state.store, iri, depth), format)
+    return await _answer(
+        request, ("ego", iri, depth), lambda: graph_views.ego(request.app.state.store, iri, depth), format
+    )
 
 
 def add_routes(app: FastAPI) -> None:

@@ -375,32 +375,27 @@ COLD_DAYS = ("2999-01-01", "2999-01-02", "2999-01-03")
 def views(base: str, repeats: int = 20) -> dict[str, Timing]:
     """Each graph view, ms: the median of three requests that miss the cache (cold), then the median of repeated
     requests for the whole answer (cached) and of conditional ones (If-None-Match: 304, what a caching client
-    pays)."""
+    pays). what-blocks is asked for issues not asked about before: a cut from the preconditions view, which
+    is then built already."""
     out = {}
     with httpx.Client(timeout=600) as http:
         for name in ("preconditions", "stances", "actors", "timeline"):
             url = f"{base}/views/{name}"
             cold = statistics.median(_timed(http, httpx.URL(url, params={"as_of": day}))[0] for day in COLD_DAYS)
-            etag = _timed(http, url)[1]
-            warm = statistics.median(_timed(http, url)[0] for _ in range(repeats))
-            curl = statistics.median(_curl_ms(httpx.URL(url)) for _ in range(repeats))
-            revalidated = statistics.median(_timed(http, url, etag=etag)[0] for _ in range(repeats))
-            out[f"view {name}"] = (cold, warm, curl, revalidated)
-    out["view what-blocks (one issue)"] = _resource_view(base, repeats)
+            out[f"view {name}"] = (cold, *_repeated(http, url, repeats))
+        issues = [f"{base}/views/what-blocks/id:Issue{n}" for n in range(1, 4)]
+        cold = statistics.median(_timed(http, url)[0] for url in issues)
+        out["view what-blocks (one issue)"] = (cold, *_repeated(http, issues[0], repeats))
     return out
 
 
-def _resource_view(base: str, repeats: int) -> Timing:
-    """what-blocks for issues not asked about before (cold: a cut from the preconditions view, which the
-    views above built), then the same questions cached, read by curl, and revalidated."""
-    urls = [f"{base}/views/what-blocks/id:Issue{n}" for n in range(1, 4)]
-    with httpx.Client(timeout=600) as http:
-        cold = statistics.median(_timed(http, url)[0] for url in urls)
-        etag = _timed(http, urls[0])[1]
-        warm = statistics.median(_timed(http, urls[0])[0] for _ in range(repeats))
-        revalidated = statistics.median(_timed(http, urls[0], etag=etag)[0] for _ in range(repeats))
-    curl = statistics.median(_curl_ms(httpx.URL(urls[0])) for _ in range(repeats))
-    return cold, warm, curl, revalidated
+def _repeated(http: httpx.Client, url: str, repeats: int) -> tuple[float, float, float]:
+    """Medians of an answer asked for again: read whole by httpx, by curl, and revalidated (304)."""
+    etag = _timed(http, url)[1]
+    warm = statistics.median(_timed(http, url)[0] for _ in range(repeats))
+    curl = statistics.median(_curl_ms(httpx.URL(url)) for _ in range(repeats))
+    revalidated = statistics.median(_timed(http, url, etag=etag)[0] for _ in range(repeats))
+    return warm, curl, revalidated
 
 
 def _timed(http: httpx.Client, url: str | httpx.URL, etag: str | None = None) -> tuple[float, str]:

@@ -253,7 +253,9 @@ def test_what_blocks_and_what_follows_are_cut_from_one_preconditions_graph(many_
             for node in graph["nodes"]:
                 hops = node["path"].split(" -> ")
                 assert len(hops) == node["distance"] + 1 and hops[end] == label
-    assert len(builds) == 1
+    graphml = many_actors_client.get("/views/preconditions", params={"as_of": "2030-01-01", "format": "graphml"})
+    assert graphml.status_code == 200 and graphml.content.startswith(b"<?xml")
+    assert len(builds) == 1, "one graph for every format and every resource's cut"
 
 
 def test_views_kept_in_memory_stay_within_the_byte_budget(many_actors_client, monkeypatch):
