@@ -17,6 +17,7 @@ from app.namespaces import SG
 from app.problems import DataError, Problem
 from app.rules import apply_rules
 from app.validation import shacl_problems
+from app.verdict_cache import VerdictCache, verdict_key
 
 log = logging.getLogger("stancegraph.load")
 SHOWN_WARNINGS = 10  # in the log of a load; `stancegraph validate` lists them all
@@ -81,6 +82,7 @@ def check(corpus: Corpus, shacl: bool = True) -> tuple[ox.Store, list[Problem]]:
     The rules run in a thread while the quote and shape checks run here: the engine evaluates them without
     holding the GIL, the checks only read the hand-made graphs, and the rules write only the derived graph.
     """
+    fingerprint = corpus.fingerprint() if shacl else ""  # before reading: the files the checks see, or newer
     store = ox.Store()
     problems = parse_files(store, corpus)
     if any(p.is_error for p in problems):
@@ -90,10 +92,28 @@ def check(corpus: Corpus, shacl: bool = True) -> tuple[ox.Store, list[Problem]]:
         derived = rules.submit(apply_rules, store, corpus.settings.rules_dir, corpus.name)
         problems += check_quotes(store, corpus)
         if shacl:
-            log.info("checking the SHACL shapes (minutes at millions of triples: STANCEGRAPH_VALIDATE_ON_LOAD=false)")
-            problems += shacl_problems(store, corpus)
+            problems += shape_problems(store, corpus, fingerprint)
         problems += derived.result()
     return store, sorted(problems)
+
+
+def shape_problems(store: ox.Store, corpus: Corpus, fingerprint: str) -> list[Problem]:
+    """The SHACL verdict on the loaded files: kept from an identical earlier load, else from pyshacl.
+
+    `fingerprint` is the corpus's, taken before its files were read. The verdict is kept only if no file
+    changed until the shapes had run (the fingerprint after agrees), so a kept verdict is always the verdict
+    on the files its key describes.
+    """
+    verdicts, key = VerdictCache(corpus.settings.cache_dir), verdict_key(fingerprint)
+    kept = verdicts.get(key)
+    if kept is not None:
+        log.info("SHACL shapes: the verdict on these same files, kept in %s", verdicts.directory)
+        return kept
+    log.info("checking the SHACL shapes (minutes at millions of triples: STANCEGRAPH_VALIDATE_ON_LOAD=false)")
+    found = shacl_problems(store, corpus)
+    if Corpus(corpus.settings).fingerprint() == fingerprint:
+        verdicts.put(key, found)
+    return found
 
 
 def build(corpus: Corpus, shacl: bool = True) -> tuple[ox.Store, LoadReport]:

@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -36,12 +36,19 @@ class Settings(BaseSettings):
     max_waiting_queries: int = 64
     query_memory_mb: int | None = 4096
     view_cache_mb: int = Field(default=1024, ge=0)  # graph views and their answers kept in memory (LRU)
+    # SHACL verdicts of earlier loads, reused by an identical load (see app.verdict_cache); empty: keep none
+    cache_dir: Path | None = Field(default_factory=lambda: _user_cache() / "stancegraph")
     cors_origins: list[str] = ["*"]
     rate_limit: str | None = None
     # where the windows live: memory:// (each process its own) or redis://host:port/db (shared by every process)
     rate_limit_storage: str = "memory://"
     access_log: bool = True
     federation_allow: list[str] = ["https://query.wikidata.org/sparql", "https://dbpedia.org/sparql"]
+
+    @field_validator("cache_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
     @property
     def writable(self) -> bool:
@@ -64,3 +71,8 @@ class Settings(BaseSettings):
     def ontology_files(self) -> list[Path]:
         """The ontology's Turtle files, without the SHACL shapes (those are for validation only)."""
         return [p for p in sorted(self.ontology_dir.glob("*.ttl")) if p.resolve() != self.shapes_file.resolve()]
+
+
+def _user_cache() -> Path:
+    """$XDG_CACHE_HOME, else ~/.cache (the XDG base directory default)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")

@@ -10,7 +10,8 @@ Virtuoso is measured when Debian's `virtuoso-opensource-7-bin` is installed (`vi
 It measures, side by side:
 - loading: Stancegraph's load (parse, text attachment, quote checks, rules; SHACL off) and pyoxigraph's own
   bulk load of the same quads, each in a fresh process (median of 3 interleaved rounds), with peak memory,
-  and Virtuoso's bulk loader;
+  and Virtuoso's bulk loader; and Stancegraph's load with SHACL, the first time it sees the files and again
+  over the same files (which reuses the kept verdict);
 - a fixed query mix over HTTP under concurrent load (wrk when installed — `apt-get install wrk` — else an
   asyncio client): throughput and p50/p99 latency per query, for every server;
 - Stancegraph's named queries and graph views, cold and cached, on each backend.
@@ -206,7 +207,8 @@ from pathlib import Path
 from app.settings import Settings
 from app.store import open_store
 started = time.perf_counter()
-store = open_store(Settings(data_dir=Path(sys.argv[1]), validate_on_load=False, store=sys.argv[2]))
+shapes = {"validate_on_load": sys.argv[3] == "shacl", "cache_dir": sys.argv[4] if len(sys.argv) > 4 else None}
+store = open_store(Settings(data_dir=Path(sys.argv[1]), store=sys.argv[2], **shapes))
 print(json.dumps([time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))
 """
 LOAD_PYOXIGRAPH = """
@@ -237,11 +239,14 @@ def timed_loads(data: Path, quads: Path, scratch: Path) -> dict[str, tuple[float
     for round_ in range(LOAD_ROUNDS):
         disk = scratch / f"load-{round_}"
         disk.mkdir()
+        with_shacl = (LOAD_OURS, str(data), "memory", "shacl", str(disk / "verdicts"))  # none kept before the first
         loaders = {
-            "stancegraph memory": (LOAD_OURS, str(data), "memory"),
+            "stancegraph memory": (LOAD_OURS, str(data), "memory", "no-shacl"),
             "pyoxigraph bulk load, memory": (LOAD_PYOXIGRAPH, str(quads), ""),
-            "stancegraph oxigraph:PATH": (LOAD_OURS, str(data), f"oxigraph:{disk / 'ours'}"),
+            "stancegraph oxigraph:PATH": (LOAD_OURS, str(data), f"oxigraph:{disk / 'ours'}", "no-shacl"),
             "pyoxigraph bulk load, disk": (LOAD_PYOXIGRAPH, str(quads), str(disk / "pyoxigraph")),
+            "stancegraph memory with SHACL, first load of the files": with_shacl,
+            "stancegraph memory with SHACL, the same files again (verdict kept)": with_shacl,
         }
         for name, (script, *args) in loaders.items():
             os.sync()  # the previous step's writes reach the disk before this clock starts, not during it

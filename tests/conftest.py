@@ -7,6 +7,7 @@ Store-dependent tests run once per backend: `memory`, `oxigraph` (on disk, in a 
 import contextlib
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +19,15 @@ from app.store import Store, open_store
 from tests.live import oxigraph_server
 
 BACKENDS = os.environ.get("STANCEGRAPH_TEST_BACKENDS", "memory,oxigraph,sparql").split(",")
+
+
+def pytest_configure(config) -> None:
+    """SHACL verdicts of this run (and of the servers it starts) go to its own directory, not ~/.cache."""
+    os.environ["STANCEGRAPH_CACHE_DIR"] = tempfile.mkdtemp(prefix="stancegraph-verdicts-")
+
+
+def pytest_unconfigure(config) -> None:
+    shutil.rmtree(os.environ.pop("STANCEGRAPH_CACHE_DIR", ""), ignore_errors=True)
 
 
 def store_setting(backend: str, directory: Path, remote: Callable[[], str]) -> str:

@@ -1,0 +1,82 @@
+"""SHACL verdicts kept on disk, so that a load identical to an earlier one does not run pyshacl again.
+
+pyshacl takes about a minute at a million triples. Without this, every restart over unchanged files would
+repeat it, and so would `stancegraph serve --workers N`: its parent builds the store once, then each app
+process loads data/ again. A verdict is stored under a key that hashes everything it depends on: the
+corpus fingerprint (every data file, text, ontology file, shape and rule), the code that turns pyshacl's
+report into problems with file and line, and the versions of pyshacl and rdflib. Equal keys, equal verdicts.
+"""
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict
+from importlib.metadata import version
+from pathlib import Path
+
+from app import problems, validation
+from app.problems import Problem
+
+log = logging.getLogger("stancegraph.load")
+KEPT = 16  # verdicts on disk; the least recently used go first (each one is a few KB)
+
+
+def verdict_key(fingerprint: str) -> str:
+    """The key of the verdict on the corpus with this fingerprint, under this code and these libraries."""
+    digest = hashlib.sha256(fingerprint.encode())
+    for library in ("pyshacl", "rdflib"):
+        digest.update(f"{library}={version(library)}".encode())
+    for module in (validation, problems):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()
+
+
+class VerdictCache:
+    """Verdicts as JSON files in `directory` (None: keep nothing). Reading never fails a load: a missing,
+    unreadable or damaged file is a miss, and the shapes run."""
+
+    def __init__(self, directory: Path | None):
+        self.directory = directory
+
+    def get(self, key: str) -> list[Problem] | None:
+        if self.directory is None:
+            return None
+        path = self._path(key)
+        try:
+            found = [Problem(**fields) for fields in json.loads(path.read_bytes())]
+        except (OSError, ValueError, TypeError):
+            return None
+        with contextlib.suppress(OSError):
+            path.touch()  # recently used: pruned last
+        return found
+
+    def put(self, key: str, verdict: list[Problem]) -> None:
+        """Keep a verdict (written whole, then renamed: a reader never sees half a file); failure only logs."""
+        if self.directory is None:
+            return
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", dir=self.directory, suffix=".tmp", delete=False) as out:
+                json.dump([asdict(problem) for problem in verdict], out)
+            os.replace(out.name, self._path(key))
+            self._prune()
+        except OSError as err:
+            log.warning("cannot keep the SHACL verdict in %s: %s", self.directory, err)
+
+    def _path(self, key: str) -> Path:
+        return self.directory / f"shacl-{key}.json"
+
+    def _prune(self) -> None:
+        kept = sorted(self.directory.glob("shacl-*.json"), key=_last_used, reverse=True)
+        for stale in kept[KEPT:]:
+            stale.unlink(missing_ok=True)
+
+
+def _last_used(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # pruned meanwhile by another process
+        return 0.0
