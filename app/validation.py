@@ -5,40 +5,49 @@ from pathlib import Path
 import pyoxigraph as ox
 import rdflib
 from pyshacl import validate as shacl_validate
-from rdflib.namespace import SH
 
 from app.corpus import Corpus
 from app.namespaces import ID
 from app.problems import Problem, line_of
+from app.shape_documents import ShapeResult, document_results, report_results
+from app.verdict_cache import VerdictCache
+
+
+def own_graphs(corpus: Corpus) -> list[ox.NamedNode | ox.DefaultGraph]:
+    """The graphs of the hand-made data: not the derived graph, not imported extracts."""
+    graphs = sorted({f.graph for f in corpus.own_files() if f.graph is not None})
+    return [ox.DefaultGraph(), *(ox.NamedNode(g) for g in graphs)]
 
 
 def as_rdflib(store: ox.Store, corpus: Corpus) -> rdflib.Graph:
-    """The hand-made data (not the derived graph, not imported extracts) as one rdflib graph for pyshacl."""
-    graphs = sorted({f.graph for f in corpus.own_files() if f.graph is not None})
-    own = [ox.DefaultGraph(), *(ox.NamedNode(g) for g in graphs)]
-    result = store.query("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", default_graph=own)
+    """The hand-made data as one rdflib graph for pyshacl."""
+    result = store.query("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", default_graph=own_graphs(corpus))
     triples = ox.serialize(result, format=ox.RdfFormat.N_TRIPLES)
     return rdflib.Graph().parse(data=triples, format="nt")
 
 
 def shacl_problems(store: ox.Store, corpus: Corpus) -> list[Problem]:
-    """Run ontology/shapes.ttl; violations are errors, sh:Warning results are warnings."""
-    shapes = rdflib.Graph().parse(corpus.settings.shapes_file, format="turtle")
-    _, report, _ = shacl_validate(as_rdflib(store, corpus), shacl_graph=shapes, inference="none", allow_warnings=True)
+    """Run ontology/shapes.ttl, document by document when the shapes allow it (app.shape_documents), else over
+    the whole corpus at once; violations are errors, sh:Warning results are warnings."""
+    verdicts = VerdictCache(corpus.settings.cache_dir)
+    results = document_results(store, set(own_graphs(corpus)), corpus.settings.shapes_file, verdicts)
+    if results is None:
+        shapes = rdflib.Graph().parse(corpus.settings.shapes_file, format="turtle")
+        _, report, _ = shacl_validate(
+            as_rdflib(store, corpus), shacl_graph=shapes, inference="none", allow_warnings=True
+        )
+        results = report_results(report, str)
     files = _search_order(corpus)
-    problems = []
-    for result in report.subjects(rdflib.RDF.type, SH.ValidationResult):
-        focus = report.value(result, SH.focusNode)
-        path = report.value(result, SH.resultPath)
-        message = report.value(result, SH.resultMessage) or "violates " + str(report.value(result, SH.sourceShape))
-        severity = "warning" if report.value(result, SH.resultSeverity) == SH.Warning else "error"
-        file, line = _where(focus, report.value(result, SH.value), files, corpus)
-        about = f"<{focus}>" + (f" {_short(path)}" if isinstance(path, rdflib.URIRef) else "")
-        problems.append(Problem(file, line, f"{about}: {message}", severity))
-    return sorted(set(problems))
+    return sorted({_placed(result, files, corpus) for result in results})
 
 
-def _short(iri: rdflib.URIRef) -> str:
+def _placed(result: ShapeResult, files: list[Path], corpus: Corpus) -> Problem:
+    file, line = _where(result.focus, result.value, files, corpus)
+    about = f"<{result.focus}>" + (f" {_short(result.path)}" if result.path else "")
+    return Problem(file, line, f"{about}: {result.message}", result.severity)
+
+
+def _short(iri: str) -> str:
     return iri.split("#")[-1].split("/")[-1]
 
 
@@ -48,24 +57,22 @@ def _search_order(corpus: Corpus) -> list[Path]:
     return sorted(files, key=lambda p: p.parent.name != "encodings")
 
 
-def _where(
-    focus: rdflib.term.Node, value: rdflib.term.Node | None, files: list[Path], corpus: Corpus
-) -> tuple[str, int]:
+def _where(focus: str, value: str | None, files: list[Path], corpus: Corpus) -> tuple[str, int]:
     """File and line of a result: where the offending value is written next to its node, else the node itself."""
-    if not isinstance(focus, rdflib.URIRef):
+    if focus.startswith("_:"):
         return corpus.name(corpus.settings.data_dir), 0
     doc_prefix = ID + "doc/"
     if focus.startswith(doc_prefix):
         doc_id = focus[len(doc_prefix) :].split("/")[0]
         files = [corpus.settings.data_dir / "encodings" / f"{doc_id}.ttl", *files]
-    if isinstance(value, rdflib.URIRef):
+    if value is not None:
         for path in files:
-            line = line_of(path, str(value), anywhere=True)
-            if line and line_of(path, str(focus), anywhere=True):
+            line = line_of(path, value, anywhere=True)
+            if line and line_of(path, focus, anywhere=True):
                 return corpus.name(path), line
     for anywhere in (False, True):
         for path in files:
-            line = line_of(path, str(focus), anywhere)
+            line = line_of(path, focus, anywhere)
             if line:
                 return corpus.name(path), line
     return corpus.name(corpus.settings.data_dir), 0

@@ -5,6 +5,7 @@ repeat it, and so would `stancegraph serve --workers N`: its parent builds the s
 process loads data/ again. A verdict is stored under a key that hashes everything it depends on: the
 corpus fingerprint (every data file, text, ontology file, shape and rule), the code that turns pyshacl's
 report into problems with file and line, and the versions of pyshacl and rdflib. Equal keys, equal verdicts.
+The verdicts of each document, for a corpus that changed, are kept here too (see app.shape_documents).
 """
 
 import contextlib
@@ -16,12 +17,13 @@ import tempfile
 from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
-from app import problems, validation
 from app.problems import Problem
 
 log = logging.getLogger("stancegraph.load")
-KEPT = 16  # verdicts on disk; the least recently used go first (each one is a few KB)
+KEPT = 16  # verdict files; the least recently used go first (a corpus's: KB; its documents': ~70 bytes each)
+VERDICT_CODE = ("validation.py", "shape_documents.py", "problems.py")  # what turns a corpus into its verdict
 
 
 def verdict_key(fingerprint: str) -> str:
@@ -29,8 +31,8 @@ def verdict_key(fingerprint: str) -> str:
     digest = hashlib.sha256(fingerprint.encode())
     for library in ("pyshacl", "rdflib"):
         digest.update(f"{library}={version(library)}".encode())
-    for module in (validation, problems):
-        digest.update(Path(module.__file__).read_bytes())
+    for code in VERDICT_CODE:
+        digest.update(Path(__file__).with_name(code).read_bytes())
     return digest.hexdigest()
 
 
@@ -42,25 +44,36 @@ class VerdictCache:
         self.directory = directory
 
     def get(self, key: str) -> list[Problem] | None:
+        """The problems kept for a whole corpus."""
+        kept = self.read(key)
+        try:
+            return None if kept is None else [Problem(**fields) for fields in kept]
+        except TypeError:
+            return None
+
+    def put(self, key: str, verdict: list[Problem]) -> None:
+        self.write(key, [asdict(problem) for problem in verdict])
+
+    def read(self, key: str) -> Any:
         if self.directory is None:
             return None
         path = self._path(key)
         try:
-            found = [Problem(**fields) for fields in json.loads(path.read_bytes())]
-        except (OSError, ValueError, TypeError):
+            kept = json.loads(path.read_bytes())
+        except (OSError, ValueError):
             return None
         with contextlib.suppress(OSError):
             path.touch()  # recently used: pruned last
-        return found
+        return kept
 
-    def put(self, key: str, verdict: list[Problem]) -> None:
+    def write(self, key: str, payload: Any) -> None:
         """Keep a verdict (written whole, then renamed: a reader never sees half a file); failure only logs."""
         if self.directory is None:
             return
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile("w", dir=self.directory, suffix=".tmp", delete=False) as out:
-                json.dump([asdict(problem) for problem in verdict], out)
+                json.dump(payload, out)
             os.replace(out.name, self._path(key))
             self._prune()
         except OSError as err:

@@ -10,8 +10,8 @@ Virtuoso is measured when Debian's `virtuoso-opensource-7-bin` is installed (`vi
 It measures, side by side:
 - loading: Stancegraph's load (parse, text attachment, quote checks, rules; SHACL off) and pyoxigraph's own
   bulk load of the same quads, each in a fresh process (median of 3 interleaved rounds), with peak memory,
-  and Virtuoso's bulk loader; and Stancegraph's load with SHACL, the first time it sees the files and again
-  over the same files (which reuses the kept verdict);
+  and Virtuoso's bulk loader; and Stancegraph's load with SHACL, the first time it sees the files, again
+  over the same files (which reuses the kept verdict), and with one document edited (only it is checked);
 - a fixed query mix over HTTP under concurrent load (wrk when installed — `apt-get install wrk` — else an
   asyncio client): throughput and p50/p99 latency per query, for every server;
 - Stancegraph's named queries and graph views, cold and cached, on each backend.
@@ -239,7 +239,8 @@ def timed_loads(data: Path, quads: Path, scratch: Path) -> dict[str, tuple[float
     for round_ in range(LOAD_ROUNDS):
         disk = scratch / f"load-{round_}"
         disk.mkdir()
-        with_shacl = (LOAD_OURS, str(data), "memory", "shacl", str(disk / "verdicts"))  # none kept before the first
+        verdicts = str(disk / "verdicts")  # none kept before the first load with SHACL of the round
+        with_shacl = (LOAD_OURS, str(data), "memory", "shacl", verdicts)
         loaders = {
             "stancegraph memory": (LOAD_OURS, str(data), "memory", "no-shacl"),
             "pyoxigraph bulk load, memory": (LOAD_PYOXIGRAPH, str(quads), ""),
@@ -247,12 +248,28 @@ def timed_loads(data: Path, quads: Path, scratch: Path) -> dict[str, tuple[float
             "pyoxigraph bulk load, disk": (LOAD_PYOXIGRAPH, str(quads), str(disk / "pyoxigraph")),
             "stancegraph memory with SHACL, first load of the files": with_shacl,
             "stancegraph memory with SHACL, the same files again (verdict kept)": with_shacl,
+            "stancegraph memory with SHACL, one document edited": (
+                LOAD_OURS,
+                str(_one_document_edited(data, disk / "edited")),
+                "memory",
+                "shacl",
+                verdicts,
+            ),
         }
         for name, (script, *args) in loaders.items():
             os.sync()  # the previous step's writes reach the disk before this clock starts, not during it
             samples.setdefault(name, []).append(timed_load(script, *args))
         shutil.rmtree(disk, ignore_errors=True)
     return {name: (statistics.median(s for s, _ in runs), max(mb for _, mb in runs)) for name, runs in samples.items()}
+
+
+def _one_document_edited(data: Path, copy: Path) -> Path:
+    """A copy of the corpus where one document's encoding has one more (valid) triple."""
+    shutil.copytree(data, copy)
+    encoding = min((copy / "encodings").glob("*.ttl"))
+    with encoding.open("a") as out:
+        out.write('\nd:stance-0 rdfs:comment "edited for the benchmark" .\n')
+    return copy
 
 
 # ---------------------------------------------------------------------- servers

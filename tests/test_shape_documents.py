@@ -1,0 +1,180 @@
+"""SHACL document by document finds exactly what pyshacl finds over the whole corpus, also where a node's
+triples, or the types of what it points at, are written in other files; and it checks again only the
+documents that changed."""
+
+import logging
+import re
+import shutil
+from pathlib import Path
+
+import pyoxigraph as ox
+import pytest
+import rdflib
+from pyshacl import validate as shacl_validate
+
+from app import shape_documents
+from app.corpus import Corpus
+from app.loader import attach_texts, check, parse_files
+from app.settings import PROJECT_ROOT, Settings
+from app.shape_documents import Reach, ShapeResult, document_results, report_results
+from app.validation import as_rdflib, own_graphs
+from app.verdict_cache import VerdictCache
+from bench.generate import generate
+
+DOC = "https://stancegraph.org/id/doc/"
+LINKS = """@prefix id: <https://stancegraph.org/id/> .
+@prefix skos: <http://www.w3.org/2004/02/skos/core#> .
+id:Actor1 skos:exactMatch <http://www.wikidata.org/wiki/Q1> .
+id:Actor2 skos:exactMatch <http://www.wikidata.org/entity/Q2> .
+"""
+
+
+def _retarget(path: Path, issue: str) -> None:
+    """Point the document's first stance at `issue`."""
+    text = path.read_text()
+    path.write_text(re.sub(r"(d:stance-0 a sg:Stance ;[^\n]*?sg:target )id:Issue\d+", rf"\1{issue}", text, count=1))
+
+
+def _append(path: Path, turtle: str) -> None:
+    with path.open("a") as out:
+        out.write("\n" + turtle + "\n")
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory) -> Settings:
+    """A generated corpus of 12 documents with faults that only a view across files gets right."""
+    root = tmp_path_factory.mktemp("faulty")
+    data = generate(root, 12)
+    encodings = data / "encodings"
+    entities = data / "entities.ttl"
+    entities.write_text(entities.read_text().replace('id:Actor3 a sg:State ; rdfs:label "Actor 3"@en .', ""))
+    _append(entities, "id:Actor3 a sg:State .")  # a subclass of sg:Actor without a label
+    # a second sg:date for document 0's stance, written in document 1's file
+    _append(encodings / "000001_synthetic.ttl", f'<{DOC}000000_synthetic/stance-0> sg:date "2001-01-01"^^xsd:date .')
+    # an issue typed only in document 2's file, the target of a stance in document 0: valid
+    _append(encodings / "000002_synthetic.ttl", 'id:IssueNew a sg:Issue ; rdfs:label "new"@en .')
+    _retarget(encodings / "000000_synthetic.ttl", "id:IssueNew")
+    _retarget(encodings / "000003_synthetic.ttl", "id:Untyped")  # not an sg:Issue anywhere
+    _append(encodings / "000004_synthetic.ttl", "[] a oa:Annotation ; sg:voice voice:direct-quotation .")
+    (data / "links" / "wikidata.ttl").write_text(LINKS)  # one page URL where an entity IRI belongs
+    return Settings(data_dir=data, cache_dir=root / "verdicts")
+
+
+def loaded(settings: Settings) -> tuple[ox.Store, Corpus]:
+    corpus = Corpus(settings)
+    store = ox.Store()
+    assert not parse_files(store, corpus)
+    attach_texts(store, corpus)
+    return store, corpus
+
+
+def whole_corpus(store: ox.Store, corpus: Corpus) -> set[ShapeResult]:
+    shapes = rdflib.Graph().parse(corpus.settings.shapes_file)
+    _, report, _ = shacl_validate(as_rdflib(store, corpus), shacl_graph=shapes, inference="none", allow_warnings=True)
+    return _blank(report_results(report, str))
+
+
+def by_document(store: ox.Store, corpus: Corpus, verdicts: Path) -> set[ShapeResult]:
+    results = document_results(store, set(own_graphs(corpus)), corpus.settings.shapes_file, VerdictCache(verdicts))
+    assert results is not None, "the project's shapes can be checked document by document"
+    return _blank(results)
+
+
+def _blank(results) -> set[ShapeResult]:
+    """Blank nodes are named differently by each parse: one name for all."""
+    return {r if r.focus.startswith("http") else ShapeResult("_:", *list(vars(r).values())[1:]) for r in results}
+
+
+def test_document_by_document_finds_what_the_whole_corpus_finds(faulty, tmp_path):
+    store, corpus = loaded(faulty)
+    found = by_document(store, corpus, tmp_path)
+    assert found == whole_corpus(store, corpus)
+    about = {(r.focus.rsplit("/", 1)[-1], r.path and r.path.rsplit("#", 1)[-1]) for r in found}
+    assert ("Actor3", "label") in about, "a subclass instance is a target"
+    assert ("stance-0", "date") in about, "a second date written in another document's file"
+    assert any(r.value == "https://stancegraph.org/id/Untyped" for r in found), "sh:class on a value never typed"
+    assert not any(r.value == "https://stancegraph.org/id/IssueNew" for r in found), "typed in another file"
+    assert any(r.focus == "_:" for r in found), "a quote as a blank node"
+    assert any(r.focus.endswith("/Actor1") and "malformed external link" in r.message for r in found)
+    assert not any(r.focus.endswith("/Actor2") for r in found)
+
+
+def test_the_problems_have_file_and_line(faulty):
+    problems = [str(p) for p in check(Corpus(faulty))[1]]
+    assert any(re.match(r"data/links/wikidata\.ttl:3: error: .*Actor1.*malformed external link", p) for p in problems)
+    assert any(p.startswith("data/entities.ttl:") and "Actor3> label" in p for p in problems), problems
+
+
+def test_only_changed_documents_are_checked_again(faulty, tmp_path, caplog):
+    copy = tmp_path / "data"
+    shutil.copytree(faulty.data_dir, copy)
+    settings = faulty.model_copy(update={"data_dir": copy})
+    document = ("sources/000007_synthetic.ttl", "sources/000007_synthetic.txt", "encodings/000007_synthetic.ttl")
+    for part in document:  # held out of the first load
+        (tmp_path / "held" / part).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(copy / part, tmp_path / "held" / part)
+    caplog.set_level(logging.INFO, "stancegraph.load")
+    by_document(*loaded(settings), tmp_path / "verdicts")
+    for part in document:
+        shutil.move(tmp_path / "held" / part, copy / part)
+    caplog.clear()
+    store, corpus = loaded(settings)
+    again = by_document(store, corpus, tmp_path / "verdicts")
+    assert re.search(r"SHACL shapes: 2 of \d+ documents and nodes changed", caplog.text), caplog.text
+    assert again == whole_corpus(store, corpus)
+
+
+def test_batches_on_several_cores_find_the_same(faulty, tmp_path, monkeypatch):
+    store, corpus = loaded(faulty)
+    monkeypatch.setattr(shape_documents, "BATCH_TRIPLES", 1_500)
+    assert len(list(shape_documents._batches(*_all_homes(store, corpus)))) > 2
+    assert by_document(store, corpus, tmp_path) == whole_corpus(store, corpus)
+
+
+def _all_homes(store: ox.Store, corpus: Corpus):
+    hood = shape_documents.Neighbourhoods(store, set(own_graphs(corpus)), _project_reach())
+    return hood, list(hood.homes)
+
+
+def _project_reach() -> Reach:
+    return Reach.of(rdflib.Graph().parse(PROJECT_ROOT / "ontology" / "shapes.ttl"))
+
+
+def test_the_project_shapes_are_read_as_they_are():
+    reach = _project_reach()
+    assert reach.unsupported is None
+    assert "https://stancegraph.org/ontology#Actor" in reach.classes
+    assert reach.subjects_of == {"http://www.w3.org/2004/02/skos/core#exactMatch"}
+    oa = "http://www.w3.org/ns/oa#"
+    assert (oa + "hasTarget", oa + "hasSelector", oa + "exact") in reach.sequences
+
+
+SHAPES = """@prefix sh: <http://www.w3.org/ns/shacl#> . @prefix ex: <http://example.org/> .
+ex:S a sh:NodeShape ; sh:targetClass ex:C ; {constraint} ."""
+
+
+@pytest.mark.parametrize(
+    "constraint",
+    [
+        "sh:targetNode ex:n",
+        "a <http://www.w3.org/2000/01/rdf-schema#Class>",
+        "sh:property [ sh:path ex:p ; sh:node ex:T ]",
+        "sh:property [ sh:path ex:p ; sh:qualifiedValueShape [ sh:property [ sh:path ex:q ; sh:minCount 1 ] ] ]",
+        "sh:property [ sh:path [ sh:inversePath ex:p ] ; sh:minCount 1 ]",
+        'sh:sparql [ sh:select "SELECT $this WHERE { ?other ex:p $this }" ]',
+        'sh:sparql [ sh:select "SELECT $this WHERE { $this ex:p ?v . ?v ex:q ?w }" ]',
+    ],
+)
+def test_shapes_that_read_further_are_checked_over_the_whole_corpus(constraint):
+    reach = Reach.of(rdflib.Graph().parse(data=SHAPES.format(constraint=constraint), format="turtle"))
+    assert reach.unsupported
+
+
+def test_such_shapes_still_find_every_problem(tmp_path):
+    ontology = tmp_path / "ontology"
+    shutil.copytree(PROJECT_ROOT / "ontology", ontology)
+    with (ontology / "shapes.ttl").open("a") as shapes:
+        shapes.write("\nsg:NamedRussia a sh:NodeShape ; sh:targetNode id:Russia ; sh:property [ sh:path sg:nickname ;")
+        shapes.write(' sh:minCount 1 ; sh:message "Russia needs a nickname" ] .\n')
+    problems = [str(p) for p in check(Corpus(Settings(ontology_dir=ontology, cache_dir=tmp_path / "v")))[1]]
+    assert any("Russia needs a nickname" in p for p in problems), problems
