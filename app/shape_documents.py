@@ -38,6 +38,7 @@ from app.verdict_cache import VerdictCache
 
 log = logging.getLogger("stancegraph.load")
 BATCH_TRIPLES = 100_000  # triples per pyshacl run (about 150 MB in rdflib): bounded memory, work for each core
+BATCH_TEXT = 20_000_000  # characters of literals per run: at 10M triples, 10,000 full texts made one worker 2.7 GB
 RDF_TYPE = ox.NamedNode(str(RDF.type))
 SUBCLASS_OF = ox.NamedNode(str(RDFS.subClassOf))
 Triple = tuple[ox.NamedNode | ox.BlankNode, ox.NamedNode, ox.NamedNode | ox.BlankNode | ox.Literal]
@@ -334,16 +335,20 @@ def _in_workers(jobs: Iterator[tuple]) -> list[tuple[dict, list[ShapeResult]]]:
 
 
 def _batches(hood: Neighbourhoods, homes: list[Home]) -> Iterator[tuple[set[Triple], dict[str, list[Home]]]]:
-    """Homes put together until a batch holds BATCH_TRIPLES triples; with which homes each focus node is at."""
+    """Homes put together until a batch holds BATCH_TRIPLES triples or BATCH_TEXT characters of literals (the
+    documents' full texts); with which homes each focus node is at."""
     triples: set[Triple] = set()
     focus: dict[str, list[Home]] = defaultdict(list)
+    text = 0
     for home in homes:
-        triples |= hood.triples(home)
+        new = hood.triples(home) - triples
+        triples |= new
+        text += sum(len(o.value) for _, _, o in new if isinstance(o, ox.Literal))
         for node in hood.homes[home]:
             focus[node_key(node)].append(home)
-        if len(triples) >= BATCH_TRIPLES:
+        if len(triples) >= BATCH_TRIPLES or text >= BATCH_TEXT:
             yield triples, focus
-            triples, focus = set(), defaultdict(list)
+            triples, focus, text = set(), defaultdict(list), 0
     if focus:
         yield triples, focus
 

@@ -124,9 +124,12 @@ def test_only_changed_documents_are_checked_again(faulty, tmp_path, caplog):
     assert again == whole_corpus(store, corpus)
 
 
-def test_batches_on_several_cores_find_the_same(faulty, tmp_path, monkeypatch):
+@pytest.mark.parametrize("budget", [{"BATCH_TRIPLES": 1_500}, {"BATCH_TEXT": 5_000}], ids=["triples", "text"])
+def test_batches_on_several_cores_find_the_same(faulty, tmp_path, monkeypatch, budget):
+    """Batches end at a number of triples, or of characters of literals (full texts are large)."""
     store, corpus = loaded(faulty)
-    monkeypatch.setattr(shape_documents, "BATCH_TRIPLES", 1_500)
+    for name, value in budget.items():
+        monkeypatch.setattr(shape_documents, name, value)
     assert len(list(shape_documents._batches(*_all_homes(store, corpus)))) > 2
     assert by_document(store, corpus, tmp_path) == whole_corpus(store, corpus)
 
