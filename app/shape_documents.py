@@ -38,7 +38,7 @@ from app.verdict_cache import VerdictCache
 
 log = logging.getLogger("stancegraph.load")
 BATCH_TRIPLES = 100_000  # triples per pyshacl run (about 150 MB in rdflib): bounded memory, work for each core
-BATCH_TEXT = 20_000_000  # characters of literals per run: at 10M triples, 10,000 full texts made one worker 2.7 GB
+BATCH_TEXT = 20_000_000  # characters of literals per run: documents' full texts would otherwise pile up in one
 RDF_TYPE = ox.NamedNode(str(RDF.type))
 SUBCLASS_OF = ox.NamedNode(str(RDFS.subClassOf))
 Triple = tuple[ox.NamedNode | ox.BlankNode, ox.NamedNode, ox.NamedNode | ox.BlankNode | ox.Literal]
