@@ -384,7 +384,12 @@ def _aimed(shapes: rdflib.Graph, data: rdflib.Graph, focus: list[rdflib.term.Nod
     return shapes
 
 
-def report_results(report: rdflib.Graph, name: Callable[[rdflib.term.Node], str]) -> list[ShapeResult]:
+def rdflib_key(node: rdflib.term.Node) -> str:
+    """An rdflib node written as node_key writes a store's node."""
+    return f"_:{node}" if isinstance(node, rdflib.BNode) else str(node)
+
+
+def report_results(report: rdflib.Graph, name: Callable[[rdflib.term.Node], str] = rdflib_key) -> list[ShapeResult]:
     """pyshacl's report as ShapeResults; `name` writes a focus node as node_key does."""
     results = []
     for result in report.subjects(RDF.type, SH.ValidationResult):

@@ -36,7 +36,7 @@ def shacl_problems(store: ox.Store, corpus: Corpus) -> list[Problem]:
         _, report, _ = shacl_validate(
             as_rdflib(store, corpus), shacl_graph=shapes, inference="none", allow_warnings=True
         )
-        results = report_results(report, str)
+        results = report_results(report)
     files = _search_order(corpus)
     return sorted({_placed(result, files, corpus) for result in results})
 

@@ -71,7 +71,7 @@ def loaded(settings: Settings) -> tuple[ox.Store, Corpus]:
 def whole_corpus(store: ox.Store, corpus: Corpus) -> set[ShapeResult]:
     shapes = rdflib.Graph().parse(corpus.settings.shapes_file)
     _, report, _ = shacl_validate(as_rdflib(store, corpus), shacl_graph=shapes, inference="none", allow_warnings=True)
-    return _blank(report_results(report, str))
+    return _blank(report_results(report))
 
 
 def by_document(store: ox.Store, corpus: Corpus, verdicts: Path) -> set[ShapeResult]:
@@ -82,7 +82,7 @@ def by_document(store: ox.Store, corpus: Corpus, verdicts: Path) -> set[ShapeRes
 
 def _blank(results) -> set[ShapeResult]:
     """Blank nodes are named differently by each parse: one name for all."""
-    return {r if r.focus.startswith("http") else ShapeResult("_:", *list(vars(r).values())[1:]) for r in results}
+    return {r if not r.focus.startswith("_:") else ShapeResult("_:", *list(vars(r).values())[1:]) for r in results}
 
 
 def test_document_by_document_finds_what_the_whole_corpus_finds(faulty, tmp_path):
