@@ -76,13 +76,15 @@ def attach_texts(store: ox.Store, corpus: Corpus) -> list[Problem]:
     return problems
 
 
-def check(corpus: Corpus, shacl: bool = True) -> tuple[ox.Store, list[Problem]]:
+def check(corpus: Corpus, shacl: bool = True, fingerprint: str | None = None) -> tuple[ox.Store, list[Problem]]:
     """Parse and check everything; returns the store (with derived triples) and all problems found.
 
     The rules run in a thread while the quote and shape checks run here: the engine evaluates them without
     holding the GIL, the checks only read the hand-made graphs, and the rules write only the derived graph.
+    `fingerprint` is the corpus's if the caller took it already, before any file was read.
     """
-    fingerprint = corpus.fingerprint() if shacl else ""  # before reading: the files the checks see, or newer
+    if shacl and fingerprint is None:  # taken before reading (by the caller, or here): the files checked, or newer
+        fingerprint = corpus.fingerprint()
     store = ox.Store()
     problems = parse_files(store, corpus)
     if any(p.is_error for p in problems):
@@ -116,11 +118,11 @@ def shape_problems(store: ox.Store, corpus: Corpus, fingerprint: str) -> list[Pr
     return found
 
 
-def build(corpus: Corpus, shacl: bool = True) -> tuple[ox.Store, LoadReport]:
+def build(corpus: Corpus, shacl: bool = True, fingerprint: str | None = None) -> tuple[ox.Store, LoadReport]:
     """A new, complete store from the corpus, or DataError listing every error."""
     started, files = time.perf_counter(), len(corpus.data_files())
     log.info("loading %d files from %s", files, corpus.settings.data_dir)
-    store, problems = check(corpus, shacl)
+    store, problems = check(corpus, shacl, fingerprint)
     errors = [p for p in problems if p.is_error]
     if errors:
         raise DataError(errors)

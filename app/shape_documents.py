@@ -24,7 +24,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from importlib.metadata import version
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -34,7 +33,7 @@ from rdflib.namespace import RDF, RDFS, SH
 from rdflib.plugins.sparql import prepareQuery
 from rdflib.plugins.sparql.parserutils import CompValue
 
-from app.verdict_cache import VerdictCache
+from app.verdict_cache import VerdictCache, verdict_key
 
 log = logging.getLogger("stancegraph.load")
 BATCH_TRIPLES = 100_000  # triples per pyshacl run (about 150 MB in rdflib): bounded memory, work for each core
@@ -251,7 +250,10 @@ def node_key(node: ox.NamedNode | ox.BlankNode) -> str:
 
 def document_results(store: ox.Store, own: set, shapes_file: Path, verdicts: VerdictCache) -> list[ShapeResult] | None:
     """Every SHACL result, home by home, reusing the verdict of each unchanged home; None if the shapes are not
-    ones this module can split (then the caller validates the whole corpus at once)."""
+    ones this module can split (then the caller validates the whole corpus at once).
+
+    Each home's neighbourhood is read once: fingerprinted, and if it changed, put in the next batch at once, so
+    the batch workers validate while the remaining homes are still being read."""
     shapes_text = shapes_file.read_text(encoding="utf-8")
     reach = Reach.of(rdflib.Graph().parse(data=shapes_text, format="turtle"))
     if reach.unsupported:
@@ -259,15 +261,27 @@ def document_results(store: ox.Store, own: set, shapes_file: Path, verdicts: Ver
         return None
     hood = Neighbourhoods(store, own, reach)
     axioms = hood.axioms()
-    key = f"documents-{_context_key(shapes_text, axioms)}"
+    key = f"documents-{verdict_key(shapes_text, ntriples(axioms))}"  # besides each home's own triples
     kept = _kept(verdicts.read(key))
-    prints = {home: fingerprint(hood.triples(home)) for home in hood.homes}
-    missing = [home for home, digest in prints.items() if digest not in kept]
-    log.info("SHACL shapes: %d of %d documents and nodes changed, checking them", len(missing), len(prints))
-    for home, results in _validate(hood, missing, axioms, shapes_text).items():
-        kept[prints[home]] = results
+    prints: dict[Home, str] = {}
+    checked: list[Home] = []
+
+    def changed() -> Iterator[tuple[Home, set[Triple]]]:
+        for home in hood.homes:
+            triples = hood.triples(home)
+            prints[home] = fingerprint(triples)
+            if prints[home] not in kept:
+                checked.append(home)
+                yield home, triples
+
+    log.info("SHACL shapes: checking what changed among %d documents and nodes since their last check", len(hood.homes))
+    found = _validate(hood, changed(), axioms, shapes_text)
+    for home in checked:
+        kept[prints[home]] = found.get(home, [])
+    log.info("SHACL shapes: %d of %d documents and nodes had changed and were checked", len(checked), len(prints))
     current = {digest: kept[digest] for digest in sorted(set(prints.values()))}
-    verdicts.write(key, {digest: [asdict(r) for r in results] for digest, results in current.items()})
+    if checked or len(current) != len(kept):
+        verdicts.write(key, {digest: [asdict(r) for r in results] for digest, results in current.items()})
     return [result for results in current.values() for result in results]
 
 
@@ -279,26 +293,19 @@ def _kept(payload: object) -> dict[str, list[ShapeResult]]:
         return {}
 
 
-def _context_key(shapes_text: str, axioms: list[Triple]) -> str:
-    """What every home's verdict depends on besides its own triples: shapes, axioms, code and libraries."""
-    digest = hashlib.sha256(shapes_text.encode())
-    digest.update(ntriples(axioms).encode())
-    for library in ("pyshacl", "rdflib", "pyoxigraph"):
-        digest.update(f"{library}={version(library)}".encode())
-    digest.update(Path(__file__).read_bytes())
-    return digest.hexdigest()
-
-
-def _validate(hood: Neighbourhoods, homes: list[Home], axioms: list[Triple], shapes: str) -> dict[Home, list]:
-    """The results of each home, validated in batches of about BATCH_TRIPLES triples: here if there is one,
-    else by one batch worker process per core (see `batch_worker`), each taking the next batch when done."""
-    results: dict[Home, list] = {home: [] for home in homes}
-    jobs = ((ntriples([*triples, *axioms]), shapes, focus) for triples, focus in _batches(hood, homes))
+def _validate(
+    hood: Neighbourhoods, changed: Iterator[tuple[Home, set[Triple]]], axioms: list[Triple], shapes: str
+) -> dict[Home, list[ShapeResult]]:
+    """The results of the changed homes (those that have any), validated in batches of about BATCH_TRIPLES
+    triples: here if there is one, else by one batch worker process per core (see `batch_worker`), each taking
+    the next batch when done."""
+    jobs = ((ntriples([*triples, *axioms]), shapes, focus) for triples, focus in _batches(hood, changed))
     first, second = next(jobs, None), next(jobs, None)
     if second is None:
         outcomes = [(first[2], validate_batch(*first))] if first else []
     else:
         outcomes = _in_workers(itertools.chain((first, second), jobs))
+    results: dict[Home, list[ShapeResult]] = defaultdict(list)
     for focus, outcome in outcomes:
         for result in outcome:
             for home in focus[result.focus]:
@@ -334,14 +341,16 @@ def _in_workers(jobs: Iterator[tuple]) -> list[tuple[dict, list[ShapeResult]]]:
         return [outcome for outcomes in threads.map(lambda _: drain(), range(cores)) for outcome in outcomes]
 
 
-def _batches(hood: Neighbourhoods, homes: list[Home]) -> Iterator[tuple[set[Triple], dict[str, list[Home]]]]:
+def _batches(
+    hood: Neighbourhoods, changed: Iterable[tuple[Home, set[Triple]]]
+) -> Iterator[tuple[set[Triple], dict[str, list[Home]]]]:
     """Homes put together until a batch holds BATCH_TRIPLES triples or BATCH_TEXT characters of literals (the
     documents' full texts); with which homes each focus node is at."""
     triples: set[Triple] = set()
     focus: dict[str, list[Home]] = defaultdict(list)
     text = 0
-    for home in homes:
-        new = hood.triples(home) - triples
+    for home, neighbourhood in changed:
+        new = neighbourhood - triples
         triples |= new
         text += sum(len(o.value) for _, _, o in new if isinstance(o, ox.Literal))
         for node in hood.homes[home]:
@@ -358,8 +367,8 @@ def validate_batch(data: str, shapes: str, focus: dict[str, list[Home]]) -> list
     bnodes: dict[str, rdflib.BNode] = {}
     graph = rdflib.Graph().parse(data=data, format="nt", bnode_context=bnodes)
     labels = {node: f"_:{label}" for label, node in bnodes.items()}
-    own = [bnodes[key[2:]] if key.startswith("_:") else rdflib.URIRef(key) for key in focus]
-    aimed = _aimed(rdflib.Graph().parse(data=shapes, format="turtle"), graph, own)
+    targets = [bnodes[key[2:]] if key.startswith("_:") else rdflib.URIRef(key) for key in focus]
+    aimed = _aimed(rdflib.Graph().parse(data=shapes, format="turtle"), graph, targets)
     _, report, _ = shacl_validate(graph, shacl_graph=aimed, inference="none", allow_warnings=True)
     return [r for r in report_results(report, lambda node: labels.get(node, str(node))) if r.focus in focus]
 

@@ -80,7 +80,7 @@ class Store(ABC):
         """Re-read all files; on DataError the previous data keeps serving and the error propagates."""
         corpus = self.corpus.snapshot()
         fingerprint = corpus.fingerprint()
-        built, report = build(corpus, shacl=self.settings.validate_on_load)
+        built, report = build(corpus, shacl=self.settings.validate_on_load, fingerprint=fingerprint)
         self._install(built, fingerprint)
         return report
 

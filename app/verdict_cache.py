@@ -4,7 +4,8 @@ pyshacl takes about a minute at a million triples. Without this, every restart o
 repeat it, and so would `stancegraph serve --workers N`: its parent builds the store once, then each app
 process loads data/ again. A verdict is stored under a key that hashes everything it depends on: the
 corpus fingerprint (every data file, text, ontology file, shape and rule), the code that turns pyshacl's
-report into problems with file and line, and the versions of pyshacl and rdflib. Equal keys, equal verdicts.
+report into problems with file and line, and the versions of pyshacl, rdflib and pyoxigraph. Equal keys,
+equal verdicts.
 The verdicts of each document, for a corpus that changed, are kept here too (see app.shape_documents).
 """
 
@@ -26,10 +27,13 @@ KEPT = 16  # verdict files; the least recently used go first (a corpus's: KB; it
 VERDICT_CODE = ("validation.py", "shape_documents.py", "problems.py")  # what turns a corpus into its verdict
 
 
-def verdict_key(fingerprint: str) -> str:
-    """The key of the verdict on the corpus with this fingerprint, under this code and these libraries."""
-    digest = hashlib.sha256(fingerprint.encode())
-    for library in ("pyshacl", "rdflib"):
+def verdict_key(*inputs: str) -> str:
+    """The key of a verdict on these inputs (a corpus fingerprint; shapes and axioms), under this code and
+    these libraries."""
+    digest = hashlib.sha256()
+    for text in inputs:
+        digest.update(hashlib.sha256(text.encode()).digest())
+    for library in ("pyshacl", "rdflib", "pyoxigraph"):
         digest.update(f"{library}={version(library)}".encode())
     for code in VERDICT_CODE:
         digest.update(Path(__file__).with_name(code).read_bytes())

@@ -120,7 +120,8 @@ def test_only_changed_documents_are_checked_again(faulty, tmp_path, caplog):
     caplog.clear()
     store, corpus = loaded(settings)
     again = by_document(store, corpus, tmp_path / "verdicts")
-    assert re.search(r"SHACL shapes: 2 of \d+ documents and nodes changed", caplog.text), caplog.text
+    checked = r"SHACL shapes: 2 of \d+ documents and nodes had changed and were checked"
+    assert re.search(checked, caplog.text), caplog.text
     assert again == whole_corpus(store, corpus)
 
 
@@ -136,7 +137,7 @@ def test_batches_on_several_cores_find_the_same(faulty, tmp_path, monkeypatch, b
 
 def _all_homes(store: ox.Store, corpus: Corpus):
     hood = shape_documents.Neighbourhoods(store, set(own_graphs(corpus)), _project_reach())
-    return hood, list(hood.homes)
+    return hood, ((home, hood.triples(home)) for home in hood.homes)
 
 
 def _project_reach() -> Reach:
