@@ -1,11 +1,15 @@
 """Operations: liveness, and an atomic reload of data/ (admin token) that keeps the old graph on failure."""
 
+import logging
+
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.http_common import require_admin
-from app.problems import DataError
+from app.problems import DataError, LoadFailed
+
+log = logging.getLogger("stancegraph.load")
 
 
 async def health(request: Request) -> dict[str, object]:
@@ -26,6 +30,9 @@ async def reload(request: Request) -> JSONResponse:
         return JSONResponse(
             {"status": "refused", "data_version": store.data_version, "problems": problems}, status_code=422
         )
+    except LoadFailed as err:
+        log.error("reload failed, the previous graph keeps serving: %s", err)
+        return JSONResponse({"status": "failed", "data_version": store.data_version, "error": str(err)}, 500)
     await run_in_threadpool(queries.refresh)
     return JSONResponse(
         {

@@ -31,7 +31,7 @@ from app.named_queries import (
     table_rows,
 )
 from app.namespaces import compact
-from app.problems import DataError
+from app.problems import DataError, LoadFailed
 from app.rate_limit import RateLimitError, check_rate_limit
 from app.settings import Settings
 from app.statistics import document_statistics
@@ -57,7 +57,11 @@ def _settings(data_dir: Path | None = None, **overrides) -> Settings:
 def validate(data_dir: DataDir = None, shacl: bool = typer.Option(True, help="Run the SHACL shapes too.")) -> None:
     """Parse every file, run SHACL, check every quote and link; print problems as file:line and exit 1 on errors."""
     corpus = Corpus(_settings(data_dir))
-    _, problems = check(corpus, shacl=shacl)
+    try:
+        _, problems = check(corpus, shacl=shacl)
+    except LoadFailed as err:
+        errors.print(f"[red]validation could not finish:[/red] {rich_escape(str(err))}", highlight=False)
+        raise typer.Exit(1) from err
     for problem in problems:
         (errors if problem.is_error else console).print(str(problem), markup=False, highlight=False)
     failed = sum(p.is_error for p in problems)
@@ -358,10 +362,13 @@ def _loaded(make):
         errors.print(str(err), markup=False, highlight=False)
         raise typer.Exit(1) from err
     except StoreUnavailable as err:
-        errors.print(f"[red]store unavailable:[/red] {err}", markup=False, highlight=False)
+        errors.print(f"[red]store unavailable:[/red] {rich_escape(str(err))}", highlight=False)
+        raise typer.Exit(1) from err
+    except LoadFailed as err:
+        errors.print(f"[red]data/ could not be loaded:[/red] {rich_escape(str(err))}", highlight=False)
         raise typer.Exit(1) from err
     except RateLimitError as err:
-        errors.print(f"[red]rate limit:[/red] {err}", markup=False, highlight=False)
+        errors.print(f"[red]rate limit:[/red] {rich_escape(str(err))}", highlight=False)
         raise typer.Exit(1) from err
 
 
@@ -418,6 +425,10 @@ def reload(
             where = f"{problem['file']}:{problem['line']}" if problem["line"] else problem["file"]
             errors.print(f"{where}: {problem['message']}", markup=False, highlight=False)
         errors.print("[red]refused[/red]: the server keeps serving the previous graph")
+        raise typer.Exit(1)
+    if response.status_code == 500 and response.json().get("status") == "failed":
+        error = rich_escape(response.json()["error"])
+        errors.print(f"[red]failed[/red]: {error}; the server keeps serving the previous graph", highlight=False)
         raise typer.Exit(1)
     if response.status_code != 200:
         errors.print(f"{response.status_code}: {response.text.strip()}", markup=False, highlight=False)

@@ -14,7 +14,7 @@ import pyoxigraph as ox
 from app.corpus import Corpus
 from app.evidence import check_quotes
 from app.namespaces import SG
-from app.problems import DataError, Problem
+from app.problems import DataError, Problem, unparsable
 from app.rules import apply_rules
 from app.validation import shacl_problems
 from app.verdict_cache import VerdictCache, verdict_key
@@ -42,17 +42,9 @@ def parse_files(store: ox.Store, corpus: Corpus) -> list[Problem]:
         graph = ox.NamedNode(data_file.graph) if data_file.graph else ox.DefaultGraph()
         try:
             store.load(path=data_file.path, format=ox.RdfFormat.TURTLE, to_graph=graph)
-        except SyntaxError as err:
-            problems.append(
-                Problem(corpus.name(data_file.path), err.lineno or 0, _syntax_message(err), column=err.offset or 0)
-            )
-        except OSError as err:
-            problems.append(Problem(corpus.name(data_file.path), 0, f"cannot read: {err.strerror or err}"))
+        except (SyntaxError, OSError) as err:
+            problems.append(unparsable(corpus.name(data_file.path), err))
     return problems
-
-
-def _syntax_message(err: SyntaxError) -> str:
-    return "Turtle syntax error: " + str(err.msg).split(": ", 1)[-1]
 
 
 def attach_texts(store: ox.Store, corpus: Corpus) -> list[Problem]:

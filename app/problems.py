@@ -29,6 +29,19 @@ class Problem:
         return self.severity == "error"
 
 
+def unparsable(file: str, err: SyntaxError | OSError) -> Problem:
+    """A file that does not parse (with line and column) or cannot be read."""
+    if isinstance(err, SyntaxError):
+        message = "Turtle syntax error: " + str(err.msg).split(": ", 1)[-1]
+        return Problem(file, err.lineno or 0, message, column=err.offset or 0)
+    return Problem(file, 0, f"cannot read: {err.strerror or err}")
+
+
+class LoadFailed(Exception):
+    """The load could not finish for a reason that is not in the files (a SHACL batch worker died). Nothing was
+    installed, so the previous graph keeps serving; unlike DataError, the same files may load at another try."""
+
+
 class DataError(Exception):
     """Raised when data files cannot become a graph; carries every problem found, not just the first."""
 

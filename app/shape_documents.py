@@ -7,16 +7,19 @@ of its own), and each home's neighbourhood is read from the store: every triple 
 triples along the shapes' sequence paths, and the rdf:type of every node these reach (for sh:class), in the
 hand-made graphs only. A home whose neighbourhood (blank nodes canonicalized, RDFC-1.0) was validated before,
 under the same shapes, subclass axioms and libraries, keeps its verdict; the others are validated together
-in batches of about BATCH_TRIPLES triples, on every core when there are several batches, and a batch's
+in batches (see batch_size), on every core when there are several batches, and a batch's
 results count only for the focus nodes at home in it. That is exact for the shapes this module can read
 (see Reach); any other construct sends the whole corpus through pyshacl at once, as before.
 """
 
+import contextlib
+import functools
 import hashlib
 import itertools
 import logging
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import threading
@@ -28,15 +31,21 @@ from pathlib import Path
 
 import pyoxigraph as ox
 import rdflib
+from pyparsing import ParseBaseException
 from pyshacl import validate as shacl_validate
+from pyshacl.errors import ReportableRuntimeError
 from rdflib.namespace import RDF, RDFS, SH
 from rdflib.plugins.sparql import prepareQuery
 from rdflib.plugins.sparql.parserutils import CompValue
 
+from app.problems import LoadFailed
 from app.verdict_cache import VerdictCache, verdict_key
 
 log = logging.getLogger("stancegraph.load")
-BATCH_TRIPLES = 100_000  # triples per pyshacl run (about 150 MB in rdflib): bounded memory, work for each core
+BATCH_TRIPLES = 100_000  # most triples per pyshacl run (about 150 MB in rdflib): bounded memory
+TYPES_KEPT = 1 << 16  # nodes whose rdf:type is remembered while the neighbourhoods are read
+BATCH_WORKER = [sys.executable, "-m", "app.shape_documents"]  # see batch_worker
+MIN_BATCH = 10_000  # fewer triples are validated faster here than by starting a worker
 BATCH_TEXT = 20_000_000  # characters of literals per run: documents' full texts would otherwise pile up in one
 RDF_TYPE = ox.NamedNode(str(RDF.type))
 SUBCLASS_OF = ox.NamedNode(str(RDFS.subClassOf))
@@ -70,7 +79,7 @@ class Reach:
 
     @classmethod
     def of(cls, shapes: rdflib.Graph) -> "Reach":
-        for construct in (SH.targetNode, SH.targetObjectsOf, SH.target, SH.node, SH.equals, SH.disjoint):
+        for construct in (SH.targetNode, SH.targetObjectsOf, SH.target, SH.node):
             if (None, construct, None) in shapes:
                 return cls(frozenset(), frozenset(), (), f"the shapes use {shapes.qname(construct)}")
         classes = {RDFS.Class, rdflib.OWL.Class}
@@ -80,7 +89,7 @@ class Reach:
             return cls(frozenset(), frozenset(), (), "a shape is also a class (an implicit class target)")
         targeted = {s for p in (SH.targetClass, SH.targetSubjectsOf) for s in shapes.subjects(p, None)}
         sequences, reason = _sequences(shapes, targeted)
-        reason = reason or _sparql_reach(shapes)
+        reason = reason or _comparisons_reach(shapes, targeted) or _sparql_reach(shapes)
         return cls(
             frozenset(str(c) for c in shapes.objects(None, SH.targetClass)),
             frozenset(str(p) for p in shapes.objects(None, SH.targetSubjectsOf)),
@@ -131,6 +140,16 @@ def _at_focus(shapes: rdflib.Graph, node, targeted: set, seen: set) -> bool:
     return any(shapes.value(owner, SH.path) is None and _at_focus(shapes, owner, targeted, seen) for owner in owners)
 
 
+def _comparisons_reach(shapes: rdflib.Graph, targeted: set) -> str | None:
+    """A reason if sh:equals or sh:disjoint compares with another node's triples: they read the values of a
+    predicate at the node their shape is evaluated at, which is the focus node for a property shape (whose path
+    _sequences checked) or a node shape evaluated at it, but a value for a node shape nested in a value shape."""
+    for holder in {s for p in (SH.equals, SH.disjoint) for s in shapes.subjects(p, None)}:
+        if shapes.value(holder, SH.path) is None and not _at_focus(shapes, holder, targeted, set()):
+            return "sh:equals or sh:disjoint compares a value's triples (in a value shape)"
+    return None
+
+
 def _sparql_reach(shapes: rdflib.Graph) -> str | None:
     """A reason if a SPARQL constraint reads anything but `$this`'s own triples."""
     for select in shapes.objects(None, SH.select):
@@ -170,6 +189,9 @@ class Neighbourhoods:
     def __init__(self, store: ox.Store, own: set[ox.NamedNode | ox.DefaultGraph], reach: Reach):
         self.store, self.own, self.reach = store, own, reach
         self.classes = self._subclasses(reach.classes)
+        self.paths = _paths(reach.sequences)
+        # classes, actors, issues and vocabulary are pointed at from every document: their types are read once
+        self._types = functools.lru_cache(maxsize=TYPES_KEPT)(lambda node: self._own(node, RDF_TYPE, None))
         self.homes: dict[Home, set[ox.NamedNode | ox.BlankNode]] = defaultdict(set)
         for graph in own:
             for focus in self._targets(graph):
@@ -183,27 +205,29 @@ class Neighbourhoods:
     def triples(self, home: Home) -> set[Triple]:
         found: set[Triple] = set()
         for focus in self.homes[home]:
-            for triple in self._own(focus, None, None):
-                found.add(triple)
-                self._types(triple[2], found)
-            for sequence in self.reach.sequences:
-                self._along(focus, sequence, found)
+            self._follow(self._add(self._own(focus, None, None), found), self.paths, found)
         return found
 
-    def _along(self, focus, sequence: tuple[str, ...], found: set[Triple]) -> None:
-        nodes = {focus}
-        for step in sequence:
-            reached = set()
-            for node in nodes:
-                for triple in self._own(node, ox.NamedNode(step), None):
-                    found.add(triple)
-                    self._types(triple[2], found)
-                    reached.add(triple[2])
-            nodes = {node for node in reached if not isinstance(node, ox.Literal)}
+    def _follow(self, triples: list[Triple], paths: "Paths", found: set[Triple]) -> None:
+        """From a node's `triples`, the triples along each path's next step (and on), each prefix read once."""
+        for step, further in paths.items():
+            for _, predicate, obj in triples:
+                if predicate == step and not isinstance(obj, ox.Literal):
+                    self._follow(self._add(self._steps(obj, further), found), further, found)
 
-    def _types(self, node, found: set[Triple]) -> None:
-        if not isinstance(node, ox.Literal):
-            found.update(self._own(node, RDF_TYPE, None))
+    def _steps(self, node, paths: "Paths") -> list[Triple]:
+        """The node's triples along the next steps of `paths`: in one read when there are several."""
+        if len(paths) == 1:
+            return self._own(node, next(iter(paths)), None)
+        return [triple for triple in self._own(node, None, None) if triple[1] in paths] if paths else []
+
+    def _add(self, triples: list[Triple], found: set[Triple]) -> list[Triple]:
+        """Add `triples` and the rdf:type of the nodes they point at (what sh:class reads)."""
+        found.update(triples)
+        for _, _, obj in triples:
+            if not isinstance(obj, ox.Literal):
+                found.update(self._types(obj))
+        return triples
 
     def _targets(self, graph) -> set[ox.NamedNode | ox.BlankNode]:
         targets = {q.subject for c in self.classes for q in self.store.quads_for_pattern(None, RDF_TYPE, c, graph)}
@@ -224,10 +248,25 @@ class Neighbourhoods:
                 todo.extend(below[current])
         return found
 
-    def _own(self, subject, predicate, obj) -> Iterator[Triple]:
-        for quad in self.store.quads_for_pattern(subject, predicate, obj):
-            if quad.graph_name in self.own:
-                yield quad.subject, quad.predicate, quad.object
+    def _own(self, subject, predicate, obj) -> list[Triple]:
+        own = self.own
+        return [
+            (q.subject, q.predicate, q.object)
+            for q in self.store.quads_for_pattern(subject, predicate, obj)
+            if q.graph_name in own
+        ]
+
+
+Paths = dict[ox.NamedNode, "Paths"]  # the sequence paths as a tree: each step, then the steps after it
+
+
+def _paths(sequences: Iterable[tuple[str, ...]]) -> Paths:
+    tree: Paths = {}
+    for sequence in sequences:
+        level = tree
+        for step in sequence:
+            level = level.setdefault(ox.NamedNode(step), {})
+    return tree
 
 
 def fingerprint(triples: Iterable[Triple]) -> str:
@@ -296,9 +335,9 @@ def _kept(payload: object) -> dict[str, list[ShapeResult]]:
 def _validate(
     hood: Neighbourhoods, changed: Iterator[tuple[Home, set[Triple]]], axioms: list[Triple], shapes: str
 ) -> dict[Home, list[ShapeResult]]:
-    """The results of the changed homes (those that have any), validated in batches of about BATCH_TRIPLES
-    triples: here if there is one, else by one batch worker process per core (see `batch_worker`), each taking
-    the next batch when done."""
+    """The results of the changed homes (those that have any), validated in batches (see `batch_size`): here if
+    there is one, else by one batch worker process per core (see `batch_worker`), each taking the next batch
+    when done."""
     jobs = ((ntriples([*triples, *axioms]), shapes, focus) for triples, focus in _batches(hood, changed))
     first, second = next(jobs, None), next(jobs, None)
     if second is None:
@@ -320,32 +359,67 @@ def _in_workers(jobs: Iterator[tuple]) -> list[tuple[dict, list[ShapeResult]]]:
 
     def drain() -> list[tuple[dict, list[ShapeResult]]]:
         done = []
-        with subprocess.Popen(
-            [sys.executable, "-m", "app.shape_documents"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        ) as worker:
+        worker = subprocess.Popen(BATCH_WORKER, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
             while True:
                 with lock:
                     job = next(jobs, None)
                 if job is None:
-                    break
-                try:
-                    pickle.dump(job, worker.stdin)
-                    worker.stdin.flush()
-                    done.append((job[2], pickle.load(worker.stdout)))
-                except (EOFError, BrokenPipeError):
-                    raise RuntimeError("a SHACL batch worker ended before answering (see its error above)") from None
-        return done
+                    return done
+                done.append((job[2], _exchange(worker, job)))
+        finally:
+            _stop(worker)
 
-    cores = len(os.sched_getaffinity(0))
+    cores = _cores()
     with ThreadPoolExecutor(cores, thread_name_prefix="shacl") as threads:
         return [outcome for outcomes in threads.map(lambda _: drain(), range(cores)) for outcome in outcomes]
+
+
+def _exchange(worker: subprocess.Popen, job: tuple) -> list[ShapeResult]:
+    """One batch's results from a worker."""
+    try:
+        pickle.dump(job, worker.stdin)
+        worker.stdin.flush()
+        answer = pickle.load(worker.stdout)
+    except (EOFError, BrokenPipeError):
+        raise LoadFailed(f"a SHACL batch worker ended before answering ({_ending(worker.wait())})") from None
+    if isinstance(answer, ShapesRefused):
+        raise answer
+    return answer
+
+
+def _stop(worker: subprocess.Popen) -> None:
+    """End a worker (it stops at the end of its input) and wait for it, also if it died with a job unread."""
+    with contextlib.suppress(BrokenPipeError):
+        worker.stdin.close()
+    worker.stdout.close()
+    worker.wait()
+
+
+def _ending(status: int) -> str:
+    if status < 0:
+        return f"killed by {signal.Signals(-status).name}; out of memory?"
+    return f"exit status {status}; its error is on standard error"
+
+
+def batch_size(quads: int, cores: int) -> int:
+    """Triples per batch for a store of `quads`: a quarter of each core's share, so that every core has work and
+    one that finishes early takes another batch; at least MIN_BATCH, at most BATCH_TRIPLES.
+
+    One batch of a whole 100k corpus took 8.6 s where batches of 12k on two cores took 4.8 s."""
+    return min(BATCH_TRIPLES, max(MIN_BATCH, quads // (4 * cores)))
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0))
 
 
 def _batches(
     hood: Neighbourhoods, changed: Iterable[tuple[Home, set[Triple]]]
 ) -> Iterator[tuple[set[Triple], dict[str, list[Home]]]]:
-    """Homes put together until a batch holds BATCH_TRIPLES triples or BATCH_TEXT characters of literals (the
+    """Homes put together until a batch holds `batch_size` triples or BATCH_TEXT characters of literals (the
     documents' full texts); with which homes each focus node is at."""
+    size = batch_size(len(hood.store), _cores())
     triples: set[Triple] = set()
     focus: dict[str, list[Home]] = defaultdict(list)
     text = 0
@@ -355,7 +429,7 @@ def _batches(
         text += sum(len(o.value) for _, _, o in new if isinstance(o, ox.Literal))
         for node in hood.homes[home]:
             focus[node_key(node)].append(home)
-        if len(triples) >= BATCH_TRIPLES or text >= BATCH_TEXT:
+        if len(triples) >= size or text >= BATCH_TEXT:
             yield triples, focus
             triples, focus, text = set(), defaultdict(list), 0
     if focus:
@@ -369,8 +443,23 @@ def validate_batch(data: str, shapes: str, focus: dict[str, list[Home]]) -> list
     labels = {node: f"_:{label}" for label, node in bnodes.items()}
     targets = [bnodes[key[2:]] if key.startswith("_:") else rdflib.URIRef(key) for key in focus]
     aimed = _aimed(rdflib.Graph().parse(data=shapes, format="turtle"), graph, targets)
-    _, report, _ = shacl_validate(graph, shacl_graph=aimed, inference="none", allow_warnings=True)
+    report = run_shapes(graph, aimed)
     return [r for r in report_results(report, lambda node: labels.get(node, str(node))) if r.focus in focus]
+
+
+class ShapesRefused(Exception):
+    """pyshacl cannot use the shapes (an unknown constraint, a malformed SPARQL constraint...): its reason."""
+
+
+def run_shapes(data: rdflib.Graph, shapes: rdflib.Graph) -> rdflib.Graph:
+    """pyshacl's report of `data` against `shapes` (warnings do not make it fail)."""
+    try:
+        _, report, _ = shacl_validate(data, shacl_graph=shapes, inference="none", allow_warnings=True)
+    except ReportableRuntimeError as err:  # a constraint pyshacl cannot read
+        raise ShapesRefused(err.message) from None
+    except ParseBaseException as err:  # the query of a SPARQL constraint
+        raise ShapesRefused(f"a SPARQL constraint does not parse: {err}") from None
+    return report
 
 
 def _aimed(shapes: rdflib.Graph, data: rdflib.Graph, focus: list[rdflib.term.Node]) -> rdflib.Graph:
@@ -424,7 +513,11 @@ def batch_worker() -> None:
             job = pickle.load(sys.stdin.buffer)
         except EOFError:
             return
-        pickle.dump(validate_batch(*job), sys.stdout.buffer)
+        try:
+            answer: object = validate_batch(*job)
+        except ShapesRefused as err:
+            answer = err
+        pickle.dump(answer, sys.stdout.buffer)
         sys.stdout.buffer.flush()
 
 

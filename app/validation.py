@@ -1,15 +1,15 @@
 """SHACL validation (pyshacl over rdflib) of the loaded dataset, with each result traced to file and line."""
 
+from collections import deque
 from pathlib import Path
 
 import pyoxigraph as ox
 import rdflib
-from pyshacl import validate as shacl_validate
 
 from app.corpus import Corpus
 from app.namespaces import ID
-from app.problems import Problem, line_of
-from app.shape_documents import ShapeResult, document_results, report_results
+from app.problems import Problem, line_of, unparsable
+from app.shape_documents import ShapeResult, ShapesRefused, document_results, report_results, run_shapes
 from app.verdict_cache import VerdictCache
 
 
@@ -28,15 +28,20 @@ def as_rdflib(store: ox.Store, corpus: Corpus) -> rdflib.Graph:
 
 def shacl_problems(store: ox.Store, corpus: Corpus) -> list[Problem]:
     """Run ontology/shapes.ttl, document by document when the shapes allow it (app.shape_documents), else over
-    the whole corpus at once; violations are errors, sh:Warning results are warnings."""
-    verdicts = VerdictCache(corpus.settings.cache_dir)
-    results = document_results(store, set(own_graphs(corpus)), corpus.settings.shapes_file, verdicts)
-    if results is None:
-        shapes = rdflib.Graph().parse(corpus.settings.shapes_file, format="turtle")
-        _, report, _ = shacl_validate(
-            as_rdflib(store, corpus), shacl_graph=shapes, inference="none", allow_warnings=True
-        )
-        results = report_results(report)
+    the whole corpus at once; violations are errors, sh:Warning results are warnings. Shapes that do not parse,
+    or that pyshacl cannot use, are an error of the shapes file."""
+    shapes_file, verdicts = corpus.settings.shapes_file, VerdictCache(corpus.settings.cache_dir)
+    try:
+        deque(ox.parse(path=shapes_file, format=ox.RdfFormat.TURTLE), maxlen=0)  # its syntax, with the line
+    except (SyntaxError, OSError) as err:
+        return [unparsable(corpus.name(shapes_file), err)]
+    try:
+        results = document_results(store, set(own_graphs(corpus)), shapes_file, verdicts)
+        if results is None:
+            shapes = rdflib.Graph().parse(shapes_file, format="turtle")
+            results = report_results(run_shapes(as_rdflib(store, corpus), shapes))
+    except ShapesRefused as err:
+        return [Problem(corpus.name(shapes_file), 0, f"pyshacl cannot use these shapes: {err}")]
     files = _search_order(corpus)
     return sorted({_placed(result, files, corpus) for result in results})
 

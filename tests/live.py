@@ -100,6 +100,26 @@ def oxigraph_server(location: Path | None = None, union_default_graph: bool = Fa
 
 
 @contextlib.contextmanager
+def app_server(app) -> Iterator[str]:
+    """An ASGI app served by uvicorn in a thread of this process (so a test may patch what it runs), on a free
+    127.0.0.1 port; yields its base URL."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the app did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@contextlib.contextmanager
 def handler_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
     """A threaded HTTP server on a free 127.0.0.1 port answering with `handler`; yields its base URL."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

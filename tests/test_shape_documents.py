@@ -125,14 +125,26 @@ def test_only_changed_documents_are_checked_again(faulty, tmp_path, caplog):
     assert again == whole_corpus(store, corpus)
 
 
-@pytest.mark.parametrize("budget", [{"BATCH_TRIPLES": 1_500}, {"BATCH_TEXT": 5_000}], ids=["triples", "text"])
+@pytest.mark.parametrize(
+    "budget",
+    [{"BATCH_TRIPLES": 1_500}, {"BATCH_TEXT": 5_000}, {"MIN_BATCH": 500}],
+    ids=["triples", "text", "share of each core"],
+)
 def test_batches_on_several_cores_find_the_same(faulty, tmp_path, monkeypatch, budget):
-    """Batches end at a number of triples, or of characters of literals (full texts are large)."""
+    """Batches end at a number of triples, or of characters of literals (full texts are large); a store big
+    enough is split so that every core gets batches even below BATCH_TRIPLES."""
     store, corpus = loaded(faulty)
     for name, value in budget.items():
         monkeypatch.setattr(shape_documents, name, value)
     assert len(list(shape_documents._batches(*_all_homes(store, corpus)))) > 2
     assert by_document(store, corpus, tmp_path) == whole_corpus(store, corpus)
+
+
+def test_batches_give_every_core_work_once_a_worker_pays():
+    cores = 2
+    assert shape_documents.batch_size(99_150, cores) == 12_393  # 100k: four batches per core
+    assert shape_documents.batch_size(2_539, cores) == shape_documents.MIN_BATCH  # two documents: one batch, here
+    assert shape_documents.batch_size(10_000_000, cores) == shape_documents.BATCH_TRIPLES  # bounded memory
 
 
 def _all_homes(store: ox.Store, corpus: Corpus):
@@ -167,11 +179,38 @@ ex:S a sh:NodeShape ; sh:targetClass ex:C ; {constraint} ."""
         "sh:property [ sh:path [ sh:inversePath ex:p ] ; sh:minCount 1 ]",
         'sh:sparql [ sh:select "SELECT $this WHERE { ?other ex:p $this }" ]',
         'sh:sparql [ sh:select "SELECT $this WHERE { $this ex:p ?v . ?v ex:q ?w }" ]',
+        "sh:property [ sh:path ex:p ; sh:or ( [ sh:equals ex:q ] ) ]",
+        "sh:property [ sh:path ex:p ; sh:qualifiedValueShape [ sh:disjoint ex:q ] ; sh:qualifiedMinCount 1 ]",
     ],
 )
 def test_shapes_that_read_further_are_checked_over_the_whole_corpus(constraint):
     reach = Reach.of(rdflib.Graph().parse(data=SHAPES.format(constraint=constraint), format="turtle"))
     assert reach.unsupported
+
+
+def test_comparisons_at_the_focus_node_are_checked_document_by_document(faulty, tmp_path):
+    """sh:disjoint / sh:equals read the focus node's own triples (of any file): no need for the whole corpus."""
+    ontology = tmp_path / "ontology"
+    shutil.copytree(PROJECT_ROOT / "ontology", ontology)
+    with (ontology / "shapes.ttl").open("a") as shapes:
+        shapes.write("\nsg:NotThemselves a sh:NodeShape ; sh:targetClass sg:Stance ;")
+        shapes.write(" sh:property [ sh:path sg:holder ; sh:disjoint sg:speaker ] ;")
+        shapes.write(" sh:or ( [ sh:disjoint sg:target ] [ sh:equals sg:condition ] ) .\n")
+    shutil.copytree(faulty.data_dir, tmp_path / "data")
+    settings = faulty.model_copy(update={"ontology_dir": ontology, "data_dir": tmp_path / "data"})
+    # stance-0 of document 0 is held by Actor9; document 1's file makes Actor9 its speaker too
+    _append(
+        settings.data_dir / "encodings" / "000001_synthetic.ttl",
+        f"<{DOC}000000_synthetic/stance-0> sg:speaker id:Actor9 .",
+    )
+    assert Reach.of(rdflib.Graph().parse(settings.shapes_file)).unsupported is None
+    store, corpus = loaded(settings)
+    found = by_document(store, corpus, tmp_path / "verdicts")
+    assert found == whole_corpus(store, corpus)
+    disjoint = [
+        r for r in found if r.focus.endswith("000000_synthetic/stance-0") and r.path and r.path.endswith("holder")
+    ]
+    assert disjoint and all(r.value.endswith("/Actor9") for r in disjoint), found
 
 
 def test_such_shapes_still_find_every_problem(tmp_path):

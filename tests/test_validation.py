@@ -2,9 +2,11 @@
 
 import shutil
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
+from app import shape_documents
 from app.cli import cli
 from app.corpus import Corpus
 from app.embedded_store import EmbeddedStore
@@ -12,6 +14,7 @@ from app.loader import check
 from app.namespaces import DERIVED_GRAPH, ID, SG
 from app.problems import DataError
 from tests.conftest import replace_in
+from tests.live import app_server
 
 ENCODING_2009 = "encodings/000_dcc2f28bf5a60eb8.ttl"
 
@@ -186,3 +189,80 @@ def test_rules_read_the_hand_made_graphs_not_each_others_output(data_copy, tmp_p
     derived = f"<{DERIVED_GRAPH}>"
     assert store.query(f"ASK {{ GRAPH {derived} {{ <{ID}Russia> <{SG}rejects> <{ID}ThirdSite> }} }}")
     assert not store.query(f"ASK {{ ?s <{SG}echoes> ?o }}", use_default_graph_as_union=True)
+
+
+@pytest.fixture
+def own_shapes(data_copy, tmp_path):
+    """Settings over a copy of data/ and of ontology/, whose shapes a test may break."""
+    shutil.copytree(data_copy.ontology_dir, tmp_path / "ontology")
+    return data_copy.model_copy(update={"ontology_dir": tmp_path / "ontology"})
+
+
+def test_shapes_that_do_not_parse_are_refused_with_file_and_line(own_shapes):
+    store = EmbeddedStore(own_shapes)
+    store.reload()
+    version = store.data_version
+    shapes = own_shapes.shapes_file
+    line = len(shapes.read_text().splitlines()) + 1
+    shapes.write_text(shapes.read_text() + "ex:S sh:minCount 1 .\n")  # ex: is not declared
+    with pytest.raises(DataError) as raised:
+        store.reload()
+    assert str(raised.value).startswith(f"ontology/shapes.ttl:{line}:1: error: "), str(raised.value)
+    assert "Turtle syntax error" in str(raised.value)
+    assert store.data_version == version and store.ask("ASK { <https://stancegraph.org/id/Russia> ?p ?o }")
+    env = {"STANCEGRAPH_ONTOLOGY_DIR": str(own_shapes.ontology_dir)}
+    shown = CliRunner().invoke(cli, ["validate", "--data-dir", str(own_shapes.data_dir)], env=env)
+    assert shown.exit_code == 1 and f"shapes.ttl:{line}:" in shown.output, shown.output
+
+
+@pytest.mark.parametrize("where", ["here", "in batch workers"])
+@pytest.mark.parametrize(
+    ("constraint", "reason"),
+    [
+        (
+            'sh:property [ sh:path sg:holder ; sh:minCount "one" ]',
+            "sh:minCount must be a literal with datatype xsd:integer",
+        ),
+        ('sh:sparql [ sh:select "SELECT $this WHERE { oops" ]', "a SPARQL constraint does not parse"),
+    ],
+    ids=["constraint", "sparql"],
+)
+def test_shapes_pyshacl_cannot_use_are_an_error_of_the_shapes_file(own_shapes, monkeypatch, where, constraint, reason):
+    """Valid Turtle that pyshacl refuses (document by document, on worker processes, or over the whole corpus
+    for the SPARQL shape) is one error naming the shapes file, not a traceback."""
+    if where == "in batch workers":
+        monkeypatch.setattr(shape_documents, "MIN_BATCH", 100)
+    shapes = own_shapes.shapes_file
+    shapes.write_text(shapes.read_text() + f"\nsg:Broken a sh:NodeShape ; sh:targetClass sg:Stance ; {constraint} .\n")
+    found = errors(Corpus(own_shapes))
+    assert len(found) == 1 and found[0].startswith("ontology/shapes.ttl: error: pyshacl cannot use these shapes"), found
+    assert reason in found[0]
+
+
+def test_a_batch_worker_that_dies_fails_the_reload_and_the_last_graph_keeps_serving(data_copy, monkeypatch):
+    """Not the files' fault: a 500 that says what happened (no traceback, no 'refused'), and nothing changes."""
+    from app.server import create_app
+
+    nothing_kept = {"admin_token": "token", "validate_on_load": True, "cache_dir": None}  # every home is validated
+    auth = {"authorization": "Bearer token"}
+    russia = {"query": "ASK { <https://stancegraph.org/id/Russia> ?p ?o }"}
+    with app_server(create_app(data_copy.model_copy(update=nothing_kept))) as base:
+        version = httpx.get(f"{base}/health").json()["data_version"]
+        monkeypatch.setattr(shape_documents, "MIN_BATCH", 100)  # several batches: worker processes
+        monkeypatch.setattr(shape_documents, "BATCH_WORKER", ["sh", "-c", "kill -KILL $$"])
+        failed = httpx.post(f"{base}/admin/reload", headers=auth, timeout=60)
+        assert failed.status_code == 500, failed.text
+        assert failed.json()["status"] == "failed" and failed.json()["data_version"] == version
+        assert "SHACL batch worker ended before answering (killed by SIGKILL" in failed.json()["error"]
+        assert httpx.get(f"{base}/health").json()["data_version"] == version
+        assert httpx.get(f"{base}/sparql", params=russia).json()["boolean"]
+        runner = CliRunner()
+        shown = runner.invoke(cli, ["reload", "--url", base, "--admin-token", "token"])
+        assert shown.exit_code == 1 and "killed by SIGKILL" in shown.output, shown.output
+        assert "keeps serving the previous graph" in shown.output
+        validate = ["validate", "--data-dir", str(data_copy.data_dir)]
+        shown = runner.invoke(cli, validate, env={"STANCEGRAPH_CACHE_DIR": ""})
+        assert shown.exit_code == 1 and "validation could not finish" in shown.output, shown.output
+        assert "Traceback" not in shown.output
+        monkeypatch.undo()
+        assert httpx.post(f"{base}/admin/reload", headers=auth, timeout=60).json()["status"] == "reloaded"
