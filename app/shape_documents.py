@@ -355,20 +355,24 @@ def _validate(
 def _in_workers(jobs: Iterator[tuple]) -> list[tuple[dict, list[ShapeResult]]]:
     """Batches validated by one `python -m app.shape_documents` per core (a fresh interpreter: nothing of the
     server's threads and locks is copied, as fork would). A worker that fails stops the load with its error."""
-    lock = threading.Lock()
+    lock, failed = threading.Lock(), threading.Event()
 
     def drain() -> list[tuple[dict, list[ShapeResult]]]:
         done = []
         worker = subprocess.Popen(BATCH_WORKER, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         try:
-            while True:
+            while not failed.is_set():  # once one worker failed, the load fails: the others stop too
                 with lock:
                     job = next(jobs, None)
                 if job is None:
-                    return done
+                    break
                 done.append((job[2], _exchange(worker, job)))
+        except Exception:
+            failed.set()
+            raise
         finally:
             _stop(worker)
+        return done
 
     cores = _cores()
     with ThreadPoolExecutor(cores, thread_name_prefix="shacl") as threads:
