@@ -4,6 +4,7 @@ A load either yields a complete store (parsed, texts attached, quotes verified, 
 applied) or raises DataError: callers keep serving their previous store, so broken files lose nothing.
 """
 
+import functools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -104,8 +105,9 @@ def shape_problems(store: ox.Store, corpus: Corpus, fingerprint: str) -> list[Pr
         log.info("SHACL shapes: the verdict on these same files, kept in %s", verdicts.directory)
         return kept
     log.info("checking the SHACL shapes (minutes at millions of triples: STANCEGRAPH_VALIDATE_ON_LOAD=false)")
-    found = shacl_problems(store, corpus)
-    if Corpus(corpus.settings).fingerprint() == fingerprint:
+    as_loaded = functools.cache(lambda: Corpus(corpus.settings).fingerprint() == fingerprint)
+    found = shacl_problems(store, corpus, as_loaded)
+    if as_loaded():
         verdicts.put(key, found)
     return found
 

@@ -5,8 +5,9 @@ pyshacl over the whole corpus takes a minute at a million triples and holds the 
 the graph whose triples make them a target (one document's encoding; a node of the default graph is a home
 of its own), and each home's neighbourhood is read from the store: every triple of its focus nodes, the
 triples along the shapes' sequence paths, and the rdf:type of every node these reach (for sh:class), in the
-hand-made graphs only. A home whose neighbourhood (blank nodes canonicalized, RDFC-1.0) was validated before,
-under the same shapes, subclass axioms and libraries, keeps its verdict; the others are validated together
+hand-made graphs only. A home that no changed file touched is not even read (see app.shape_changes); a home
+whose neighbourhood (blank nodes canonicalized, RDFC-1.0) was validated before, under the same shapes,
+subclass axioms and libraries, keeps its verdict; the others are validated together
 in batches (see batch_size), on every core when there are several batches, and a batch's
 results count only for the focus nodes at home in it. That is exact for the shapes this module can read
 (see Reach); any other construct sends the whole corpus through pyshacl at once, as before.
@@ -24,7 +25,7 @@ import subprocess
 import sys
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from rdflib.plugins.sparql import prepareQuery
 from rdflib.plugins.sparql.parserutils import CompValue
 
 from app.problems import LoadFailed
+from app.shape_changes import Changes, FileRecord, SourceFile, decode, encode, node_hashes
 from app.verdict_cache import VerdictCache, verdict_key
 
 log = logging.getLogger("stancegraph.load")
@@ -202,10 +204,15 @@ class Neighbourhoods:
         """The subclass axioms pyshacl follows for targets and sh:class: part of every batch and of the key."""
         return sorted(self._own(None, SUBCLASS_OF, None), key=str)
 
-    def triples(self, home: Home) -> set[Triple]:
+    def triples(self, home: Home, reads: set | None = None) -> set[Triple]:
+        """The home's neighbourhood; `reads` receives every node whose triples or type it asked for (the focus
+        nodes and whatever their triples point at: see app.shape_changes)."""
         found: set[Triple] = set()
         for focus in self.homes[home]:
             self._follow(self._add(self._own(focus, None, None), found), self.paths, found)
+        if reads is not None:
+            reads.update(self.homes[home])
+            reads.update(o for _, _, o in found if not isinstance(o, ox.Literal))
         return found
 
     def _follow(self, triples: list[Triple], paths: "Paths", found: set[Triple]) -> None:
@@ -287,12 +294,22 @@ def node_key(node: ox.NamedNode | ox.BlankNode) -> str:
 # ---------------------------------------------------------------------- validating what changed
 
 
-def document_results(store: ox.Store, own: set, shapes_file: Path, verdicts: VerdictCache) -> list[ShapeResult] | None:
+def document_results(
+    store: ox.Store,
+    own: set,
+    shapes_file: Path,
+    verdicts: VerdictCache,
+    sources: Sequence[SourceFile] = (),
+    as_loaded: Callable[[], bool] = lambda: False,
+) -> list[ShapeResult] | None:
     """Every SHACL result, home by home, reusing the verdict of each unchanged home; None if the shapes are not
     ones this module can split (then the caller validates the whole corpus at once).
 
-    Each home's neighbourhood is read once: fingerprinted, and if it changed, put in the next batch at once, so
-    the batch workers validate while the remaining homes are still being read."""
+    A home that no changed file touched since its last check keeps its verdict without being read (see
+    app.shape_changes; `sources` are the files of the hand-made graphs, and `as_loaded` says whether they are
+    still those the store was built from: only then are they recorded). Every other home's neighbourhood is read
+    once: fingerprinted, and if it changed, put in the next batch at once, so the batch workers validate while
+    the remaining homes are still being read."""
     shapes_text = shapes_file.read_text(encoding="utf-8")
     reach = Reach.of(rdflib.Graph().parse(data=shapes_text, format="turtle"))
     if reach.unsupported:
@@ -301,35 +318,76 @@ def document_results(store: ox.Store, own: set, shapes_file: Path, verdicts: Ver
     hood = Neighbourhoods(store, own, reach)
     axioms = hood.axioms()
     key = f"documents-{verdict_key(shapes_text, ntriples(axioms))}"  # besides each home's own triples
-    kept = _kept(verdicts.read(key))
-    prints: dict[Home, str] = {}
-    checked: list[Home] = []
+    record = Record.of(verdicts.read(key))
+    prints: dict[Home, tuple[str, bytes]] = {}  # each home's fingerprint and reads
+    read, checked = [], []  # the homes read again, and those of them that had changed
+    changes = Changes(list(sources), record.files, store)
 
     def changed() -> Iterator[tuple[Home, set[Triple]]]:
         for home in hood.homes:
-            triples = hood.triples(home)
-            prints[home] = fingerprint(triples)
-            if prints[home] not in kept:
+            kept = record.homes.get(home_key(home))
+            if kept and kept[0] in record.verdicts and changes.untouched(home[0], kept[1]):
+                prints[home] = kept
+                continue
+            reads: set = set()
+            triples = hood.triples(home, reads)
+            read.append(home)
+            prints[home] = fingerprint(triples), node_hashes(reads)
+            if prints[home][0] not in record.verdicts:
                 checked.append(home)
                 yield home, triples
 
-    log.info("SHACL shapes: checking what changed among %d documents and nodes since their last check", len(hood.homes))
+    homes = len(hood.homes)
+    log.info("SHACL shapes: checking what changed among %d documents and nodes since their last check", homes)
     found = _validate(hood, changed(), axioms, shapes_text)
-    for home in checked:
-        kept[prints[home]] = found.get(home, [])
-    log.info("SHACL shapes: %d of %d documents and nodes had changed and were checked", len(checked), len(prints))
-    current = {digest: kept[digest] for digest in sorted(set(prints.values()))}
-    if checked or len(current) != len(kept):
-        verdicts.write(key, {digest: [asdict(r) for r in results] for digest, results in current.items()})
-    return [result for results in current.values() for result in results]
+    verdicts_now = {**record.verdicts, **{prints[home][0]: found.get(home, []) for home in checked}}
+    log.info(
+        "SHACL shapes: %d of %d documents and nodes had changed and were checked (%d read, the others untouched "
+        "by the files that changed)",
+        len(checked),
+        homes,
+        len(read),
+    )
+    now = Record({digest: verdicts_now[digest] for digest, _ in prints.values()}, {}, {})
+    if as_loaded():
+        now.homes, now.files = {home_key(home): kept for home, kept in prints.items()}, changes.files()
+    if now != record:
+        verdicts.write(key, now.payload())
+    return [result for results in now.verdicts.values() for result in results]
 
 
-def _kept(payload: object) -> dict[str, list[ShapeResult]]:
-    """The verdicts read back, or none if the file is not what this module writes."""
-    try:
-        return {digest: [ShapeResult(**fields) for fields in results] for digest, results in payload.items()}
-    except (AttributeError, TypeError):
-        return {}
+def home_key(home: Home) -> str:
+    return "\t".join(home)
+
+
+@dataclass
+class Record:
+    """What is kept of a check: the verdict of each neighbourhood (by fingerprint), and, when the files checked
+    were the files loaded, each home's fingerprint and reads and each file's record (see app.shape_changes)."""
+
+    verdicts: dict[str, list[ShapeResult]]
+    homes: dict[str, tuple[str, bytes]]
+    files: dict[str, FileRecord]
+
+    @classmethod
+    def of(cls, payload: object) -> "Record":
+        """The record read back, or an empty one if the file is not what this module writes."""
+        try:
+            verdicts, homes, files = payload["verdicts"].items(), payload["homes"].items(), payload["files"].items()
+            return cls(
+                {digest: [ShapeResult(**fields) for fields in results] for digest, results in verdicts},
+                {home: (digest, decode(reads)) for home, (digest, reads) in homes},
+                {name: (sha, graph, decode(subjects)) for name, (sha, graph, subjects) in files},
+            )
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return cls({}, {}, {})
+
+    def payload(self) -> dict:
+        return {
+            "verdicts": {digest: [asdict(r) for r in results] for digest, results in sorted(self.verdicts.items())},
+            "homes": {home: (digest, encode(reads)) for home, (digest, reads) in self.homes.items()},
+            "files": {name: (sha, graph, encode(subjects)) for name, (sha, graph, subjects) in self.files.items()},
+        }
 
 
 def _validate(

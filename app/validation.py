@@ -1,6 +1,7 @@
 """SHACL validation (pyshacl over rdflib) of the loaded dataset, with each result traced to file and line."""
 
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -9,6 +10,7 @@ import rdflib
 from app.corpus import Corpus
 from app.namespaces import ID
 from app.problems import Problem, line_of, unparsable
+from app.shape_changes import SourceFile
 from app.shape_documents import ShapeResult, ShapesRefused, document_results, report_results, run_shapes
 from app.verdict_cache import VerdictCache
 
@@ -26,17 +28,34 @@ def as_rdflib(store: ox.Store, corpus: Corpus) -> rdflib.Graph:
     return rdflib.Graph().parse(data=triples, format="nt")
 
 
-def shacl_problems(store: ox.Store, corpus: Corpus) -> list[Problem]:
+def source_files(corpus: Corpus) -> list[SourceFile]:
+    """The files whose content is in the hand-made graphs: own RDF files and the documents' texts."""
+    files = [SourceFile(_source_name(f.path, corpus), f.path, f.graph or "") for f in corpus.own_files()]
+    texts = [SourceFile(_source_name(d.text, corpus), d.text, "", d.iri) for d in corpus.documents()]
+    return files + [text for text in texts if text.path.exists()]
+
+
+def _source_name(path: Path, corpus: Corpus) -> str:
+    """A file's name within data/ or ontology/, so that a copy of either keeps what was recorded about it."""
+    for prefix, root in (("", corpus.settings.data_dir), ("ontology/", corpus.settings.ontology_dir)):
+        if path.is_relative_to(root):
+            return prefix + str(path.relative_to(root))
+    return str(path)
+
+
+def shacl_problems(store: ox.Store, corpus: Corpus, as_loaded: Callable[[], bool] = lambda: False) -> list[Problem]:
     """Run ontology/shapes.ttl, document by document when the shapes allow it (app.shape_documents), else over
     the whole corpus at once; violations are errors, sh:Warning results are warnings. Shapes that do not parse,
-    or that pyshacl cannot use, are an error of the shapes file."""
+    or that pyshacl cannot use, are an error of the shapes file. `as_loaded` says whether the files are still
+    those the store was built from (then what each document's check read is kept: see app.shape_changes)."""
     shapes_file, verdicts = corpus.settings.shapes_file, VerdictCache(corpus.settings.cache_dir)
     try:
         deque(ox.parse(path=shapes_file, format=ox.RdfFormat.TURTLE), maxlen=0)  # its syntax, with the line
     except (SyntaxError, OSError) as err:
         return [unparsable(corpus.name(shapes_file), err)]
     try:
-        results = document_results(store, set(own_graphs(corpus)), shapes_file, verdicts)
+        own = set(own_graphs(corpus))
+        results = document_results(store, own, shapes_file, verdicts, source_files(corpus), as_loaded)
         if results is None:
             shapes = rdflib.Graph().parse(shapes_file, format="turtle")
             results = report_results(run_shapes(as_rdflib(store, corpus), shapes))

@@ -23,8 +23,13 @@ from typing import Any
 from app.problems import Problem
 
 log = logging.getLogger("stancegraph.load")
-KEPT = 16  # verdict files; the least recently used go first (a corpus's: KB; its documents': ~70 bytes each)
-VERDICT_CODE = ("validation.py", "shape_documents.py", "problems.py")  # what turns a corpus into its verdict
+KEPT = 16  # verdict files; the least recently used go first (a corpus's: KB; its documents': ~2.4 KB each)
+VERDICT_CODE = (
+    "validation.py",
+    "shape_documents.py",
+    "shape_changes.py",
+    "problems.py",
+)  # what turns a corpus into its verdict
 
 
 def verdict_key(*inputs: str) -> str:

@@ -221,3 +221,60 @@ def test_such_shapes_still_find_every_problem(tmp_path):
         shapes.write(' sh:minCount 1 ; sh:message "Russia needs a nickname" ] .\n')
     problems = [str(p) for p in check(Corpus(Settings(ontology_dir=ontology, cache_dir=tmp_path / "v")))[1]]
     assert any("Russia needs a nickname" in p for p in problems), problems
+
+
+def _problems(settings: Settings) -> list[str]:
+    """The problems of a check, blank nodes named alike (each parse names them anew)."""
+    return sorted(re.sub(r"<_:\w+>", "<_:>", str(p)) for p in check(Corpus(settings))[1])
+
+
+def _read_again(log: str) -> int:
+    """How many homes the first check logged since the log was cleared read again."""
+    return int(re.findall(r"\((\d+) read, the others untouched", log)[0])
+
+
+def test_homes_no_changed_file_touches_are_not_even_read(faulty, tmp_path, caplog):
+    """After each edit the problems equal those of a check from scratch; only homes that read a subject of a
+    changed file (before or after the change) are read again."""
+    shutil.copytree(faulty.data_dir, tmp_path / "data")
+    settings = faulty.model_copy(update={"data_dir": tmp_path / "data", "cache_dir": tmp_path / "kept"})
+    encodings = settings.data_dir / "encodings"
+    caplog.set_level(logging.INFO, "stancegraph.load")
+
+    def same_as_from_scratch() -> list[str]:
+        found = _problems(settings)
+        assert found == _problems(settings.model_copy(update={"cache_dir": tmp_path / f"scratch{len(caplog.text)}"}))
+        return found
+
+    first = same_as_from_scratch()
+    homes = int(re.findall(r"among (\d+) documents", caplog.text)[-1])
+    caplog.clear()
+    _append(encodings / "000005_synthetic.ttl", 'd:stance-0 rdfs:comment "edited" .')
+    assert same_as_from_scratch() == first
+    assert _read_again(caplog.text) <= 2 < homes, "document 5's own home, not the others"
+    # a second date that document 1's file wrote for document 0's stance is taken back: the error goes
+    caplog.clear()
+    second_date = rf"<{DOC}000000_synthetic/stance-0> sg:date[^\n]*\n"
+    document_1 = encodings / "000001_synthetic.ttl"
+    document_1.write_text(re.sub(second_date, "", document_1.read_text()))
+    found = same_as_from_scratch()
+    assert not any("000000_synthetic/stance-0> date" in p for p in found) and len(found) < len(first)
+    assert _read_again(caplog.text) < homes / 2
+    # document 2's file gives document 3's stance a second date: the error appears at document 3's stance
+    _append(encodings / "000002_synthetic.ttl", f'<{DOC}000003_synthetic/stance-1> sg:date "2001-01-01"^^xsd:date .')
+    assert any("000003_synthetic/stance-1> date" in p for p in same_as_from_scratch())
+    # the entities file types what document 3's stance 0 points at: its sh:class error goes
+    _append(settings.data_dir / "entities.ttl", 'id:Untyped a sg:Issue ; rdfs:label "now typed"@en .')
+    assert not any("Untyped" in p for p in same_as_from_scratch())
+    # a whole document goes: so do its homes, and nothing else changes
+    for part in ("sources/000004_synthetic.ttl", "sources/000004_synthetic.txt", "encodings/000004_synthetic.ttl"):
+        (settings.data_dir / part).unlink()
+    assert not any("000004" in p for p in same_as_from_scratch())
+    # a copy of data/ elsewhere keeps what was recorded: files are named within data/ and ontology/
+    shutil.copytree(settings.data_dir, tmp_path / "elsewhere" / "copy")
+    settings = settings.model_copy(update={"data_dir": tmp_path / "elsewhere" / "copy"})
+    encodings = settings.data_dir / "encodings"
+    caplog.clear()
+    _append(encodings / "000006_synthetic.ttl", 'd:stance-1 rdfs:comment "edited" .')
+    same_as_from_scratch()
+    assert _read_again(caplog.text) <= 2

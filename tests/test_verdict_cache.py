@@ -23,8 +23,8 @@ def shapes_runs(monkeypatch) -> list[int]:
     """How many times pyshacl ran (each entry: how many problems it found)."""
     runs: list[int] = []
 
-    def counted(store, corpus):
-        found = shacl_problems(store, corpus)
+    def counted(store, corpus, as_loaded):
+        found = shacl_problems(store, corpus, as_loaded)
         runs.append(len(found))
         return found
 
@@ -79,9 +79,9 @@ def test_the_code_and_libraries_are_part_of_the_key(corpus, monkeypatch):
 def test_no_verdict_is_kept_for_files_that_changed_while_the_shapes_ran(corpus, monkeypatch, shapes_runs):
     counted = loader.shacl_problems
 
-    def edits_meanwhile(store, loaded):
+    def edits_meanwhile(store, loaded, as_loaded):
         replace_in(loaded.settings.data_dir / "entities.ttl", ACTOR_LABEL, "id:Russia a sg:State ;")
-        return counted(store, loaded)
+        return counted(store, loaded, as_loaded)
 
     monkeypatch.setattr(loader, "shacl_problems", edits_meanwhile)
     check(corpus)
