@@ -4,12 +4,13 @@ Reading and canonicalizing every home's neighbourhood to find the one document t
 and most of two minutes at 10M. A neighbourhood is read by asking the store for the triples of a set of
 subjects (the home's focus nodes and every node whose triples or type it follows: its *reads*), so it can only
 change if a triple about one of its reads is added or removed, or if its graph gains or loses focus nodes. Both
-happen only by changing a file. So each home's reads and each own file's subjects are kept beside the
-verdicts, and a home is read again only if a file of its graph changed, or a changed file has or had a triple
-about one of its reads (its subjects before and after the change). Nodes are kept as 8-byte hashes of their
-IRIs: a collision only reads a home again. Blank nodes are not kept: their triples are all in one file, where
-the chain of blank nodes hangs from an IRI that the home reads too, or from a focus node of the home's graph.
-A text file is the one triple sg:fullText of its document.
+happen only by changing a file. So each home's reads are kept beside the verdicts, and for each own file the
+content of each subject it speaks of (a hash of its predicates and objects there); a home is read again only if
+a file of its graph changed, or a changed file changed what it says of one of the home's reads. Nodes are kept
+as 8-byte hashes of their IRIs: a collision only reads a home again. Blank nodes are not kept: their triples
+are all in one file, where the chain of blank nodes hangs from an IRI (whose content then counts as changed
+whenever its file changes) or is a focus node of the home's graph. A text file is the one triple sg:fullText of
+its document.
 """
 
 import base64
@@ -42,16 +43,51 @@ class SourceFile:
             return ""
 
 
-def hashes(iris: Iterable[str]) -> bytes:
-    return b"".join(sorted({hashlib.blake2b(iri.encode(), digest_size=HASH_BYTES).digest() for iri in iris}))
+VOLATILE = b"\xff" * HASH_BYTES  # the content of a subject with a blank node: changed whenever its file is
+
+
+def _hash(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=HASH_BYTES).digest()
 
 
 def node_hashes(nodes: Iterable[ox.NamedNode | ox.BlankNode]) -> bytes:
-    return hashes(node.value for node in nodes if isinstance(node, ox.NamedNode))
+    return b"".join(sorted({_hash(node.value) for node in nodes if isinstance(node, ox.NamedNode)}))
 
 
-def _each(blob: bytes) -> Iterator[bytes]:
-    return (blob[i : i + HASH_BYTES] for i in range(0, len(blob), HASH_BYTES))
+def _each(blob: bytes, size: int = HASH_BYTES) -> Iterator[bytes]:
+    return (blob[i : i + size] for i in range(0, len(blob), size))
+
+
+def contents(quads: Iterable[ox.Quad]) -> bytes:
+    """Each IRI subject's hash and the hash of what these quads say of it (VOLATILE if a blank node is among
+    it: its triples may change while these stay the same), as sorted 16-byte entries."""
+    said: dict[str, set[str]] = {}
+    for quad in quads:
+        if isinstance(quad.subject, ox.NamedNode):
+            obj = quad.object
+            said.setdefault(quad.subject.value, set()).add(
+                "_:" if isinstance(obj, ox.BlankNode) else f"{quad.predicate} {obj}"
+            )
+    return b"".join(
+        sorted(
+            _hash(subject) + (VOLATILE if "_:" in lines else _hash("\n".join(sorted(lines))))
+            for subject, lines in said.items()
+        )
+    )
+
+
+def _by_subject(blob: bytes) -> dict[bytes, bytes]:
+    return {entry[:HASH_BYTES]: entry[HASH_BYTES:] for entry in _each(blob, 2 * HASH_BYTES)}
+
+
+def _differing(before: bytes, after: bytes) -> set[bytes]:
+    """The subjects whose content is not the same in two `contents` of a file."""
+    old, new = _by_subject(before), _by_subject(after)
+    return {
+        subject
+        for subject in old.keys() | new.keys()
+        if old.get(subject) != new.get(subject) or old.get(subject) == VOLATILE
+    }
 
 
 def encode(blob: bytes) -> str:
@@ -62,7 +98,7 @@ def decode(text: str) -> bytes:
     return base64.b64decode(text)
 
 
-FileRecord = tuple[str, str, bytes]  # sha256, graph, subjects
+FileRecord = tuple[str, str, bytes]  # sha256, graph, contents
 
 
 class Changes:
@@ -84,9 +120,12 @@ class Changes:
         if graph and graph in self.graphs:
             return False
         if self._touched is None:
-            before = [self.recorded[name][2] for name in [*self.changed, *self.removed] if name in self.recorded]
-            now = [subjects for _, _, subjects in self._changed_records.values()]
-            self._touched = {node for blob in [*before, *now] for node in _each(blob)}
+            now = self._changed_records
+            self._touched = {
+                subject
+                for name in [*self.changed, *self.removed]
+                for subject in _differing(self.recorded.get(name, ("", "", b""))[2], now.get(name, ("", "", b""))[2])
+            }
         return not any(node in self._touched for node in _each(reads))
 
     def files(self) -> dict[str, FileRecord]:
@@ -97,19 +136,17 @@ class Changes:
     @functools.cached_property
     def _changed_records(self) -> dict[str, FileRecord]:
         return {
-            name: (sha, source.graph, self._subjects(source))
+            name: (sha, source.graph, self._contents(source, sha))
             for name in self.changed
             for source, sha in [self.now[name]]
             if sha
         }
 
-    def _subjects(self, source: SourceFile) -> bytes:
-        """The hashes of the IRIs a file says something about: read from the store where its graph is its own
-        (fast), else from the file."""
+    def _contents(self, source: SourceFile, sha: str) -> bytes:
+        """What the file says of each subject: read from the store where its graph is its own (fast), else from
+        the file; a text says its one triple, which changes with the file."""
         if source.subject is not None:
-            return hashes([source.subject])
+            return _hash(source.subject) + _hash(sha)
         if source.graph in self._alone:
-            quads = self.store.quads_for_pattern(None, None, None, ox.NamedNode(source.graph))
-        else:
-            quads = ox.parse(path=source.path, format=ox.RdfFormat.TURTLE)
-        return hashes({q.subject.value for q in quads if isinstance(q.subject, ox.NamedNode)})
+            return contents(self.store.quads_for_pattern(None, None, None, ox.NamedNode(source.graph)))
+        return contents(ox.parse(path=source.path, format=ox.RdfFormat.TURTLE))

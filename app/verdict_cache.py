@@ -23,7 +23,7 @@ from typing import Any
 from app.problems import Problem
 
 log = logging.getLogger("stancegraph.load")
-KEPT = 16  # verdict files; the least recently used go first (a corpus's: KB; its documents': ~2.4 KB each)
+KEPT = 16  # verdict files; the least recently used go first (a corpus's: KB; its documents': ~2.7 KB each)
 VERDICT_CODE = (
     "validation.py",
     "shape_documents.py",

@@ -261,11 +261,23 @@ def test_homes_no_changed_file_touches_are_not_even_read(faulty, tmp_path, caplo
     assert not any("000000_synthetic/stance-0> date" in p for p in found) and len(found) < len(first)
     assert _read_again(caplog.text) < homes / 2
     # document 2's file gives document 3's stance a second date: the error appears at document 3's stance
+    caplog.clear()
     _append(encodings / "000002_synthetic.ttl", f'<{DOC}000003_synthetic/stance-1> sg:date "2001-01-01"^^xsd:date .')
     assert any("000003_synthetic/stance-1> date" in p for p in same_as_from_scratch())
-    # the entities file types what document 3's stance 0 points at: its sh:class error goes
+    assert _read_again(caplog.text) == 2
+    # the entities file types what document 3's stance 0 points at: its sh:class error goes, and only the
+    # entities' own home and document 3 are read (what the file says of the other entities is the same)
+    caplog.clear()
     _append(settings.data_dir / "entities.ttl", 'id:Untyped a sg:Issue ; rdfs:label "now typed"@en .')
     assert not any("Untyped" in p for p in same_as_from_scratch())
+    assert _read_again(caplog.text) == 2
+    # document 1's file gives document 0's quote a second target, then mends a selector inside it (blank nodes)
+    quote = f"<{DOC}000000_synthetic/quote-1>"
+    target = "[ oa:hasSource doc:000000_synthetic ; oa:hasSelector [ a oa:TextPositionSelector ; oa:start -1 ] ]"
+    _append(document_1, f"{quote} oa:hasTarget {target} .")
+    assert any("quote-1>: a quote needs exactly one oa:start" in p for p in same_as_from_scratch())  # two, one < 0
+    document_1.write_text(document_1.read_text().replace("; oa:start -1 ]", "]"))
+    assert not any("quote-1>: a quote needs exactly one oa:start" in p for p in same_as_from_scratch())
     # a whole document goes: so do its homes, and nothing else changes
     for part in ("sources/000004_synthetic.ttl", "sources/000004_synthetic.txt", "encodings/000004_synthetic.ttl"):
         (settings.data_dir / part).unlink()
