@@ -11,7 +11,6 @@ Layout (see docs/encoding.md):
   data/imports/NAME.nt      -> the graph NAME.ttl names     (the extract, written by `stancegraph import`)
 """
 
-import contextlib
 import hashlib
 import os
 from dataclasses import dataclass
@@ -104,14 +103,17 @@ class Corpus:
         without rebuilding, and every process serving them agrees on the data version.
         """
         digest = hashlib.sha256(f"validate={self.settings.validate_on_load}".encode())
+        root = self.root.absolute()
+        for path, sha in self.digests().items():  # names without resolving symlinks: thousands cost a second at 1M
+            digest.update(os.path.relpath(path.absolute(), root).encode() + b"\0")
+            digest.update(bytes.fromhex(sha))
+        return digest.hexdigest()
+
+    def digests(self) -> dict[Path, str]:
+        """Each file a load reads and the sha256 of its bytes ("" if it is missing)."""
         inputs = [f.path for f in self.data_files()] + [d.text for d in self.documents() if d.text.exists()]
         inputs += [self.settings.shapes_file, *sorted(self.settings.rules_dir.glob("*.rq"))]
-        root = self.root.absolute()
-        for path in inputs:  # names without resolving symlinks: thousands of realpath calls cost a second at 1M
-            digest.update(os.path.relpath(path.absolute(), root).encode() + b"\0")
-            with contextlib.suppress(FileNotFoundError):
-                digest.update(hashlib.sha256(path.read_bytes()).digest())
-        return digest.hexdigest()
+        return {path: _sha256(path) for path in inputs}
 
     def own_files(self) -> list[DataFile]:
         """The files written by this project: everything but imported extracts (ours to validate)."""
@@ -152,14 +154,30 @@ class CorpusSnapshot(Corpus):
     def _data_files(self) -> list[DataFile]:
         return super().data_files()
 
+    @cached_property
+    def _digests(self) -> dict[Path, str]:
+        return super().digests()
+
     def documents(self) -> list[SourceDocument]:
         return self._documents
 
     def data_files(self) -> list[DataFile]:
         return self._data_files
 
+    def digests(self) -> dict[Path, str]:
+        """As the files were when first asked for: the SHACL check records these, the fingerprint before the
+        load vouches for them."""
+        return self._digests
+
     def snapshot(self) -> "CorpusSnapshot":
         return self
+
+
+def _sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return ""
 
 
 def _by_name(path: Path) -> str:

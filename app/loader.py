@@ -76,6 +76,7 @@ def check(corpus: Corpus, shacl: bool = True, fingerprint: str | None = None) ->
     holding the GIL, the checks only read the hand-made graphs, and the rules write only the derived graph.
     `fingerprint` is the corpus's if the caller took it already, before any file was read.
     """
+    corpus = corpus.snapshot()  # one listing and one digest of the files for the whole load
     if shacl and fingerprint is None:  # taken before reading (by the caller, or here): the files checked, or newer
         fingerprint = corpus.fingerprint()
     store = ox.Store()

@@ -34,13 +34,8 @@ class SourceFile:
     name: str
     path: Path
     graph: str
+    sha256: str  # "" for a file that is missing
     subject: str | None = None
-
-    def sha256(self) -> str:
-        try:
-            return hashlib.sha256(self.path.read_bytes()).hexdigest()
-        except FileNotFoundError:
-            return ""
 
 
 VOLATILE = b"\xff" * HASH_BYTES  # the content of a subject with a blank node: changed whenever its file is
@@ -107,7 +102,7 @@ class Changes:
 
     def __init__(self, sources: list[SourceFile], recorded: dict[str, FileRecord], store: ox.Store):
         self.recorded, self.store = recorded, store
-        self.now = {source.name: (source, source.sha256()) for source in sources}
+        self.now = {source.name: (source, source.sha256) for source in sources}
         self.changed = [name for name, (_, sha) in self.now.items() if not sha or recorded.get(name, ("",))[0] != sha]
         self.removed = [name for name in recorded if name not in self.now]
         self.graphs = {self.now[name][0].graph for name in self.changed} | {recorded[n][1] for n in self.removed}

@@ -29,10 +29,15 @@ def as_rdflib(store: ox.Store, corpus: Corpus) -> rdflib.Graph:
 
 
 def source_files(corpus: Corpus) -> list[SourceFile]:
-    """The files whose content is in the hand-made graphs: own RDF files and the documents' texts."""
-    files = [SourceFile(_source_name(f.path, corpus), f.path, f.graph or "") for f in corpus.own_files()]
-    texts = [SourceFile(_source_name(d.text, corpus), d.text, "", d.iri) for d in corpus.documents()]
-    return files + [text for text in texts if text.path.exists()]
+    """The files whose content is in the hand-made graphs: own RDF files and the documents' texts, with the
+    digests the corpus took of them."""
+    sha = corpus.digests()
+
+    def source(path: Path, graph: str, subject: str | None = None) -> SourceFile:
+        return SourceFile(_source_name(path, corpus), path, graph, sha.get(path, ""), subject)
+
+    texts = [source(d.text, "", d.iri) for d in corpus.documents()]
+    return [source(f.path, f.graph or "") for f in corpus.own_files()] + [t for t in texts if t.sha256]
 
 
 def _source_name(path: Path, corpus: Corpus) -> str:

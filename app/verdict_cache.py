@@ -24,12 +24,8 @@ from app.problems import Problem
 
 log = logging.getLogger("stancegraph.load")
 KEPT = 16  # verdict files; the least recently used go first (a corpus's: KB; its documents': ~2.7 KB each)
-VERDICT_CODE = (
-    "validation.py",
-    "shape_documents.py",
-    "shape_changes.py",
-    "problems.py",
-)  # what turns a corpus into its verdict
+# what turns a corpus into its verdict
+VERDICT_CODE = ("validation.py", "shape_documents.py", "shape_changes.py", "problems.py")
 
 
 def verdict_key(*inputs: str) -> str:
