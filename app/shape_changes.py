@@ -2,15 +2,17 @@
 
 Reading and canonicalizing every home's neighbourhood to find the one document that changed took 7 s at 1M
 and most of two minutes at 10M. A neighbourhood is read by asking the store for the triples of a set of
-subjects (the home's focus nodes and every node whose triples or type it follows: its *reads*), so it can only
-change if a triple about one of its reads is added or removed, or if its graph gains or loses focus nodes. Both
-happen only by changing a file. So each home's reads are kept beside the verdicts, and for each own file the
-content of each subject it speaks of (a hash of its predicates and objects there); a home is read again only if
-a file of its graph changed, or a changed file changed what it says of one of the home's reads. Nodes are kept
-as 8-byte hashes of their IRIs: a collision only reads a home again. Blank nodes are not kept: their triples
-are all in one file, where the chain of blank nodes hangs from an IRI (whose content then counts as changed
-whenever its file changes) or is a focus node of the home's graph. A text file is the one triple sg:fullText of
-its document.
+subjects (its *reads*): of the home's focus nodes and the nodes its sequence paths go through, all their
+triples; of every other node they point at, only its rdf:type (what sh:class reads). So it can only change if
+a triple about one of its reads is added or removed (for a type read, an rdf:type triple), or if its graph
+gains or loses focus nodes. Both happen only by changing a file. So each home's reads are kept beside the
+verdicts, and for each own file what it says of each subject (a hash of its predicates and objects there, and
+one of its types); a home is read again only if a file of its graph changed, or a changed file changed what
+it says of one of the home's reads. A new label or Wikidata link on an actor thus reads again only the homes
+that read the actor's triples, not every document that names it. Nodes are kept as 8-byte hashes of their
+IRIs: a collision only reads a home again. Blank nodes are not kept: their triples are all in one file, where
+the chain of blank nodes hangs from an IRI (whose content then counts as changed whenever its file changes)
+or is a focus node of the home's graph. A text file is the one triple sg:fullText of its document.
 """
 
 import base64
@@ -18,7 +20,7 @@ import functools
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -39,10 +41,28 @@ class SourceFile:
 
 
 VOLATILE = b"\xff" * HASH_BYTES  # the content of a subject with a blank node: changed whenever its file is
+ENTRY = 3 * HASH_BYTES  # a subject, the hash of what a file says of it, and the hash of its types there
+RDF_TYPE = str(ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type"))
 
 
 def _hash(text: str) -> bytes:
     return hashlib.blake2b(text.encode(), digest_size=HASH_BYTES).digest()
+
+
+NO_TYPES = _hash("")  # what a file that gives a subject no rdf:type says of its types
+
+
+@dataclass
+class Reads:
+    """The nodes a neighbourhood was read from: `whole`, all their triples (or those along a path); `types`,
+    only their rdf:type."""
+
+    whole: set = field(default_factory=set)
+    types: set = field(default_factory=set)
+
+    def hashes(self) -> tuple[bytes, bytes]:
+        """(the whole reads, the type-only reads) as the record keeps them."""
+        return node_hashes(self.whole), node_hashes(self.types - self.whole)
 
 
 def node_hashes(nodes: Iterable[ox.NamedNode | ox.BlankNode]) -> bytes:
@@ -54,35 +74,50 @@ def _each(blob: bytes, size: int = HASH_BYTES) -> Iterator[bytes]:
 
 
 def contents(quads: Iterable[ox.Quad]) -> bytes:
-    """Each IRI subject's hash and the hash of what these quads say of it (VOLATILE if a blank node is among
-    it: its triples may change while these stay the same), as sorted 16-byte entries."""
+    """For each IRI subject of these quads, sorted 24-byte entries: its hash, the hash of what they say of it
+    and the hash of its types among it (VOLATILE where a blank node is among them: its triples may change while
+    these stay the same)."""
     said: dict[str, set[str]] = {}
     for quad in quads:
         if isinstance(quad.subject, ox.NamedNode):
             obj = quad.object
             said.setdefault(quad.subject.value, set()).add(
-                "_:" if isinstance(obj, ox.BlankNode) else f"{quad.predicate} {obj}"
+                f"{quad.predicate} {'_:' if isinstance(obj, ox.BlankNode) else obj}"
             )
-    return b"".join(
-        sorted(
-            _hash(subject) + (VOLATILE if "_:" in lines else _hash("\n".join(sorted(lines))))
-            for subject, lines in said.items()
-        )
+    return b"".join(sorted(_entry(subject, lines) for subject, lines in said.items()))
+
+
+def _entry(subject: str, lines: set[str]) -> bytes:
+    types = {line for line in lines if line.startswith(RDF_TYPE)}
+    return _hash(subject) + _content(lines) + (_content(types) if types else NO_TYPES)
+
+
+def _content(lines: set[str]) -> bytes:
+    return VOLATILE if any(line.endswith(" _:") for line in lines) else _hash("\n".join(sorted(lines)))
+
+
+def text_contents(subject: str, sha256: str) -> bytes:
+    """What a document's text file says: one untyped triple of its subject, which changes with the file."""
+    return _hash(subject) + _hash(sha256) + NO_TYPES
+
+
+def _by_subject(blob: bytes) -> dict[bytes, tuple[bytes, bytes]]:
+    return {entry[:HASH_BYTES]: (entry[HASH_BYTES:-HASH_BYTES], entry[-HASH_BYTES:]) for entry in _each(blob, ENTRY)}
+
+
+def _differing(before: bytes, after: bytes) -> tuple[set[bytes], set[bytes]]:
+    """(the subjects whose content is not the same in two `contents` of a file, those whose types are not)."""
+    old, new = _by_subject(before), _by_subject(after)
+    absent = (None, NO_TYPES)
+    subjects = old.keys() | new.keys()
+    return (
+        {s for s in subjects if _unlike(old.get(s, absent)[0], new.get(s, absent)[0])},
+        {s for s in subjects if _unlike(old.get(s, absent)[1], new.get(s, absent)[1])},
     )
 
 
-def _by_subject(blob: bytes) -> dict[bytes, bytes]:
-    return {entry[:HASH_BYTES]: entry[HASH_BYTES:] for entry in _each(blob, 2 * HASH_BYTES)}
-
-
-def _differing(before: bytes, after: bytes) -> set[bytes]:
-    """The subjects whose content is not the same in two `contents` of a file."""
-    old, new = _by_subject(before), _by_subject(after)
-    return {
-        subject
-        for subject in old.keys() | new.keys()
-        if old.get(subject) != new.get(subject) or old.get(subject) == VOLATILE
-    }
+def _unlike(before: bytes | None, after: bytes | None) -> bool:
+    return before != after or before == VOLATILE
 
 
 def encode(blob: bytes) -> str:
@@ -108,20 +143,26 @@ class Changes:
         self.graphs = {self.now[name][0].graph for name in self.changed} | {recorded[n][1] for n in self.removed}
         files_in = Counter(source.graph for source in sources)
         self._alone = {graph for graph, files in files_in.items() if files == 1 and graph}  # its one file's triples
-        self._touched: set[bytes] | None = None
 
-    def untouched(self, graph: str, reads: bytes) -> bool:
-        """Whether a home in `graph` ("" for a node of the default graph) with these reads is as it was."""
+    def untouched(self, graph: str, whole: bytes, types: bytes) -> bool:
+        """Whether a home in `graph` ("" for a node of the default graph) that read all the triples of the nodes
+        hashed in `whole` and the types of those in `types` is as it was."""
         if graph and graph in self.graphs:
             return False
-        if self._touched is None:
-            now = self._changed_records
-            self._touched = {
-                subject
-                for name in [*self.changed, *self.removed]
-                for subject in _differing(self.recorded.get(name, ("", "", b""))[2], now.get(name, ("", "", b""))[2])
-            }
-        return not any(node in self._touched for node in _each(reads))
+        touched, retyped = self._touched
+        return not any(node in touched for node in _each(whole)) and not any(node in retyped for node in _each(types))
+
+    @functools.cached_property
+    def _touched(self) -> tuple[set[bytes], set[bytes]]:
+        """(the subjects of which a changed file now says something else, those whose types it changed)."""
+        touched: set[bytes] = set()
+        retyped: set[bytes] = set()
+        now = self._changed_records
+        for name in [*self.changed, *self.removed]:
+            said, typed = _differing(self.recorded.get(name, ("", "", b""))[2], now.get(name, ("", "", b""))[2])
+            touched |= said
+            retyped |= typed
+        return touched, retyped
 
     def files(self) -> dict[str, FileRecord]:
         """The record of every file as it is now."""
@@ -141,7 +182,7 @@ class Changes:
         """What the file says of each subject: read from the store where its graph is its own (fast), else from
         the file; a text says its one triple, which changes with the file."""
         if source.subject is not None:
-            return _hash(source.subject) + _hash(sha)
+            return text_contents(source.subject, sha)
         if source.graph in self._alone:
             return contents(self.store.quads_for_pattern(None, None, None, ox.NamedNode(source.graph)))
         return contents(ox.parse(path=source.path, format=ox.RdfFormat.TURTLE))

@@ -40,7 +40,7 @@ from rdflib.plugins.sparql import prepareQuery
 from rdflib.plugins.sparql.parserutils import CompValue
 
 from app.problems import LoadFailed
-from app.shape_changes import Changes, FileRecord, SourceFile, decode, encode, node_hashes
+from app.shape_changes import Changes, FileRecord, Reads, SourceFile, decode, encode
 from app.verdict_cache import VerdictCache, verdict_key
 
 log = logging.getLogger("stancegraph.load")
@@ -204,23 +204,27 @@ class Neighbourhoods:
         """The subclass axioms pyshacl follows for targets and sh:class: part of every batch and of the key."""
         return sorted(self._own(None, SUBCLASS_OF, None), key=str)
 
-    def triples(self, home: Home, reads: set | None = None) -> set[Triple]:
-        """The home's neighbourhood; `reads` receives every node whose triples or type it asked for (the focus
-        nodes and whatever their triples point at: see app.shape_changes)."""
+    def triples(self, home: Home, reads: Reads | None = None) -> set[Triple]:
+        """The home's neighbourhood; `reads` receives the nodes whose triples it asked for (the focus nodes and
+        those on its paths) and those whose type it asked for (whatever their triples point at): see
+        app.shape_changes."""
         found: set[Triple] = set()
+        reads = reads if reads is not None else Reads()
         for focus in self.homes[home]:
-            self._follow(self._add(self._own(focus, None, None), found), self.paths, found)
-        if reads is not None:
-            reads.update(self.homes[home])
-            reads.update(o for _, _, o in found if not isinstance(o, ox.Literal))
+            self._follow(self._add(self._own(focus, None, None), found), self.paths, found, reads.whole)
+        reads.whole.update(self.homes[home])
+        reads.types.update(o for _, _, o in found if not isinstance(o, ox.Literal))
         return found
 
-    def _follow(self, triples: list[Triple], paths: "Paths", found: set[Triple]) -> None:
-        """From a node's `triples`, the triples along each path's next step (and on), each prefix read once."""
+    def _follow(self, triples: list[Triple], paths: "Paths", found: set[Triple], followed: set) -> None:
+        """From a node's `triples`, the triples along each path's next step (and on), each prefix read once; the
+        nodes read on the way go to `followed`."""
         for step, further in paths.items():
             for _, predicate, obj in triples:
                 if predicate == step and not isinstance(obj, ox.Literal):
-                    self._follow(self._add(self._steps(obj, further), found), further, found)
+                    if further:  # at a path's end only the node's type is read (by _add)
+                        followed.add(obj)
+                    self._follow(self._add(self._steps(obj, further), found), further, found, followed)
 
     def _steps(self, node, paths: "Paths") -> list[Triple]:
         """The node's triples along the next steps of `paths`: in one read when there are several."""
@@ -319,20 +323,20 @@ def document_results(
     axioms = hood.axioms()
     key = f"documents-{verdict_key(shapes_text, ntriples(axioms))}"  # besides each home's own triples
     record = Record.of(verdicts.read(key))
-    prints: dict[Home, tuple[str, bytes]] = {}  # each home's fingerprint and reads
+    prints: dict[Home, tuple[str, bytes, bytes]] = {}  # each home's fingerprint and reads (whole, types)
     read, checked = [], []  # the homes read again, and those of them that had changed
     changes = Changes(list(sources), record.files, store)
 
     def changed() -> Iterator[tuple[Home, set[Triple]]]:
         for home in hood.homes:
             kept = record.homes.get(home_key(home))
-            if kept and kept[0] in record.verdicts and changes.untouched(home[0], kept[1]):
+            if kept and kept[0] in record.verdicts and changes.untouched(home[0], *kept[1:]):
                 prints[home] = kept
                 continue
-            reads: set = set()
+            reads = Reads()
             triples = hood.triples(home, reads)
             read.append(home)
-            prints[home] = fingerprint(triples), node_hashes(reads)
+            prints[home] = fingerprint(triples), *reads.hashes()
             if prints[home][0] not in record.verdicts:
                 checked.append(home)
                 yield home, triples
@@ -348,7 +352,7 @@ def document_results(
         homes,
         len(read),
     )
-    now = Record({digest: verdicts_now[digest] for digest, _ in prints.values()}, {}, {})
+    now = Record({digest: verdicts_now[digest] for digest, *_ in prints.values()}, {}, {})
     if as_loaded():
         now.homes, now.files = {home_key(home): kept for home, kept in prints.items()}, changes.files()
     if now != record:
@@ -366,7 +370,7 @@ class Record:
     were the files loaded, each home's fingerprint and reads and each file's record (see app.shape_changes)."""
 
     verdicts: dict[str, list[ShapeResult]]
-    homes: dict[str, tuple[str, bytes]]
+    homes: dict[str, tuple[str, bytes, bytes]]
     files: dict[str, FileRecord]
 
     @classmethod
@@ -376,7 +380,7 @@ class Record:
             verdicts, homes, files = payload["verdicts"].items(), payload["homes"].items(), payload["files"].items()
             return cls(
                 {digest: [ShapeResult(**fields) for fields in results] for digest, results in verdicts},
-                {home: (digest, decode(reads)) for home, (digest, reads) in homes},
+                {home: (digest, decode(whole), decode(types)) for home, (digest, whole, types) in homes},
                 {name: (sha, graph, decode(subjects)) for name, (sha, graph, subjects) in files},
             )
         except (AttributeError, KeyError, TypeError, ValueError):
@@ -385,7 +389,7 @@ class Record:
     def payload(self) -> dict:
         return {
             "verdicts": {digest: [asdict(r) for r in results] for digest, results in sorted(self.verdicts.items())},
-            "homes": {home: (digest, encode(reads)) for home, (digest, reads) in self.homes.items()},
+            "homes": {home: (kept[0], *map(encode, kept[1:])) for home, kept in self.homes.items()},
             "files": {name: (sha, graph, encode(subjects)) for name, (sha, graph, subjects) in self.files.items()},
         }
 

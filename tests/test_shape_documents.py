@@ -269,8 +269,24 @@ def test_homes_no_changed_file_touches_are_not_even_read(faulty, tmp_path, caplo
     # entities' own home and document 3 are read (what the file says of the other entities is the same)
     caplog.clear()
     _append(settings.data_dir / "entities.ttl", 'id:Untyped a sg:Issue ; rdfs:label "now typed"@en .')
-    assert not any("Untyped" in p for p in same_as_from_scratch())
+    typed = same_as_from_scratch()
+    assert not any("Untyped" in p for p in typed)
     assert _read_again(caplog.text) == 2
+    # a Wikidata link and a comment on an actor that documents point at: they read only its type, so only the
+    # homes that read all its triples are read again: the entities' and the links' (where it is a focus node)
+    entities = settings.data_dir / "entities.ttl"
+    assert len(re.findall(r"sg:holder id:Actor2\b", "".join(f.read_text() for f in encodings.iterdir()))) > 1
+    caplog.clear()
+    _append(entities, 'id:Actor2 rdfs:comment "linked" ; rdfs:seeAlso <http://www.wikidata.org/entity/Q2> .')
+    assert same_as_from_scratch() == typed
+    assert _read_again(caplog.text) == 2
+    # the actor's type taken away: the documents that point at it are read again and find their sh:class errors
+    caplog.clear()
+    entities.write_text(re.sub(r"id:Actor2 a \w+:\w+ ;", "id:Actor2", entities.read_text()))
+    untyped = same_as_from_scratch()
+    new = set(untyped) - set(typed)
+    assert all(p.endswith(", an actor") or "who made it" in p for p in new) and len({p[:40] for p in new}) > 2
+    assert _read_again(caplog.text) > 2
     # document 1's file gives document 0's quote a second target, then mends a selector inside it (blank nodes)
     quote = f"<{DOC}000000_synthetic/quote-1>"
     target = "[ oa:hasSource doc:000000_synthetic ; oa:hasSelector [ a oa:TextPositionSelector ; oa:start -1 ] ]"
@@ -278,6 +294,16 @@ def test_homes_no_changed_file_touches_are_not_even_read(faulty, tmp_path, caplo
     assert any("quote-1>: a quote needs exactly one oa:start" in p for p in same_as_from_scratch())  # two, one < 0
     document_1.write_text(document_1.read_text().replace("; oa:start -1 ]", "]"))
     assert not any("quote-1>: a quote needs exactly one oa:start" in p for p in same_as_from_scratch())
+    # document 0's quote gets a target written in document 1's file, whose selector document 2's file then
+    # changes: document 0 reads the selector along its path, so it is read again and finds the second start
+    shared = f"<{DOC}000001_synthetic/shared"
+    _append(document_1, f"{quote} oa:hasTarget {shared}-target> . {shared}-target> oa:hasSelector {shared}-selector> .")
+    _append(document_1, f"{shared}-selector> a oa:TextPositionSelector ; oa:start 0 ; oa:end 43 .")
+    same_as_from_scratch()
+    caplog.clear()
+    _append(encodings / "000002_synthetic.ttl", f"{shared}-selector> oa:start 5 .")
+    assert any("quote-1>: a quote needs exactly one oa:start" in p for p in same_as_from_scratch())
+    assert _read_again(caplog.text) == 2
     # a whole document goes: so do its homes, and nothing else changes
     for part in ("sources/000004_synthetic.ttl", "sources/000004_synthetic.txt", "encodings/000004_synthetic.ttl"):
         (settings.data_dir / part).unlink()
