@@ -11,8 +11,9 @@ import datetime
 import functools
 import itertools
 import math
+import os
 from collections import defaultdict
-from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import or_
 
@@ -99,19 +100,27 @@ SELECT ?node ?quote WHERE {
   ?node sg:evidence/oa:hasTarget/oa:hasSelector/oa:exact ?quote
 }"""
 PER_QUERY = 2000  # resources named in one VALUES block
+AT_ONCE = max(1, min(4, len(os.sched_getaffinity(0))))  # such queries of one view asked together: one per core
 
 
-def _per_resource(store: Store, query: str, iris: set[str]) -> Iterator[Row]:
-    """Rows of a query about each resource (its VALUES block gets them), asked PER_QUERY at a time.
+def _per_resource(store: Store, query: str, iris: set[str]) -> list[Row]:
+    """Rows of a query about each resource (its VALUES block gets them), asked PER_QUERY at a time, AT_ONCE
+    of these queries together (the engine runs them on every core: the stances view's quotes at 1M triples
+    on disk, ten queries, 1.3 s -> 0.7 s).
 
     Why: Oxigraph evaluates the right side of an OPTIONAL on its own, over the whole store, and joins after;
     asking about exactly the resources the rows name is what makes labels and quotes cheap (the
     preconditions view at 1M triples: 0.82 s of SPARQL -> 0.2 s).
     """
     ordered = sorted(iris)
-    for start in range(0, len(ordered), PER_QUERY):
-        values = " ".join(str(ox.NamedNode(iri)) for iri in ordered[start : start + PER_QUERY])
-        yield from store.select_values(sparql_prologue() + query % values)
+    queries = [
+        sparql_prologue() + query % " ".join(str(ox.NamedNode(iri)) for iri in ordered[start : start + PER_QUERY])
+        for start in range(0, len(ordered), PER_QUERY)
+    ]
+    if len(queries) < 2 or AT_ONCE < 2:
+        return [row for text in queries for row in store.select_values(text)]
+    with ThreadPoolExecutor(min(AT_ONCE, len(queries)), thread_name_prefix="view") as threads:
+        return [row for rows in threads.map(store.select_values, queries) for row in rows]
 
 
 def _names(store: Store, rows: list[Row], *keys: str) -> Names:

@@ -7,6 +7,7 @@ import operator
 import os
 import subprocess
 import sys
+import threading
 
 import networkx as nx
 import pytest
@@ -163,6 +164,34 @@ def test_ego_and_timeline(store):
     dates = nx.get_node_attributes(timeline, "date")
     assert all(dates[u] <= dates[v] for u, v in timeline.edges)
     assert any(d.get("type") == "event" for _, d in timeline.nodes(data=True))
+
+
+VIEWS = {
+    "preconditions": graph_views.preconditions,
+    "stances": graph_views.stances,
+    "actors in conflict": functools.partial(graph_views.actors, mode="conflict"),
+    "timeline": graph_views.timeline,
+}
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_labels_and_quotes_asked_in_many_queries_at_once_give_the_same_view(store, view, monkeypatch):
+    """Labels and quotes are asked PER_QUERY resources at a time, AT_ONCE queries together on threads: cut
+    into many small queries answered in any order, each view is the same graph."""
+    whole = VIEWS[view](store)
+    asked_on: list[str] = []
+    select_values = store.select_values
+
+    def counted(*args, **dataset):
+        asked_on.append(threading.current_thread().name)
+        return select_values(*args, **dataset)
+
+    monkeypatch.setattr(store, "select_values", counted)
+    monkeypatch.setattr(graph_views, "PER_QUERY", 2)
+    monkeypatch.setattr(graph_views, "AT_ONCE", 3)
+    cut = VIEWS[view](store)
+    assert nx.utils.graphs_equal(cut, whole) and whole.number_of_edges() > 0
+    assert sum(name.startswith("view") for name in asked_on) >= 2, "several small queries, on the view's threads"
 
 
 @pytest.mark.parametrize("view", ["preconditions", "stances", "actors", "timeline"])
