@@ -18,6 +18,7 @@ from app import graph_formats, graph_views
 from app.graph_views import ViewFilter
 from app.namespaces import ID
 from app.settings import PROJECT_ROOT
+from app.store import open_store
 
 DIALOGUE = ID + "MeaningfulDialogueOnCooperation"
 RENOUNCE = ID + "USRenouncesThirdSite"
@@ -191,7 +192,25 @@ def test_labels_and_quotes_asked_in_many_queries_at_once_give_the_same_view(stor
     monkeypatch.setattr(graph_views, "AT_ONCE", 3)
     cut = VIEWS[view](store)
     assert nx.utils.graphs_equal(cut, whole) and whole.number_of_edges() > 0
+    assert list(cut.nodes) == list(whole.nodes), "in the same order: every process sends the same view"
     assert sum(name.startswith("view") for name in asked_on) >= 2, "several small queries, on the view's threads"
+
+
+def test_a_stance_held_by_a_blank_node_is_counted_too(data_copy):
+    """Stances are asked by groups of holders named in VALUES, which cannot name a blank node: then the
+    stances are asked all at once, and none is left out."""
+    store = open_store(data_copy.model_copy(update={"admin_token": "views-test"}))
+    before = graph_views.stances(store).number_of_edges()
+    store.update(
+        "PREFIX sg: <https://stancegraph.org/ontology#> PREFIX id: <https://stancegraph.org/id/> "
+        "PREFIX pol: <https://stancegraph.org/id/polarity/> INSERT DATA { GRAPH <http://example.org/g> { "
+        "<http://example.org/s> a sg:Stance ; sg:holder [ a sg:Coalition ] ; sg:target id:ThirdSite ; "
+        'sg:polarity pol:rejects ; sg:date "2009-01-01"^^<http://www.w3.org/2001/XMLSchema#date> ; '
+        "sg:source <http://example.org/doc> } }"
+    )
+    graph = graph_views.stances(store)
+    assert graph.number_of_edges() == before + 1
+    assert any("http://example.org/s" in data["statements"] for *_, data in graph.edges(data=True))
 
 
 @pytest.mark.parametrize("view", ["preconditions", "stances", "actors", "timeline"])
