@@ -3,8 +3,9 @@
 Each view is one function returning a networkx graph whose nodes and edges carry labels, types, polarity,
 dates, source ids and quotes as scalar attributes (so GraphML and GEXF exports open in Gephi). Common
 filters: `as_of` (only statements dated on or before that day), `sources` (only statements from those
-documents) and `min_weight` (only edges backed by at least that many statements). The store answers one
-SELECT per view; the graph algorithms are networkx's.
+documents) and `min_weight` (only edges backed by at least that many statements). The store answers a few
+SELECTs per view (its statements, then the labels and quotes of the resources they name), on every core at
+once; the graph algorithms are networkx's.
 """
 
 import datetime
