@@ -168,6 +168,7 @@ SELECT ?stance ?holder ?target ?polarity ?date ?source WHERE {
   %s
 }"""
 STANCE_ORDER = itemgetter("stance", "holder", "target", "polarity", "date", "source")  # every column
+POSITION_ORDER = itemgetter("holder", "target", "polarity")
 HOLDERS_QUERY = "SELECT ?holder (COUNT(*) AS ?statements) WHERE { ?statement sg:holder ?holder } GROUP BY ?holder"
 
 
@@ -289,6 +290,7 @@ def actors(
 POSITIONS_QUERY = """
 SELECT ?holder ?target ?polarity WHERE {
   { SELECT ?holder ?target ?p WHERE {
+      %s
       ?stance a sg:Stance ; sg:holder ?holder ; sg:target ?target ; sg:polarity ?p ; sg:date ?date ; sg:source ?source .
       %s
     } GROUP BY ?holder ?target ?p HAVING (COUNT(DISTINCT ?stance) >= %d) }
@@ -298,9 +300,14 @@ SELECT ?holder ?target ?polarity WHERE {
 
 def _positions(store: Store, view: ViewFilter, graph: nx.Graph) -> dict[str, set[tuple[str, int]]]:
     """Each actor's (issue, sign) pairs backed by at least `min_weight` statements, counted by the engine
-    (the actor network needs no quotes or dates); adds the actors to `graph` as they come."""
+    (the actor network needs no quotes or dates), by groups of holders asked together; adds the actors to
+    `graph` in order."""
     positions: dict[str, set[tuple[str, int]]] = defaultdict(set)
-    rows = store.select_values(sparql_prologue() + POSITIONS_QUERY % (view.sparql(), view.min_weight))
+    asked = [
+        sparql_prologue() + POSITIONS_QUERY % (holders, view.sparql(), view.min_weight)
+        for holders in _holder_groups(store)
+    ]
+    rows = sorted((row for found in _at_once(store.select_values, asked) for row in found), key=POSITION_ORDER)
     names = _names(store, rows, "holder")
     for row in rows:
         holder = row["holder"]

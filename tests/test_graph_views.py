@@ -211,6 +211,8 @@ def test_a_stance_held_by_a_blank_node_is_counted_too(data_copy):
     graph = graph_views.stances(store)
     assert graph.number_of_edges() == before + 1
     assert any("http://example.org/s" in data["statements"] for *_, data in graph.edges(data=True))
+    coalition = next(node for node in graph if node.startswith("_:"))
+    assert graph_views.actors(store).has_edge(coalition, ID + "Russia"), "it rejects the third site as Russia does"
 
 
 @pytest.mark.parametrize("view", ["preconditions", "stances", "actors", "timeline"])
