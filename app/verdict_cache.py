@@ -23,7 +23,8 @@ from typing import Any
 from app.problems import Problem
 
 log = logging.getLogger("stancegraph.load")
-KEPT = 16  # verdict files; the least recently used go first (a corpus's: KB; its documents': ~2.7 KB each)
+KEPT = 16  # verdict files; the least recently used go first (a corpus's: KB; its documents': ~3.1 KB each)
+KEPT_BYTES = 256 * 2**20  # and no more bytes of them than this, but for the last used (62 MB at 10M triples)
 # what turns a corpus into its verdict
 VERDICT_CODE = ("validation.py", "shape_documents.py", "shape_changes.py", "problems.py")
 
@@ -88,13 +89,20 @@ class VerdictCache:
         return self.directory / f"shacl-{key}.json"
 
     def _prune(self) -> None:
-        kept = sorted(self.directory.glob("shacl-*.json"), key=_last_used, reverse=True)
-        for stale in kept[KEPT:]:
-            stale.unlink(missing_ok=True)
+        """Keep the KEPT verdicts used last, within KEPT_BYTES: a large corpus whose shapes changed often would
+        otherwise leave a 62 MB record per version of its shapes."""
+        files = sorted(((*_use(path), path) for path in self.directory.glob("shacl-*.json")), reverse=True)
+        total = 0
+        for rank, (_, size, path) in enumerate(files):
+            total += size
+            if rank >= KEPT or (rank and total > KEPT_BYTES):
+                path.unlink(missing_ok=True)
 
 
-def _last_used(path: Path) -> float:
+def _use(path: Path) -> tuple[float, int]:
+    """When the file was last used, and its size."""
     try:
-        return path.stat().st_mtime
+        stat = path.stat()
     except FileNotFoundError:  # pruned meanwhile by another process
-        return 0.0
+        return 0.0, 0
+    return stat.st_mtime, stat.st_size

@@ -120,6 +120,16 @@ def test_the_least_recently_used_verdicts_go_first(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shacl-b.json", "shacl-d.json", "shacl-e.json"]
 
 
+def test_large_verdicts_are_kept_within_a_byte_budget_but_the_last_is_always_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(verdict_cache, "KEPT_BYTES", 2_500)
+    verdicts = VerdictCache(tmp_path)
+    for key in "abc":
+        verdicts.write(key, "x" * 1_000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shacl-b.json", "shacl-c.json"]
+    verdicts.write("huge", "x" * 10_000)
+    assert [p.name for p in tmp_path.iterdir()] == ["shacl-huge.json"] and verdicts.read("huge") == "x" * 10_000
+
+
 def test_serve_checks_the_shapes_once_for_all_its_app_processes(tmp_path):
     """`serve --workers 2` builds once, then each app process loads data/ again: the shapes run once in all, and
     a restart over the same files does not run them at all."""
