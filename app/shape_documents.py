@@ -27,7 +27,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -64,6 +64,7 @@ class ShapeResult:
     message: str
     severity: str  # "error" or "warning"
     value: str | None  # the offending value when it is an IRI
+    graph: str = ""  # for a blank focus node, the graph of its home: where it is written (its label is not)
 
 
 # ---------------------------------------------------------------------- what the shapes read
@@ -357,7 +358,12 @@ def document_results(
         now.homes, now.files = {home_key(home): kept for home, kept in prints.items()}, changes.files()
     if now != record:
         verdicts.write(key, now.payload())
-    return [result for results in now.verdicts.values() for result in results]
+    return [_homed(result, home) for home, (digest, *_) in prints.items() for result in now.verdicts[digest]]
+
+
+def _homed(result: ShapeResult, home: Home) -> ShapeResult:
+    """A blank focus node's result with its home's graph: its label is the load's that checked it."""
+    return replace(result, graph=home[0]) if result.focus.startswith("_:") else result
 
 
 def home_key(home: Home) -> str:

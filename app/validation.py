@@ -71,7 +71,7 @@ def shacl_problems(store: ox.Store, corpus: Corpus, as_loaded: Callable[[], bool
 
 
 def _placed(result: ShapeResult, files: list[Path], corpus: Corpus) -> Problem:
-    file, line = _where(result.focus, result.value, files, corpus)
+    file, line = _where(result, files, corpus)
     about = f"<{result.focus}>" + (f" {_short(result.path)}" if result.path else "")
     return Problem(file, line, f"{about}: {result.message}", result.severity)
 
@@ -86,10 +86,13 @@ def _search_order(corpus: Corpus) -> list[Path]:
     return sorted(files, key=lambda p: p.parent.name != "encodings")
 
 
-def _where(focus: str, value: str | None, files: list[Path], corpus: Corpus) -> tuple[str, int]:
-    """File and line of a result: where the offending value is written next to its node, else the node itself."""
+def _where(result: ShapeResult, files: list[Path], corpus: Corpus) -> tuple[str, int]:
+    """File and line of a result: where the offending value is written next to its node, else the node itself;
+    for a blank node, which has no name to search for, the file of its home graph when that is one file's."""
+    focus, value = result.focus, result.value
     if focus.startswith("_:"):
-        return corpus.name(corpus.settings.data_dir), 0
+        homes = [f.path for f in corpus.own_files() if result.graph and f.graph == result.graph]
+        return corpus.name(homes[0] if len(homes) == 1 else corpus.settings.data_dir), 0
     doc_prefix = ID + "doc/"
     if focus.startswith(doc_prefix):
         doc_id = focus[len(doc_prefix) :].split("/")[0]
