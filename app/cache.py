@@ -1,8 +1,9 @@
 """Results cached per data version: valid until the data changes, never invalidated by hand."""
 
+import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -23,6 +24,7 @@ class VersionedCache:
         self._entries: OrderedDict[tuple[str, Hashable], tuple[object, int]] = OrderedDict()
         self.weight = 0  # bytes held, by `weigh`
         self._lock = threading.Lock()
+        self._computing: dict[tuple[str, Hashable], tuple[threading.Lock, int]] = {}  # lock per entry, and users
 
     def get(
         self,
@@ -32,14 +34,36 @@ class VersionedCache:
         keep: Callable[[T], bool] | None = None,
         fresh: bool = False,
     ) -> T:
-        """The cached value, or `compute()` (kept unless `keep` says no); `fresh` recomputes in any case."""
+        """The cached value, or `compute()` (kept unless `keep` says no); `fresh` recomputes in any case.
+
+        One computation per entry at a time: callers that ask for an entry being computed wait for it and take
+        it, so a dashboard's panels asking one cold view at once build it once, not once each."""
         cached = None if fresh else self.peek(version, key)
         if cached is not None:
             return cached  # type: ignore[return-value]
-        value = compute()
-        if keep is None or keep(value):
-            self.put(version, key, value)
-        return value
+        with self._alone((version, key)):
+            cached = None if fresh else self.peek(version, key)
+            if cached is not None:
+                return cached  # type: ignore[return-value]
+            value = compute()
+            if keep is None or keep(value):
+                self.put(version, key, value)
+            return value
+
+    @contextlib.contextmanager
+    def _alone(self, entry: tuple[str, Hashable]) -> Iterator[None]:
+        """Hold the entry's computing lock (made for the first caller, dropped by the last)."""
+        with self._lock:
+            lock, users = self._computing.get(entry, (threading.Lock(), 0))
+            self._computing[entry] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._lock:
+                lock, users = self._computing.pop(entry)
+                if users > 1:
+                    self._computing[entry] = (lock, users - 1)
 
     def put(self, version: str, key: Hashable, value: object) -> None:
         """Keep `value` (for callers that compute it themselves, e.g. without leaving the event loop)."""

@@ -343,3 +343,30 @@ def test_the_view_cache_budget_is_a_setting(monkeypatch):
     with TestClient(create_app(Settings())) as client:
         assert client.get("/views/stances").status_code == 200
         assert graph_view_routes._cache.budget == 3 << 20 and graph_view_routes._cache.weight <= 3 << 20
+
+
+def test_a_cold_view_asked_by_many_clients_at_once_is_built_once(monkeypatch):
+    """A dashboard's panels ask the same view together after the data changed: one build, every answer."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from app.server import create_app
+    from app.settings import Settings
+    from tests.live import app_server
+
+    builds = []
+    build = graph_views.stances
+
+    def slow(*args):
+        builds.append(args)
+        time.sleep(0.5)  # the other requests arrive while it is built
+        return build(*args)
+
+    monkeypatch.setattr(graph_views, "stances", slow)
+    with app_server(create_app(Settings())) as base, ThreadPoolExecutor(8) as clients:
+        url = f"{base}/views/stances?as_of=2031-07-01&format=csv"
+        answers = list(clients.map(lambda _: httpx.get(url, timeout=30), range(8)))
+    assert [a.status_code for a in answers] == [200] * 8 and len({a.content for a in answers}) == 1
+    assert len(builds) == 1, "built once, not once per client"
