@@ -194,8 +194,7 @@ def _stance_rows(store: Store, view: ViewFilter) -> _Stances:
     rows = sorted((row for found, _ in groups for row in found), key=STANCE_ORDER)
     quotes: dict[str, set[str]] = defaultdict(set)
     for _, found in groups:
-        for stance, said in found.items():
-            quotes[stance] |= said
+        quotes.update(found)  # a stance in two groups (two holders) has the same quotes in both
     return _Stances(rows, _names(store, rows, "holder", "target"), quotes)
 
 
