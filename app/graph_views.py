@@ -263,16 +263,11 @@ def actors(
         raise ValueError(f"mode must be one of {MODES}, normalisation one of {NORMALISATIONS}")
     graph = nx.Graph(view="actors", mode=mode, normalisation=normalisation)
     positions = _positions(store, view, graph)
-    names = sorted(positions)
-    signed = {a: {(t, s) for t, s in held if s != 0} for a, held in positions.items()}  # neutral ones never count
-    reversed_ = {a: {(t, -s) for t, s in held} for a, held in positions.items()}
-    for i, a in enumerate(names):
-        for b in names[i + 1 :]:
-            shared = {t for t, _ in signed[a] & positions[b]}
-            opposed = {t for t, _ in signed[a] & reversed_[b]}
-            raw = {"congruence": len(shared), "conflict": len(opposed), "subtract": len(shared) - len(opposed)}[mode]
-            if raw == 0:
-                continue
+    agreeing, opposing = _co_positions(positions)
+    for a, b in sorted(agreeing.keys() | opposing.keys()):
+        shared, opposed = agreeing.get((a, b), set()), opposing.get((a, b), set())
+        raw = {"congruence": len(shared), "conflict": len(opposed), "subtract": len(shared) - len(opposed)}[mode]
+        if raw != 0:
             weight = _normalise(raw, positions[a], positions[b], normalisation)
             graph.add_edge(
                 a,
@@ -284,6 +279,30 @@ def actors(
                 conflict=len(opposed),
             )
     return graph
+
+
+Pair = tuple[str, str]  # two actors, in sorted order
+
+
+def _co_positions(positions: dict[str, set[tuple[str, int]]]) -> tuple[dict[Pair, set[str]], dict[Pair, set[str]]]:
+    """For each pair of actors, the issues on which they take the same signed position, and those on which they
+    take opposite ones (neutral positions never count), found from who holds each position: the work grows with
+    the pairs that meet on some issue, not with every pair of actors (2,000 actors at 10M: 2 million pairs)."""
+    holding: dict[tuple[str, int], list[str]] = defaultdict(list)
+    for actor in sorted(positions):
+        for issue, sign in positions[actor]:
+            if sign:
+                holding[issue, sign].append(actor)
+    agreeing: dict[Pair, set[str]] = defaultdict(set)
+    opposing: dict[Pair, set[str]] = defaultdict(set)
+    for (issue, sign), holders in holding.items():
+        for pair in itertools.combinations(holders, 2):
+            agreeing[pair].add(issue)
+        if sign > 0:
+            for a, b in itertools.product(holders, holding.get((issue, -sign), ())):
+                if a != b:  # an actor on both sides of an issue is not in conflict with itself
+                    opposing[(a, b) if a < b else (b, a)].add(issue)
+    return agreeing, opposing
 
 
 POSITIONS_QUERY = """

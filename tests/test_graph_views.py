@@ -65,6 +65,32 @@ def test_blockers_are_whoever_leaves_any_transitive_requirement_unmet(graph, unm
     assert graph_views._blockers(graph, unmet) == expected
 
 
+positions_held = st.dictionaries(
+    st.sampled_from([f"actor{i}" for i in range(6)]),
+    st.sets(st.tuples(st.sampled_from([f"issue{i}" for i in range(4)]), st.sampled_from([-1, 0, 1])), max_size=6),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(positions=positions_held)
+def test_actors_meet_where_the_pairwise_definition_says(positions):
+    """Pairs found from who holds each position equal DNA's definition over every pair of actors: the same
+    signed position on an issue agrees, opposite signs oppose, neutral ones never count."""
+    expected_agreeing, expected_opposing = {}, {}
+    names = sorted(positions)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            signed = {(t, s) for t, s in positions[a] if s != 0}
+            shared = {t for t, _ in signed & positions[b]}
+            opposed = {t for t, _ in signed & {(t, -s) for t, s in positions[b]}}
+            if shared:
+                expected_agreeing[a, b] = shared
+            if opposed:
+                expected_opposing[a, b] = opposed
+    agreeing, opposing = graph_views._co_positions(positions)
+    assert (dict(agreeing), dict(opposing)) == (expected_agreeing, expected_opposing)
+
+
 CYCLES_PROGRAM = """
 import networkx as nx
 from app import graph_views
