@@ -264,7 +264,8 @@ def actors(
     graph = nx.Graph(view="actors", mode=mode, normalisation=normalisation)
     positions = _positions(store, view, graph)
     agreeing, opposing = _co_positions(positions)
-    for a, b in sorted(agreeing.keys() | opposing.keys()):
+    counted = (agreeing if mode == "congruence" else opposing).keys()  # the pairs this mode can weigh
+    for a, b in sorted(agreeing.keys() | opposing.keys() if mode == "subtract" else counted):
         shared, opposed = agreeing.get((a, b), set()), opposing.get((a, b), set())
         raw = {"congruence": len(shared), "conflict": len(opposed), "subtract": len(shared) - len(opposed)}[mode]
         if raw != 0:
