@@ -400,6 +400,15 @@ def _export_settings(data_dir: Path | None, overrides: dict) -> None:
         os.environ[f"STANCEGRAPH_{key.upper()}"] = str(value)
 
 
+def _reload_failure(response) -> str | None:
+    """The error of a reload the server reports as failed (500, JSON status "failed"); None for any other answer,
+    such as a proxy's plain-text 500, which is printed as it is."""
+    if response.status_code != 500 or not response.headers.get("content-type", "").startswith("application/json"):
+        return None
+    body = response.json()
+    return str(body["error"]) if isinstance(body, dict) and body.get("status") == "failed" else None
+
+
 @cli.command()
 def reload(
     url: Annotated[str, typer.Option(help="Base URL of the running server.")] = "http://127.0.0.1:8000",
@@ -426,9 +435,9 @@ def reload(
             errors.print(f"{where}: {problem['message']}", markup=False, highlight=False)
         errors.print("[red]refused[/red]: the server keeps serving the previous graph")
         raise typer.Exit(1)
-    if response.status_code == 500 and response.json().get("status") == "failed":
-        error = rich_escape(response.json()["error"])
-        errors.print(f"[red]failed[/red]: {error}; the server keeps serving the previous graph", highlight=False)
+    failure = _reload_failure(response)
+    if failure is not None:
+        errors.print(f"[red]failed[/red]: {rich_escape(failure)}; the server keeps serving the previous graph")
         raise typer.Exit(1)
     if response.status_code != 200:
         errors.print(f"{response.status_code}: {response.text.strip()}", markup=False, highlight=False)

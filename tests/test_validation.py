@@ -1,5 +1,6 @@
 """The validator catches what encoders get wrong, names the file and line, and the last good graph survives."""
 
+import http.server
 import shutil
 
 import httpx
@@ -14,7 +15,7 @@ from app.loader import check
 from app.namespaces import DERIVED_GRAPH, ID, SG
 from app.problems import DataError
 from tests.conftest import replace_in
-from tests.live import app_server
+from tests.live import app_server, handler_server
 
 ENCODING_2009 = "encodings/000_dcc2f28bf5a60eb8.ttl"
 
@@ -266,3 +267,23 @@ def test_a_batch_worker_that_dies_fails_the_reload_and_the_last_graph_keeps_serv
         assert "Traceback" not in shown.output
         monkeypatch.undo()
         assert httpx.post(f"{base}/admin/reload", headers=auth, timeout=60).json()["status"] == "reloaded"
+
+
+class _ProxyError(http.server.BaseHTTPRequestHandler):
+    """What a reverse proxy answers when the app behind it is gone: a plain-text 500."""
+
+    def do_POST(self):
+        self.send_response(500)
+        self.send_header("content-type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"upstream went away")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_reload_through_a_proxy_that_fails_prints_its_answer_not_a_traceback():
+    with handler_server(_ProxyError) as base:
+        shown = CliRunner().invoke(cli, ["reload", "--url", base, "--admin-token", "token"])
+    assert shown.exit_code == 1 and "500: upstream went away" in shown.output, shown.output
+    assert shown.exception is None or isinstance(shown.exception, SystemExit)
