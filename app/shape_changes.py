@@ -137,10 +137,12 @@ class Changes:
 
     def __init__(self, sources: list[SourceFile], recorded: dict[str, FileRecord], store: ox.Store):
         self.recorded, self.store = recorded, store
-        self.now = {source.name: (source, source.sha256) for source in sources}
-        self.changed = [name for name, (_, sha) in self.now.items() if not sha or recorded.get(name, ("",))[0] != sha]
+        self.now = {source.name: source for source in sources}
+        self.changed = [
+            name for name, now in self.now.items() if recorded.get(name, ("",))[0] != now.sha256 or not now.sha256
+        ]
         self.removed = [name for name in recorded if name not in self.now]
-        self.graphs = {self.now[name][0].graph for name in self.changed} | {recorded[n][1] for n in self.removed}
+        self.graphs = {self.now[name].graph for name in self.changed} | {recorded[n][1] for n in self.removed}
         files_in = Counter(source.graph for source in sources)
         self._alone = {graph for graph, files in files_in.items() if files == 1 and graph}  # its one file's triples
 
@@ -166,23 +168,21 @@ class Changes:
 
     def files(self) -> dict[str, FileRecord]:
         """The record of every file as it is now."""
-        kept = {name: record for name, record in self.recorded.items() if self.now.get(name, (None, ""))[1]}
+        kept = {name: record for name, record in self.recorded.items() if name in self.now and self.now[name].sha256}
         return {**kept, **self._changed_records}
 
     @functools.cached_property
     def _changed_records(self) -> dict[str, FileRecord]:
+        changed = [self.now[name] for name in self.changed]
         return {
-            name: (sha, source.graph, self._contents(source, sha))
-            for name in self.changed
-            for source, sha in [self.now[name]]
-            if sha
+            source.name: (source.sha256, source.graph, self._contents(source)) for source in changed if source.sha256
         }
 
-    def _contents(self, source: SourceFile, sha: str) -> bytes:
+    def _contents(self, source: SourceFile) -> bytes:
         """What the file says of each subject: read from the store where its graph is its own (fast), else from
         the file; a text says its one triple, which changes with the file."""
         if source.subject is not None:
-            return text_contents(source.subject, sha)
+            return text_contents(source.subject, source.sha256)
         if source.graph in self._alone:
             return contents(self.store.quads_for_pattern(None, None, None, ox.NamedNode(source.graph)))
         return contents(ox.parse(path=source.path, format=ox.RdfFormat.TURTLE))

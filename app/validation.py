@@ -7,7 +7,7 @@ from pathlib import Path
 import pyoxigraph as ox
 import rdflib
 
-from app.corpus import Corpus
+from app.corpus import Corpus, DataFile
 from app.namespaces import ID
 from app.problems import Problem, line_of, unparsable
 from app.shape_changes import SourceFile
@@ -70,7 +70,7 @@ def shacl_problems(store: ox.Store, corpus: Corpus, as_loaded: Callable[[], bool
     return sorted({_placed(result, files, corpus) for result in results})
 
 
-def _placed(result: ShapeResult, files: list[Path], corpus: Corpus) -> Problem:
+def _placed(result: ShapeResult, files: list[DataFile], corpus: Corpus) -> Problem:
     file, line = _where(result, files, corpus)
     about = f"<{result.focus}>" + (f" {_short(result.path)}" if result.path else "")
     return Problem(file, line, f"{about}: {result.message}", result.severity)
@@ -80,19 +80,19 @@ def _short(iri: str) -> str:
     return iri.split("#")[-1].split("/")[-1]
 
 
-def _search_order(corpus: Corpus) -> list[Path]:
+def _search_order(corpus: Corpus) -> list[DataFile]:
     """Data files to search for a node: encodings first (statements live there), then the rest."""
-    files = [f.path for f in corpus.own_files()]
-    return sorted(files, key=lambda p: p.parent.name != "encodings")
+    return sorted(corpus.own_files(), key=lambda f: f.path.parent.name != "encodings")
 
 
-def _where(result: ShapeResult, files: list[Path], corpus: Corpus) -> tuple[str, int]:
+def _where(result: ShapeResult, own: list[DataFile], corpus: Corpus) -> tuple[str, int]:
     """File and line of a result: where the offending value is written next to its node, else the node itself;
     for a blank node, which has no name to search for, the file of its home graph when that is one file's."""
     focus, value = result.focus, result.value
     if focus.startswith("_:"):
-        homes = [f.path for f in corpus.own_files() if result.graph and f.graph == result.graph]
+        homes = [f.path for f in own if result.graph and f.graph == result.graph]
         return corpus.name(homes[0] if len(homes) == 1 else corpus.settings.data_dir), 0
+    files = [f.path for f in own]
     doc_prefix = ID + "doc/"
     if focus.startswith(doc_prefix):
         doc_id = focus[len(doc_prefix) :].split("/")[0]
