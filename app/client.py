@@ -138,7 +138,7 @@ class EmbeddedTransport:
             raise StancegraphError(f"400: {err}") from None
 
     def view(self, name: str, resource: str | None, params: dict[str, Any]) -> dict[str, Any]:
-        from app.graph_views import ViewFilter, build_view
+        from app.graph_views import UnknownResource, ViewFilter, build_view
         from app.named_queries import expand_iri
 
         try:
@@ -154,6 +154,8 @@ class EmbeddedTransport:
             graph = build_view(self.store, name, expand_iri(resource) if resource else None, view, **options)
         except ValueError as err:
             raise StancegraphError(f"400: {err}") from None
+        except UnknownResource as err:
+            raise StancegraphError(f"404: {err}") from None
         return json.loads(json.dumps(node_link(graph)))  # exactly what the HTTP API sends
 
     def add_graph(self, graph: str, data: bytes, media_type: str, token: str | None) -> None:

@@ -51,12 +51,17 @@ RDF_FORMATS: dict[str, tuple[Format, ox.RdfFormat]] = {
     )
 }
 
-# Aliases that clients send: treated as the canonical type they stand for.
-ALIASES = {
+# Aliases that clients send: treated as the canonical type they stand for, per kind of answer (a client that
+# accepts application/json gets SPARQL JSON for solutions and JSON-LD for a graph: JSON either way).
+RESULT_ALIASES = {
     "application/json": "application/sparql-results+json",
+    "application/xml": "application/sparql-results+xml",
+}
+RDF_ALIASES = {
+    "application/json": "application/ld+json",
+    "application/xml": "application/rdf+xml",
     "application/x-turtle": "text/turtle",
     "text/plain": "application/n-triples",
-    "application/xml": "application/sparql-results+xml",
     "application/x-trig": "application/trig",
     "text/x-nquads": "application/n-quads",
 }
@@ -81,6 +86,7 @@ RDF_NAMES = {
     "n-quads": "application/n-quads",
 }
 SHORT_NAMES = {**RDF_NAMES, **RESULT_NAMES}
+KNOWN_NAMES = {*SHORT_NAMES, *RESULT_ALIASES, *RDF_ALIASES, *RESULT_FORMATS, *RDF_FORMATS}
 
 
 class NotAcceptable(ValueError):
@@ -97,14 +103,17 @@ def negotiate(accept: str | None, format_param: str | None, offered: list[str], 
     With `aliases`, types clients send for SPARQL results and RDF (application/json, text/plain, ...) count
     as the canonical type they stand for; the REST API turns that off, as its application/json is its own.
     """
-    table = ALIASES if aliases else {}
+    solutions = offered[0] in RESULT_FORMATS
+    table = (RESULT_ALIASES if solutions else RDF_ALIASES) if aliases else {}
     if format_param:
         name = format_param.lower().strip()
-        names = RESULT_NAMES if offered[0] in RESULT_FORMATS else RDF_NAMES
-        wanted = names.get(name) or table.get(name, name)
+        wanted = (RESULT_NAMES if solutions else RDF_NAMES).get(name) or table.get(name, name)
         if wanted in offered:
             return wanted
-        if name not in SHORT_NAMES and name not in ALIASES and name not in RESULT_FORMATS and name not in RDF_FORMATS:
+        known = (
+            SHORT_NAMES.keys() | RESULT_ALIASES.keys() | RDF_ALIASES.keys() | RESULT_FORMATS.keys() | RDF_FORMATS.keys()
+        )
+        if name not in known:
             raise BadAccept(f"unknown format={format_param!r}; known: {', '.join(sorted(SHORT_NAMES))}")
     if not accept or not accept.strip():
         return offered[0]

@@ -50,6 +50,7 @@ PAGE = """<!doctype html>
   #graph { flex: 1; }
   #details { width: 24rem; overflow: auto; padding: .8rem; border-left: 1px solid #ccd; font-size: .9rem; }
   #details blockquote { margin: .5rem 0; padding-left: .6rem; border-left: 3px solid #8aa; }
+  #details .error { color: #c0392b; }
 </style>
 </head>
 <body>
@@ -78,7 +79,13 @@ PAGE = """<!doctype html>
       details.append(block);
     }
   }
-  fetch(container.dataset.url).then((r) => r.json()).then((data) => {
+  function refused(status, data) {  // a view the server cannot give (an unknown resource, a bad filter)
+    const detail = typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail);
+    document.getElementById("count").textContent = `${status}: ${detail}`;
+    details.replaceChildren(Object.assign(document.createElement("p"), { className: "error", textContent: detail }));
+  }
+  fetch(container.dataset.url).then(async (r) => [r, await r.json()]).then(([response, data]) => {
+    if (!response.ok) return refused(response.status, data);
     const cy = cytoscape({
       container,
       elements: data.elements,

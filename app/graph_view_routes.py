@@ -105,6 +105,8 @@ async def _answer(request: Request, graph_key: Hashable, compute, format_name: s
             answer = await run_in_threadpool(_cache.get, store.data_version, key, build)
         except ValueError as err:
             raise HTTPException(400, str(err)) from None
+        except graph_views.UnknownResource as err:
+            raise HTTPException(404, str(err)) from None
     body, content_type = answer
     return Response(body, media_type=content_type, headers=headers)
 
@@ -173,7 +175,7 @@ def _path_view(name: str, build):
     ) -> Response:
         iri, view = _resource(resource), _filter(as_of, source, 1)
         store = request.app.state.store
-        return await _answer(request, (name, iri, view), lambda: build(_preconditions(store, view), iri), format)
+        return await _answer(request, (name, iri, view), lambda: build(store, _preconditions(store, view), iri), format)
 
     router.add_api_route(
         f"/{name}/{{resource:path}}",

@@ -14,7 +14,7 @@ import itertools
 import math
 import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter, or_
@@ -521,30 +521,62 @@ def _example_cycles(graph: nx.DiGraph, looping: set[str]) -> list[list[str]]:
     return list(found.values())
 
 
-def what_blocks(full: nx.DiGraph, resource: str) -> nx.DiGraph:
+def what_blocks(store: Store, full: nx.DiGraph, resource: str) -> nx.DiGraph:
     """Everything the resource requires, directly or not, with the path to each and its evidence; `full` is
     the preconditions view it is cut from (built once for every resource: see graph_view_routes)."""
-    return _around(full, resource, forward=True)
+    return _around(store, full, resource, forward=True)
 
 
-def what_follows(full: nx.DiGraph, resource: str) -> nx.DiGraph:
+def what_follows(store: Store, full: nx.DiGraph, resource: str) -> nx.DiGraph:
     """Everything that requires the resource, directly or not, with the path from each."""
-    return _around(full, resource, forward=False)
+    return _around(store, full, resource, forward=False)
 
 
-def _around(full: nx.DiGraph, resource: str, forward: bool) -> nx.DiGraph:
+def _around(store: Store, full: nx.DiGraph, resource: str, forward: bool) -> nx.DiGraph:
     """The part of `full` reachable from (or reaching) the resource; one breadth-first search gives every
-    node its shortest path, where a search per node took time quadratic in the part's size."""
-    paths = (
-        nx.single_source_shortest_path(full if forward else full.reverse(copy=False), resource)
-        if resource in full
-        else {}
-    )
-    graph = full.subgraph(paths).copy()
-    graph.graph.update(view="what-blocks" if forward else "what-follows", resource=resource)
+    node its shortest path, where a search per node took time quadratic in the part's size. The part gets its
+    own order and cycles: the whole view's would list every issue of the corpus in each answer."""
+    name = "what-blocks" if forward else "what-follows"
+    if resource not in full:  # nothing required, nothing requiring: the resource alone, if it exists
+        graph = _alone(store, nx.DiGraph(), resource)
+        paths = {resource: [resource]}
+    else:
+        paths = nx.single_source_shortest_path(full if forward else full.reverse(copy=False), resource)
+        graph = _part(full, paths.keys())
+    graph.graph = {"view": name, "resource": resource}
     for node, path in paths.items():
-        graph.nodes[node]["path"] = " -> ".join(_label(full, n) for n in (path if forward else reversed(path)))
+        graph.nodes[node]["path"] = " -> ".join(_label(graph, n) for n in (path if forward else reversed(path)))
         graph.nodes[node]["distance"] = len(path) - 1
+    _order(graph)
+    return graph
+
+
+def _part(full: nx.DiGraph, members: Collection[str]) -> nx.DiGraph:
+    """The subgraph of `full` on `members`, in the order of `full` (its `order` ranks). networkx's own subgraph
+    lists a part smaller than half the graph in the order of a set, which follows the hash seed: two app
+    processes would send different answers under one ETag."""
+    nodes = sorted(members, key=lambda node: full.nodes[node]["order"])
+    part = nx.DiGraph()
+    part.add_nodes_from((node, dict(full.nodes[node])) for node in nodes)
+    part.add_edges_from(
+        (node, requirement, dict(edge))
+        for node in nodes
+        for requirement, edge in full.adj[node].items()
+        if requirement in members
+    )
+    return part
+
+
+class UnknownResource(LookupError):
+    """A view asked around an IRI that no triple names (a typo, most likely): not an empty answer."""
+
+
+def _alone(store: Store, graph: nx.DiGraph, resource: str) -> nx.DiGraph:
+    """The graph with the resource as its one node, named, when the data mentions it; else UnknownResource."""
+    if not store.mentions(resource):
+        raise UnknownResource(f"no triple mentions {resource}")
+    label, kind = _named(_names(store, [{"resource": resource}], "resource"), resource, "resource")
+    _node(graph, resource, label, kind)
     return graph
 
 
@@ -575,7 +607,7 @@ def ego(store: Store, resource: str, depth: int = 1, limit: int = 2000) -> nx.Di
         frontier = found - seen
         seen |= found
     if resource not in graph:
-        graph.add_node(resource, label=_short(resource), type="resource")
+        return _alone(store, graph, resource)
     return graph
 
 
@@ -641,8 +673,8 @@ def build_view(
         "stances": lambda: stances(store, view),
         "actors": lambda: actors(store, view, mode, normalisation),
         "timeline": lambda: timeline(store, view),
-        "what-blocks": lambda: what_blocks(preconditions(store, view), resource),
-        "what-follows": lambda: what_follows(preconditions(store, view), resource),
+        "what-blocks": lambda: what_blocks(store, preconditions(store, view), resource),
+        "what-follows": lambda: what_follows(store, preconditions(store, view), resource),
         "ego": lambda: ego(store, resource, depth),
     }
     if name not in builders:

@@ -114,9 +114,9 @@ def describe_resource(store: Store, iri: str, evidence: NamedQuery | None) -> Re
 
 def resource_rdf(store: Store, iri: str, media_type: str, context_url: str, context: dict) -> bytes | None:
     """The concise bounded description in `media_type`, or None for an IRI the data does not mention."""
-    node = f"<{ox.NamedNode(iri).value}>"
-    if not store.ask(f"ASK {{ {{ {node} ?p ?o }} UNION {{ ?s ?p {node} }} }}"):
+    if not store.mentions(iri):
         return None
+    node = f"<{ox.NamedNode(iri).value}>"
     native_type = "application/n-triples" if media_type == "application/ld+json" else media_type
     body = store.run(QueryJob(f"DESCRIBE {node}", graph_format=native_type)).body
     return compact(body, "nt", context, context_url) if media_type == "application/ld+json" else body

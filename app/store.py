@@ -133,6 +133,11 @@ class Store(ABC):
         outcome = self.run(QueryJob(sparql, result_format=TSV, **dataset))
         return bool(ox.parse_query_results(outcome.body, format=ox.QueryResultsFormat.TSV))
 
+    def mentions(self, iri: str) -> bool:
+        """Whether any triple names the IRI, as subject or object (what tells a resource from a typo)."""
+        node = str(ox.NamedNode(iri))
+        return self.ask(f"ASK {{ {{ {node} ?p ?o }} UNION {{ ?s ?p {node} }} }}")
+
     def has_graph(self, graph: str) -> bool:
         return self.ask(f"ASK {{ GRAPH <{ox.NamedNode(graph).value}> {{ }} }}", union_default_graph=False)
 

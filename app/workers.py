@@ -199,8 +199,10 @@ def _bounded(result, format, sink: RowSink) -> tuple[bytes, int, bool]:
 
 
 def _native(table, media_type: str | None, kind: str):
-    if media_type is None or media_type not in table:
-        raise ResultNotAcceptable(f"{media_type} cannot represent {kind}")
+    if media_type is None:
+        raise ResultNotAcceptable(f"nothing the request accepts can represent {kind}; acceptable: {', '.join(table)}")
+    if media_type not in table:
+        raise ResultNotAcceptable(f"{media_type} cannot represent {kind}; acceptable: {', '.join(table)}")
     return table[media_type][1]
 
 

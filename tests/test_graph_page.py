@@ -44,3 +44,12 @@ def test_view_page_renders_the_graph_and_shows_evidence_on_click(server, view):
         assert page.locator("#details blockquote.quote").count() >= 1
     assert outside_hosts(requested) == []
     assert any(url.endswith("/assets/cytoscape/cytoscape.min.js") for url in requested)
+
+
+def test_a_view_the_server_refuses_says_why_rather_than_drawing_nothing(server):
+    with chromium_page() as (page, _):
+        page.goto(f"{server}/views/what-blocks/id:Russa")
+        page.wait_for_selector("#details .error")
+        assert page.locator("#count").inner_text() == "404: no triple mentions https://stancegraph.org/id/Russa"
+        refused = page.goto(f"{server}/views/stances?as_of=2009-13-01")  # refused before any page is sent
+        assert refused.status == 400 and "month value is outside" in page.content()

@@ -99,15 +99,20 @@ for i in range(40):  # a ring with chords: many short cycles to choose examples 
     graph.add_edge(f"i{i}", f"i{(i + 1) % 40}")
     graph.add_edge(f"i{i}", f"i{(i + 3) % 40}")
     graph.add_edge(f"i{(i + 2) % 40}", f"i{i}")
+for dependent, requirement in [("a", "b"), ("b", "c"), ("c", "b"), ("b", "d"), ("a", "e")]:  # a small part
+    graph.add_edge(dependent, requirement)
 for node in graph:
     graph.nodes[node]["label"] = node
 graph_views._order(graph)
 print(graph.graph["cycles"])
+part = graph_views.what_blocks(None, graph, "a")
+print(list(part.nodes), list(part.edges), part.graph["cycles"])
 """
 
 
-def test_example_cycles_are_the_same_in_every_process():
-    """Several app processes answer under one ETag: their example cycles must not follow the hash seed."""
+def test_example_cycles_and_parts_are_the_same_in_every_process():
+    """Several app processes answer under one ETag: their example cycles, and the nodes of a what-blocks
+    part, must not follow the hash seed."""
     answers = {
         subprocess.run(
             [sys.executable, "-c", CYCLES_PROGRAM],
@@ -119,7 +124,9 @@ def test_example_cycles_are_the_same_in_every_process():
         ).stdout
         for seed in range(4)
     }
-    (cycles,) = answers
+    (answer,) = answers
+    cycles, part = answer.splitlines()
+    assert part.endswith(" b -> c"), "the part's own example cycle"
     examples = cycles.strip().split(" | ")
     assert len(examples) == graph_views.MAX_CYCLES and len(set(examples)) == len(examples)
     for example in examples:
@@ -152,12 +159,49 @@ def test_as_of_removes_what_was_not_yet_said(store):
 
 def test_what_blocks_and_what_follows_carry_paths(store):
     full = graph_views.preconditions(store)
-    blocks = graph_views.what_blocks(full, ID + "ResultSuitingAll")
+    blocks = graph_views.what_blocks(store, full, ID + "ResultSuitingAll")
     assert set(blocks) == {ID + "ResultSuitingAll", ID + "FrankSubstantiveDialogue", ID + "USConcreteProposals"}
     assert blocks.nodes[ID + "USConcreteProposals"]["distance"] == 2
-    follows = graph_views.what_follows(full, RENOUNCE)
+    follows = graph_views.what_follows(store, full, RENOUNCE)
     assert set(follows) == {RENOUNCE, DIALOGUE, ID + "RussiaUSInterceptionPartnership"}
     assert follows.nodes[DIALOGUE]["path"].endswith("US renounces the third site")
+
+
+def test_a_part_has_its_own_order_and_cycles_not_the_whole_views(store):
+    """A what-blocks answer listed every issue of the corpus in its order and the corpus's cycles."""
+    full = nx.DiGraph()
+    for dependent, requirement in [("a", "b"), ("c", "d"), ("d", "c"), ("x", "y")]:
+        full.add_edge(dependent, requirement)
+    nx.set_node_attributes(full, {n: n.upper() for n in full}, "label")
+    graph_views._order(full)
+    assert full.graph["issues_in_cycles"] == 2
+    part = graph_views.what_blocks(store, full, "a")
+    assert part.graph == {
+        "view": "what-blocks",
+        "resource": "a",
+        "cycles": "",
+        "issues_in_cycles": 0,
+        "topological_order": "b | a",
+    }
+    assert [part.nodes[n]["order"] for n in ("b", "a")] == [0, 1]
+    looping = graph_views.what_follows(store, full, "c")
+    assert looping.graph["issues_in_cycles"] == 2 and looping.graph["cycles"] == "C -> D"
+    assert looping.graph["topological_order"] == "", "no order exists through a cycle"
+
+
+def test_what_blocks_an_actor_is_the_actor_alone_and_an_unknown_iri_is_not_found(store, client):
+    full = graph_views.preconditions(store)
+    assert ID + "Russia" not in full, "an actor requires nothing"
+    alone = graph_views.what_blocks(store, full, ID + "Russia")
+    assert dict(alone.nodes(data=True)) == {
+        ID + "Russia": {"label": "Russia", "type": "state", "path": "Russia", "distance": 0, "order": 0}
+    }
+    assert alone.graph["view"] == "what-blocks" and alone.graph["topological_order"] == ID + "Russia"
+    for path in ("what-blocks/id:Russa", "what-follows/id:Russa", "ego/id:Russa"):
+        response = client.get(f"/views/{path}", params={"format": "json"})
+        assert response.status_code == 404, path
+        assert response.json()["detail"] == f"no triple mentions {ID}Russa"
+    assert client.get("/views/ego/id:Russia", params={"format": "json"}).status_code == 200
 
 
 def test_stance_network_is_signed_and_weighted(store):

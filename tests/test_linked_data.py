@@ -64,6 +64,12 @@ def test_unknown_iris_are_404_in_every_format(client):
     assert response.status_code == 404 and "not described" in response.json()["detail"]
 
 
+def test_a_json_client_gets_json_ld(client):
+    response = client.get("/id/Russia", headers={"accept": "application/json"})
+    assert response.status_code == 200 and response.headers["content-type"] == "application/ld+json"
+    assert response.json()["@id"] == "id:Russia"
+
+
 def test_unacceptable_and_unknown_formats_are_client_errors(client):
     assert client.get("/id/Russia", headers={"accept": "image/png"}).status_code == 406
     assert client.get("/id/Russia?format=docx").status_code == 400
