@@ -7,7 +7,7 @@ from collections.abc import Hashable
 from typing import Annotated, Literal
 
 import networkx as nx
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -15,11 +15,11 @@ from app import graph_formats, graph_views
 from app.cache import VersionedCache
 from app.formats import BadAccept, NotAcceptable, negotiate
 from app.graph_page import graph_page
-from app.http_common import version_etag
+from app.http_common import declared_parameters_only, version_etag
 from app.named_queries import expand_iri
 from app.store import Store
 
-router = APIRouter(prefix="/views", tags=["graph views"])
+router = APIRouter(prefix="/views", tags=["graph views"], dependencies=[Depends(declared_parameters_only)])
 
 
 def _weight(value: nx.Graph | tuple[bytes, str]) -> int:

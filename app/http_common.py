@@ -99,3 +99,16 @@ def assets_missing(what: str) -> HTMLResponse:
         "<code>make run</code> (it runs <code>npm ci</code>).</p>",
         status_code=503,
     )
+
+
+def declared_parameters_only(request: Request) -> None:
+    """A dependency for the REST operations: a query-string parameter the operation does not declare is a 400
+    naming the ones it does, rather than ignored, for a typo (`mod=conflict`, `acter=id:Russia`) would otherwise
+    answer another question with a 200."""
+    route = request.scope.get("route")
+    declared = {field.alias for field in route.dependant.query_params} if route else set()
+    unknown = sorted(set(request.query_params) - declared)
+    if unknown:
+        raise HTTPException(
+            400, f"unknown parameter(s) {', '.join(unknown)}; this operation takes {', '.join(sorted(declared))}"
+        )

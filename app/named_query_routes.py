@@ -11,12 +11,13 @@ import inspect
 import io
 from typing import Any, Literal
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from app.formats import BadAccept, NotAcceptable, negotiate
+from app.http_common import declared_parameters_only
 from app.named_queries import (
     Answer,
     NamedQuery,
@@ -65,6 +66,7 @@ class NamedQueryRoutes:
                 tags=["named queries", *query.tags],
                 response_class=Response,
                 responses=_documented_responses(),
+                dependencies=[Depends(declared_parameters_only)],
             )
         self._routes = routes[before:]
         self.app.openapi_schema = None  # regenerated with the new operations on the next request

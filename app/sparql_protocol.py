@@ -17,7 +17,7 @@ from app.http_common import form_fields, plain_error, read_body, require_admin, 
 from app.namespaces import PREFIXES
 from app.query_ui import query_page
 from app.service_description import description_triples
-from app.sparql_text import TooDeep, check_nesting, service_endpoints
+from app.sparql_text import TooDeep, UnreadableService, check_nesting, service_endpoints
 from app.store import Store, UpdateError
 from app.update_dataset import DatasetConflict, with_using
 from app.workers import QueryError, QueryJob, QueryOutcome
@@ -77,10 +77,15 @@ def _dataset(params: list[tuple[str, str]]) -> dict[str, object]:
 def check_federation(text: str, allowed: list[str]) -> list[str | None]:
     """Refuse SERVICE calls to any endpoint not on the allow-list before anything is evaluated (no SSRF);
     the endpoints called."""
-    endpoints = service_endpoints(text)
+    try:
+        endpoints = service_endpoints(text)
+    except UnreadableService as err:
+        raise HTTPException(400, str(err)) from None
     for endpoint in endpoints:
         if endpoint is None:
-            raise HTTPException(403, "SERVICE needs a literal endpoint IRI from the federation allow-list")
+            raise HTTPException(
+                403, "SERVICE needs a literal endpoint IRI from the federation allow-list, not a variable"
+            )
         if endpoint not in allowed:
             raise HTTPException(
                 403, f"SERVICE <{endpoint}> is not on the federation allow-list (STANCEGRAPH_FEDERATION_ALLOW)"

@@ -137,11 +137,18 @@ def has_solution_limit(query: str) -> bool:
 
 _PREFIX_DECLARATION = re.compile(r"(?i)PREFIX\s+([\w.-]*):\s*<([^>]*)>")
 _SERVICE_WORD = re.compile(r"(?i)service")
-_SERVICE_TARGET = re.compile(r"(?i)\s*(?:SILENT\s+)?(<[^<>\s]*>|[?$]\w+|[\w.-]*:[^\s{}]*)")
+_GAP = r"(?:[ \t\r\n]+|\#[^\r\n]*)"  # what the engine skips between tokens: its white space and comments
+_SERVICE_TARGET = re.compile(rf"(?i){_GAP}*(?:SILENT{_GAP}+)?(<[^<>\s]*>|[?$]\w+|[\w.-]*:[^\s{{}}]*)")
+
+
+class UnreadableService(ValueError):
+    """A SERVICE whose endpoint is neither an IRI, a declared prefixed name nor a variable, as far as the
+    scanner reads: refused, and said where, since it is nearly always a typo (`SERVICE <https://x/sparql {`)."""
 
 
 def service_endpoints(query: str) -> list[str | None]:
-    """The endpoint of every SERVICE clause (None where it is a variable or cannot be read)."""
+    """The endpoint of every SERVICE clause (None where it is a variable); UnreadableService where it cannot
+    be read, which is never taken for an endpoint the engine might call."""
     if not _SERVICE_WORD.search(query):
         return []  # most queries: no need to scan
     prefixes = dict(_PREFIX_DECLARATION.findall(query))
@@ -151,11 +158,17 @@ def service_endpoints(query: str) -> list[str | None]:
             continue
         target = _SERVICE_TARGET.match(query, pos + len("SERVICE"))
         text = target.group(1) if target else ""
+        prefix, colon, local = text.partition(":")
         if text.startswith("<"):
             endpoints.append(text[1:-1])
-        elif ":" in text and not text.startswith(("?", "$")):
-            prefix, _, local = text.partition(":")
-            endpoints.append(prefixes[prefix] + local if prefix in prefixes else None)
-        else:
+        elif text.startswith(("?", "$")):
             endpoints.append(None)
+        elif colon and prefix in prefixes:
+            endpoints.append(prefixes[prefix] + local)
+        else:
+            line, column = query.count("\n", 0, pos) + 1, pos - (query.rfind("\n", 0, pos) + 1) + 1
+            raise UnreadableService(
+                f"the endpoint of the SERVICE at line {line}, column {column} cannot be read: write it as an IRI "
+                "(<https://...>) or a prefixed name declared by the query, right after SERVICE or SERVICE SILENT"
+            )
     return endpoints

@@ -306,6 +306,9 @@ def test_http_views_in_every_format_with_etags(client):
     blocks = client.get("/views/what-blocks/id:MeaningfulDialogueOnCooperation").json()
     assert {n["id"] for n in blocks["nodes"]} == {DIALOGUE, RENOUNCE}
     assert client.get("/views/ego/not an iri").status_code == 400
+    typo = client.get("/views/actors", params={"mod": "conflict"})  # not the congruence network
+    assert typo.status_code == 400
+    assert typo.json()["detail"].startswith("unknown parameter(s) mod; this operation takes")
     assert client.get("/views/stances", headers={"accept": "image/png"}).status_code == 406
 
 

@@ -254,6 +254,11 @@ def test_bad_parameters_are_400_with_the_reason(client):
     assert wrong_enum.status_code == 400
     bad_date = client.get("/api/queries/timeline", params={"from": "2008-13-01"})
     assert bad_date.status_code == 400
+    typo = client.get("/api/queries/who-stands-where", params={"acter": "id:Russia"})  # not every actor's stances
+    assert typo.status_code == 400
+    assert typo.json()["detail"] == (
+        "unknown parameter(s) acter; this operation takes actor, format, limit, offset, polarity, target"
+    )
 
 
 def test_every_query_is_a_documented_operation(client):

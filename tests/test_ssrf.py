@@ -82,6 +82,8 @@ def disguises(port: int) -> list[str]:
         "SERVICE <http://10.0.0.1/sparql> { ?s ?p ?o }",
         f"VALUES ?e {{ <http://127.0.0.1:{port}/> }} SERVICE ?e {{ ?s ?p ?o }}",
         f"{{ SELECT * WHERE {{ SERVICE <http://127.0.0.1:{port}/> {{ ?s ?p ?o }} }} }}",
+        f"SERVICE # a comment between\n <http://127.0.0.1:{port}/> {{ ?s ?p ?o }}",
+        f"SERVICE SILENT#another\n<http://127.0.0.1:{port}/> {{ ?s ?p ?o }}",
     ]
 
 
@@ -93,6 +95,21 @@ def test_no_disguise_of_a_local_or_private_address_gets_through(server):
             assert "allow-list" in response.text
         prefixed = f"PREFIX ex: <http://127.0.0.1:{port}/> SELECT * WHERE {{ SERVICE ex:sparql {{ ?s ?p ?o }} }}"
         assert httpx.get(f"{server}/sparql", params={"query": prefixed}).status_code == 403
+    assert connections == []
+
+
+def test_an_endpoint_that_cannot_be_read_is_a_400_that_says_where(server):
+    """Nearly always a typo: a federation refusal would send its author looking at the allow-list."""
+    with listener() as (port, connections):
+        for clause in [
+            f"SERVICE <http://127.0.0.1:{port}/sparql {{ ?s ?p ?o }}",  # the closing > forgotten
+            "SERVICE ex:sparql { ?s ?p ?o }",  # a prefix never declared
+            "SERVICE SILENTex:sparql { ?s ?p ?o }",
+            f"SERVICE> <http://127.0.0.1:{port}/> {{ ?s ?p ?o }}",
+        ]:
+            response = httpx.get(f"{server}/sparql", params={"query": f"SELECT * WHERE {{\n  {clause} }}"})
+            assert response.status_code == 400, (clause, response.text)
+            assert response.text.startswith("the endpoint of the SERVICE at line 2, column 3 cannot be read")
     assert connections == []
 
 
