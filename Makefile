@@ -21,7 +21,7 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $@
 
-# Front-end assets (the YASGUI query editor) come from the npm registry at set-up, never from a CDN.
+# Front-end assets (YASGUI, Cytoscape.js, Swagger UI) come from the npm registry at set-up, never from a CDN.
 $(ASSETS): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@

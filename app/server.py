@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import (
     __version__,
     admin,
+    api_docs,
     graph_store,
     graph_view_routes,
     linked_data,
@@ -48,7 +49,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         yield
         store.close()
 
-    app = StancegraphApp(title="Stancegraph", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = StancegraphApp(
+        title="Stancegraph",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load from a CDN: ours are api_docs'
+        redoc_url=None,
+    )
     app.state.store = store
     app.state.settings = settings
     limit = rate_limit(settings.rate_limit, settings.rate_limit_storage)
@@ -77,6 +85,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     named_query_routes.add_routes(app, store)
     graph_view_routes.add_routes(app)
     app.include_router(linked_data.router)
+    api_docs.add_routes(app)
     mount_assets(app)
     mount_graph_assets(app)
     return app

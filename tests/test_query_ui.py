@@ -39,3 +39,19 @@ def test_syntax_errors_are_shown_in_the_editor(server):
         page.wait_for_selector(".yasr .errorResult, .yasr .error", timeout=10000)
         assert "line 1" in page.locator(".yasr").inner_text()
     assert outside_hosts(requested) == []
+
+
+def test_the_api_page_works_offline_and_runs_a_named_query(server):
+    """FastAPI's own /docs loads Swagger UI from a CDN: offline it was a blank page."""
+    with chromium_page() as (page, requested):
+        page.goto(f"{server}/docs")
+        operation = page.locator("#operations-named_queries-query_who_stands_where")  # listed under each of its tags
+        operation.locator(".opblock-summary").click()
+        operation.locator("button.try-out__btn").click()
+        operation.locator("button.execute").click()
+        answer = operation.locator(".live-responses-table tr.response")
+        answer.wait_for()
+        assert answer.locator(".response-col_status").inner_text().strip() == "200"
+        assert "Russia" in answer.locator(".response-col_description").inner_text()
+    assert outside_hosts(requested) == []
+    assert any(url.endswith("/assets/swagger-ui/swagger-ui-bundle.js") for url in requested)
