@@ -326,6 +326,14 @@ def serve(
         uvicorn.run(application, host=settings.host, port=settings.port, **_logging(settings))
         return
     _check_shared_writes(settings)
+    if settings.store == "memory":  # loaded once, here: the app processes are forked with it
+        from app.forked_server import serve_forked
+
+        shared = settings.model_copy(update={"query_workers": query_workers_per_process(settings, workers)})
+        application = _loaded(lambda: create_app(shared))
+        application.state.store.close()  # its query workers: each app process forks its own when it starts
+        serve_forked(uvicorn.Config(application, host=settings.host, port=settings.port, **_logging(settings)), workers)
+        return
     _loaded(lambda: prepare_store(settings))  # build once here, so that the app processes only open it
     _export_settings(data_dir, {**overrides, "query_workers": query_workers_per_process(settings, workers)})
     uvicorn.run(

@@ -1,7 +1,6 @@
 """A load identical to an earlier one reuses its SHACL verdict; any change to what the verdict depends on runs
 the shapes again, and a verdict is never kept for files that changed while it was computed."""
 
-import re
 import shutil
 from pathlib import Path
 
@@ -131,8 +130,8 @@ def test_large_verdicts_are_kept_within_a_byte_budget_but_the_last_is_always_kep
 
 
 def test_serve_checks_the_shapes_once_for_all_its_app_processes(tmp_path):
-    """`serve --workers 2` builds once, then each app process loads data/ again: the shapes run once in all, and
-    a restart over the same files does not run them at all."""
+    """`serve --workers 2` loads data/ once, and its app processes are forked with it: the shapes run once in
+    all, and a restart over the same files does not run them at all."""
     settings = {"validate_on_load": "true", "data_dir": PROJECT_ROOT / "data", "cache_dir": tmp_path}
     with stancegraph_process("--workers", "2", **settings) as (_, process):
         pass
@@ -141,7 +140,7 @@ def test_serve_checks_the_shapes_once_for_all_its_app_processes(tmp_path):
         pass
     restart = process.stderr.read()
     assert first.count("checking the SHACL shapes") == 1, first
-    assert len(re.findall("SHACL shapes: the verdict on these same files, kept in", first)) == 2, first
+    assert first.count("loading ") == 1 and "the verdict on these same files" not in first, first
     assert "checking the SHACL shapes" not in restart and "the verdict on these same files" in restart
     warnings = [str(p) for p in check(Corpus(Settings(cache_dir=None)))[1] if not p.is_error]
     assert warnings and all(w in restart for w in warnings), "a kept verdict's warnings are logged as before"
