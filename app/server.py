@@ -114,10 +114,22 @@ class StancegraphApp(FastAPI):
         self._sparql = AccessLog(RateLimited(self._answer_sparql, limit))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if _plain_sparql_request(scope):
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            await self._head(scope, receive, send)
+        elif _plain_sparql_request(scope):
             await self._sparql(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
+
+    async def _head(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """HEAD is GET without the body, on every route (RFC 9110: wherever GET is), where the routes declare
+        GET alone and answered 405: link checkers, caches and linked-data clients ask it. Its headers are
+        GET's, Content-Length and ETag included."""
+
+        async def bodiless(message: Message) -> None:
+            await send({**message, "body": b""} if message["type"] == "http.response.body" else message)
+
+        await self({**scope, "method": "GET"}, receive, bodiless)
 
     async def _answer_sparql(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self  # what request.app and url_for use

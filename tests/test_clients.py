@@ -143,3 +143,24 @@ def test_allow_listed_service_is_federated(tmp_path):
             response = httpx.get(f"{base}/sparql", params={"query": query}, timeout=30)
     assert response.status_code == 200, response.text
     assert [b["name"]["value"] for b in response.json()["results"]["bindings"]] == ["Russia"]
+
+
+@pytest.mark.parametrize(
+    ("path", "accept"),
+    [
+        ("/id/Russia", "text/turtle"),
+        ("/views/stances", "application/json"),
+        ("/api/queries/who-stands-where", "text/csv"),
+        ("/sparql?query=ASK%7B%7D", "application/sparql-results+json"),
+        ("/store?default", "text/turtle"),
+        ("/health", "*/*"),
+    ],
+)
+def test_head_is_get_without_the_body(server, path, accept):
+    """Link checkers, caches and linked-data clients ask HEAD, which every route declaring GET got a 405 for."""
+    got = httpx.get(f"{server}{path}", headers={"accept": accept})
+    head = httpx.head(f"{server}{path}", headers={"accept": accept})
+    assert head.status_code == got.status_code == 200 and head.content == b""
+    for name in ("content-type", "content-length", "etag"):
+        assert head.headers.get(name) == got.headers.get(name), name
+    assert httpx.head(f"{server}/id/NoSuchActor", headers={"accept": "text/turtle"}).status_code == 404
