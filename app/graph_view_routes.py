@@ -15,7 +15,7 @@ from app import graph_formats, graph_views
 from app.cache import VersionedCache
 from app.formats import BadAccept, NotAcceptable, negotiate
 from app.graph_page import graph_page
-from app.http_common import declared_parameters_only, version_etag
+from app.http_common import client_has, declared_parameters_only, version_etag
 from app.named_queries import expand_iri
 from app.store import Store
 
@@ -92,7 +92,7 @@ async def _answer(request: Request, graph_key: Hashable, compute, format_name: s
     key = (request.url.path, str(sorted(request.query_params.multi_items())), name)
     etag = version_etag(store.data_version, key)
     headers = {"ETag": etag, "Vary": "Accept", "Stancegraph-Data-Version": store.data_version}
-    if etag in request.headers.get("if-none-match", ""):
+    if client_has(request, etag):
         return Response(status_code=304, headers=headers)
 
     def build() -> tuple[bytes, str]:

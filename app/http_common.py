@@ -65,6 +65,11 @@ def version_etag(version: str, key: object) -> str:
     return 'W/"' + hashlib.sha256(f"{version}{key}".encode()).hexdigest()[:32] + '"'
 
 
+def client_has(request: Request, etag: str) -> bool:
+    """Whether the request's If-None-Match names this answer's ETag: a 304 is then all the client needs."""
+    return etag in request.headers.get("if-none-match", "")
+
+
 def plain_error(status: int, message: str, headers: dict[str, str] | None = None) -> PlainTextResponse:
     """Errors for protocol clients (curl, SPARQLWrapper, YASGUI): the status line and the message, nothing raw."""
     return PlainTextResponse(f"{message}\n", status_code=status, headers=headers)

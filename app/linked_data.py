@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.exports import gzipped_dump
 from app.formats import RDF_FORMATS, BadAccept, NotAcceptable, negotiate
+from app.http_common import client_has, version_etag
 from app.jsonld import compact, load_context
 from app.named_queries import Answer, NamedQuery, answer, json_rows, labels_of
 from app.namespaces import ID, ONTOLOGY_GRAPH, RDF
@@ -197,19 +198,23 @@ async def resource(
     except (ValueError, IndexError):
         raise HTTPException(400, f"/id/{path} is not a valid IRI path") from None
     headers = {"Vary": "Accept", "Stancegraph-Data-Version": store.data_version}
+    etag = version_etag(store.data_version, (str(request.url), media_type))  # the page's links name its host
+    if client_has(request, etag):
+        return Response(status_code=304, headers=headers | {"ETag": etag})
     if media_type == "text/html":
         evidence = request.app.state.named_queries.queries.get("evidence")
         description = await run_in_threadpool(describe_resource, store, iri, evidence)
         if description is None:
             return HTMLResponse(_not_found_page(iri), status_code=404, headers=headers)
-        return HTMLResponse(render_page(request, description), headers=headers)
+        return HTMLResponse(render_page(request, description), headers=headers | {"ETag": etag})
     context_url = str(request.url_for("jsonld_context"))
     context = load_context(store.settings.context_file)
     body = await run_in_threadpool(resource_rdf, store, iri, media_type, context_url, context)
     if body is None:
         raise HTTPException(404, f"{iri} is not described in this dataset")
     content_type = RDF_FORMATS[media_type][0].content_type
-    return Response(body, media_type=content_type, headers=headers | {"Content-Location": str(request.url)})
+    located = headers | {"ETag": etag, "Content-Location": str(request.url)}
+    return Response(body, media_type=content_type, headers=located)
 
 
 def _not_found_page(iri: str) -> str:
@@ -255,7 +260,7 @@ async def dump(request: Request) -> Response:
     store: Store = request.app.state.store
     etag = f'"{store.data_version}"'
     headers = {"ETag": etag, "Content-Disposition": 'attachment; filename="stancegraph.nq.gz"'}
-    if etag in request.headers.get("if-none-match", ""):
+    if client_has(request, etag):
         return Response(status_code=304, headers=headers)
     body = await run_in_threadpool(gzipped_dump, store)
     return Response(body, media_type="application/gzip", headers=headers)

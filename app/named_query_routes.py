@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from app.formats import BadAccept, NotAcceptable, negotiate
-from app.http_common import declared_parameters_only
+from app.http_common import client_has, declared_parameters_only, version_etag
 from app.named_queries import (
     Answer,
     NamedQuery,
@@ -96,6 +96,11 @@ class NamedQueryRoutes:
             try:
                 accept = request.headers.get("accept")
                 media_type = negotiate(accept, fmt and FORMATS[fmt], list(FORMATS.values()), aliases=False)
+                # the query's text too: an edited queries/*.rq, reloaded, answers otherwise under one data version
+                key = (query.name, query.sparql, str(sorted(request.query_params.multi_items())), media_type)
+                etag = version_etag(store.data_version, key)
+                if client_has(request, etag):
+                    return Response(status_code=304, headers={"ETag": etag, "Vary": "Accept"})
                 result = await run_in_threadpool(answer, store, query, values, limit, offset)
             except (ParameterError, BadAccept) as err:
                 return JSONResponse({"detail": str(err)}, status_code=400)
@@ -103,7 +108,7 @@ class NamedQueryRoutes:
                 return JSONResponse({"detail": str(err)}, status_code=406)
             except QueryError as err:
                 return JSONResponse({"detail": err.message}, status_code=err.status, headers=err.headers)
-            return render(request, query, values, result, media_type, store.data_version)
+            return render(request, query, values, result, media_type, store.data_version, etag)
 
         endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)]
@@ -174,13 +179,14 @@ def _describe(param: Param) -> dict[str, Any]:
 
 
 def render(
-    request: Request, query: NamedQuery, values: dict, result: Answer, media_type: str, version: str
+    request: Request, query: NamedQuery, values: dict, result: Answer, media_type: str, version: str, etag: str
 ) -> Response:
     headers = {
         "Link": link_header(request, result),
         "X-Total-Count": str(result.total),
         "Vary": "Accept",
         "Stancegraph-Data-Version": version,
+        "ETag": etag,
     }
     if media_type == "text/csv":
         columns, rows = table_rows(result)

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.cache import VersionedCache
 from app.formats import RDF_FORMATS, RDF_TYPES, RESULT_FORMATS, RESULT_TYPES, BadAccept, NotAcceptable, negotiate
-from app.http_common import form_fields, plain_error, read_body, require_admin, version_etag
+from app.http_common import client_has, form_fields, plain_error, read_body, require_admin, version_etag
 from app.namespaces import PREFIXES
 from app.query_ui import query_page
 from app.service_description import description_triples
@@ -166,7 +166,7 @@ async def answer_query(request: Request, query: str, params: list[tuple[str, str
     version = store.data_version
     # answers from other endpoints do not follow our data version
     etag = None if federated else version_etag(version, job)
-    if etag and etag in request.headers.get("if-none-match", ""):
+    if etag and client_has(request, etag):
         return Response(status_code=304, headers={"ETag": etag, "Vary": "Accept"})
     fresh = federated or "no-cache" in request.headers.get("cache-control", "")
     try:

@@ -421,7 +421,10 @@ def _repeated(http: httpx.Client, url: str, repeats: int) -> tuple[float, float,
 
 
 def _timed(http: httpx.Client, url: str | httpx.URL, etag: str | None = None) -> tuple[float, str]:
-    """(ms, the answer's ETag); with `etag`, a conditional request that must come back 304."""
+    """(ms, the answer's ETag); with `etag`, a conditional request that must come back 304 (an answer sent
+    without an ETag has nothing to revalidate: that is an error, not a full request timed as a 304)."""
+    if etag == "":
+        raise RuntimeError(f"{url} sent no ETag")
     headers = {"If-None-Match": etag} if etag else {}
     began = time.perf_counter()
     response = http.get(url, headers=headers)

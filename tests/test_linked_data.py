@@ -64,6 +64,16 @@ def test_unknown_iris_are_404_in_every_format(client):
     assert response.status_code == 404 and "not described" in response.json()["detail"]
 
 
+def test_a_crawler_revalidates_a_page_with_its_etag(client):
+    etags = set()
+    for accept in ("text/html", "text/turtle"):
+        page = client.get("/id/Russia", headers={"accept": accept})
+        again = client.get("/id/Russia", headers={"accept": accept, "if-none-match": page.headers["etag"]})
+        assert again.status_code == 304 and again.content == b""
+        etags.add(page.headers["etag"])
+    assert len(etags) == 2, "one ETag per representation"
+
+
 def test_a_json_client_gets_json_ld(client):
     response = client.get("/id/Russia", headers={"accept": "application/json"})
     assert response.status_code == 200 and response.headers["content-type"] == "application/ld+json"

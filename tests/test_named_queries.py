@@ -247,6 +247,18 @@ def test_formats_json_csv_and_sparql_json(client):
     )
 
 
+def test_answers_have_etags_and_a_client_that_has_one_gets_a_304(client):
+    """Repeated analyst questions cost a revalidation, not an answer (the bench timed full answers as 304s)."""
+    url, params = "/api/queries/stances-of-actor", {"actor": "id:Russia", "limit": 5}
+    first = client.get(url, params=params)
+    etag = first.headers["etag"]
+    again = client.get(url, params=params, headers={"if-none-match": etag})
+    assert again.status_code == 304 and again.headers["etag"] == etag and again.content == b""
+    as_csv = client.get(url, params={**params, "format": "csv"})
+    next_page = client.get(url, params={**params, "offset": 5})
+    assert len({etag, as_csv.headers["etag"], next_page.headers["etag"]}) == 3, "one ETag per format and page"
+
+
 def test_bad_parameters_are_400_with_the_reason(client):
     missing = client.get("/api/queries/stances-of-actor")
     assert missing.status_code == 400 and "actor" in missing.text
