@@ -66,8 +66,11 @@ def version_etag(version: str, key: object) -> str:
 
 
 def client_has(request: Request, etag: str) -> bool:
-    """Whether the request's If-None-Match names this answer's ETag: a 304 is then all the client needs."""
-    return etag in request.headers.get("if-none-match", "")
+    """Whether the request's If-None-Match names this answer's ETag (or is `*`): a 304 is then all the client
+    needs. Compared weakly, as RFC 9110 asks for If-None-Match: a `W/` on either side does not count."""
+    ours = etag.removeprefix("W/")
+    tags = (tag.strip() for tag in request.headers.get("if-none-match", "").split(","))
+    return any(tag == "*" or tag.removeprefix("W/") == ours for tag in tags)
 
 
 def plain_error(status: int, message: str, headers: dict[str, str] | None = None) -> PlainTextResponse:
