@@ -31,6 +31,7 @@ from app.store import Store, open_store
 from app.workers import QueryError
 
 access_log = logging.getLogger("stancegraph.access")
+ASKED_METHOD = "stancegraph.asked_method"  # a HEAD answered as GET is still logged as HEAD
 
 PLAIN_PATHS = ("/sparql", "/store", "/admin")
 
@@ -129,7 +130,7 @@ class StancegraphApp(FastAPI):
         async def bodiless(message: Message) -> None:
             await send({**message, "body": b""} if message["type"] == "http.response.body" else message)
 
-        await self({**scope, "method": "GET"}, receive, bodiless)
+        await self({**scope, "method": "GET", ASKED_METHOD: "HEAD"}, receive, bodiless)
 
     async def _answer_sparql(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self  # what request.app and url_for use
@@ -183,7 +184,7 @@ class AccessLog:
             access_log.info(
                 '%s "%s %s" %d %.1fms',
                 client[0] if client else "-",
-                scope["method"],
+                scope.get(ASKED_METHOD, scope["method"]),
                 scope["path"],
                 status,
                 (time.perf_counter() - started) * 1000,

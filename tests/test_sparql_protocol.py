@@ -355,3 +355,9 @@ def test_identical_queries_are_answered_from_the_cache_until_the_data_changes(ma
     after = writable.get("/sparql", params={"query": STANCES}, headers={**json, "if-none-match": etag})
     assert after.status_code == 200 and after.headers["etag"] != etag
     assert count(after) == count(first) + 1
+
+
+def test_a_head_request_is_logged_as_head(client, caplog):
+    with caplog.at_level(logging.INFO, logger="stancegraph.access"):
+        assert client.head("/views/stances").status_code == 200
+    assert any('"HEAD /views/stances" 200' in record.getMessage() for record in caplog.records)
