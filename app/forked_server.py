@@ -60,6 +60,8 @@ def serve_forked(config: uvicorn.Config, processes: int) -> None:
             fork()
         while children:
             pid, status = os.wait()
+            if pid not in children:
+                continue  # not an app process (they are the only children it forks, but be sure)
             children.discard(pid)
             if not stopping:
                 log.warning("app process %d ended (%s): forking another", pid, _ending(status))

@@ -110,10 +110,7 @@ def negotiate(accept: str | None, format_param: str | None, offered: list[str], 
         wanted = (RESULT_NAMES if solutions else RDF_NAMES).get(name) or table.get(name, name)
         if wanted in offered:
             return wanted
-        known = (
-            SHORT_NAMES.keys() | RESULT_ALIASES.keys() | RDF_ALIASES.keys() | RESULT_FORMATS.keys() | RDF_FORMATS.keys()
-        )
-        if name not in known:
+        if name not in KNOWN_NAMES:
             raise BadAccept(f"unknown format={format_param!r}; known: {', '.join(sorted(SHORT_NAMES))}")
     if not accept or not accept.strip():
         return offered[0]
