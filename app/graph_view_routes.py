@@ -54,6 +54,9 @@ VIEWS = {
 }
 
 
+UNKNOWN_RESOURCE: dict[int | str, dict] = {404: {"description": "No triple mentions the resource (a typo?)."}}
+
+
 def _filter(as_of, sources, min_weight) -> graph_views.ViewFilter:
     try:
         iris = tuple(expand_iri(s) for s in sources or ())
@@ -184,6 +187,7 @@ def _path_view(name: str, build):
         summary=VIEWS[f"{name}/{{resource}}"],
         name=f"view_{name}",
         response_class=Response,
+        responses=UNKNOWN_RESOURCE,
     )
 
 
@@ -191,7 +195,9 @@ _path_view("what-blocks", graph_views.what_blocks)
 _path_view("what-follows", graph_views.what_follows)
 
 
-@router.get("/ego/{resource:path}", summary=VIEWS["ego/{resource}"], response_class=Response)
+@router.get(
+    "/ego/{resource:path}", summary=VIEWS["ego/{resource}"], response_class=Response, responses=UNKNOWN_RESOURCE
+)
 async def ego(
     request: Request, resource: str, depth: Annotated[int, Query(ge=0, le=4)] = 1, format: Format = None
 ) -> Response:
