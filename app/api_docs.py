@@ -18,6 +18,25 @@ SWAGGER_DIR = PROJECT_ROOT / "node_modules" / "swagger-ui-dist"
 ASSETS = "/assets/swagger-ui"
 OAUTH2_REDIRECT = "/docs/oauth2-redirect"
 
+BAD_REQUEST = "A parameter that does not fit its declaration."
+BAD_REQUEST_JSON = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "required": ["detail"],
+            "properties": {
+                "detail": {
+                    "anyOf": [
+                        {"type": "string"},
+                        {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+                    ]
+                }
+            },
+        }
+    }
+}
+BAD_REQUEST_PLAIN = {"text/plain": {"schema": {"type": "string"}}}
+
 
 def add_routes(app: FastAPI) -> None:
     """/docs (and its OAuth2 redirect page), with the Swagger UI build mounted if `make` installed it."""
@@ -42,3 +61,17 @@ def add_routes(app: FastAPI) -> None:
     @app.get(OAUTH2_REDIRECT, include_in_schema=False)
     def oauth2_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
+
+
+def as_answered(schema: dict, plain_paths: tuple[str, ...]) -> dict:
+    """FastAPI's document says a parameter that does not validate gets a 422; this app answers 400 (what SPARQL
+    and REST clients expect of a bad request): JSON with the reason or the list of errors, or plain text on the
+    protocol paths. A client generated from the document would otherwise wait for a status that never comes."""
+    for path, item in schema.get("paths", {}).items():
+        for operation in item.values():
+            responses = operation.get("responses", {})
+            if responses.pop("422", None) is not None:
+                bad = responses.setdefault("400", {"description": BAD_REQUEST})
+                bad["content"] = BAD_REQUEST_PLAIN if path.startswith(plain_paths) else BAD_REQUEST_JSON
+    schema.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
+    return schema

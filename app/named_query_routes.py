@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
+from app.api_docs import BAD_REQUEST
 from app.formats import BadAccept, NotAcceptable, negotiate
 from app.http_common import client_has, declared_parameters_only, version_etag
 from app.named_queries import (
@@ -162,7 +163,7 @@ def _documented_responses() -> dict[int | str, dict[str, Any]]:
             "description": "One page of rows with the total count; Link headers point to the other pages.",
             "content": {"application/json": {}, "text/csv": {}, "application/sparql-results+json": {}},
         },
-        400: {"description": "A parameter that does not fit its declaration."},
+        400: {"description": BAD_REQUEST},
     }
 
 

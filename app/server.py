@@ -110,6 +110,11 @@ class StancegraphApp(FastAPI):
         super().__init__(*args, **kwargs)
         self._sparql = AccessLog(self._answer_sparql)
 
+    def openapi(self) -> dict:
+        if self.openapi_schema is None:
+            self.openapi_schema = api_docs.as_answered(super().openapi(), PLAIN_PATHS)
+        return self.openapi_schema
+
     def limit_direct_sparql(self, limit: RateLimit) -> None:
         """The short way passes the same rate limit as the framework's."""
         self._sparql = AccessLog(RateLimited(self._answer_sparql, limit))

@@ -29,3 +29,17 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 )
 def test_no_operation_fails_on_generated_input(case):
     case.call_and_validate(checks=[not_a_server_error, response_schema_conformance, content_type_conformance])
+
+
+def test_the_document_promises_the_400_a_bad_parameter_gets_not_fastapis_422():
+    """A client generated from the document would wait for a 422 that never comes."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as client:
+        document = client.get("/openapi.json").json()
+        statuses = {status for item in document["paths"].values() for op in item.values() for status in op["responses"]}
+        assert "422" not in statuses and "HTTPValidationError" not in document["components"]["schemas"]
+        promised = document["paths"]["/views/actors"]["get"]["responses"]["400"]["content"]
+        refused = client.get("/views/actors", params={"mode": "harmony"})
+        assert refused.status_code == 400 and set(promised) == {refused.headers["content-type"]}
+        assert refused.json()["detail"][0]["loc"] == ["query", "mode"]
