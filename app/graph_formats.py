@@ -91,8 +91,29 @@ def _hex(rgba: tuple[float, ...]) -> str:
     return "#" + "".join(f"{round(c * 255):02x}" for c in rgba[:3])
 
 
+MAX_DRAWN_NODES = 499  # networkx lays out 500 nodes or more with scipy (not a dependency); unreadable long before
+MAX_DRAWN_ARROWS = 3_000  # matplotlib draws about 650 arrows a second (a directed view): 3,000 take about 5 s
+MAX_DRAWN_LINES = 50_000  # and lines in one collection (an undirected view): 19,871 took 1.2 s
+
+
+class TooLargeToDraw(ValueError):
+    """A static drawing of this many nodes or edges: minutes of CPU for a picture nobody can read."""
+
+
 def draw(graph: nx.Graph, axis, legend: bool = True) -> None:
-    """Draw a view on a matplotlib axis: spring layout, nodes coloured by type, edges by polarity."""
+    """Draw a view on a matplotlib axis: spring layout, nodes coloured by type, edges by polarity.
+
+    TooLargeToDraw past MAX_DRAWN_NODES or MAX_DRAWN_EDGES, saying how to narrow the view or where to look at
+    it whole: at 1M triples the preconditions view (666 nodes) failed for want of scipy, and the stances view
+    (20,000 arrows) would keep a core busy for half a minute."""
+    nodes, edges = graph.number_of_nodes(), graph.number_of_edges()
+    most_edges = MAX_DRAWN_ARROWS if graph.is_directed() else MAX_DRAWN_LINES
+    if nodes > MAX_DRAWN_NODES or edges > most_edges:
+        raise TooLargeToDraw(
+            f"{nodes:,} nodes and {edges:,} edges are too many to draw (at most {MAX_DRAWN_NODES} nodes and "
+            f"{most_edges:,} edges): narrow the view (min_weight, source, as_of), open it as html (the "
+            "interactive page), or export graphml or gexf for Gephi"
+        )
     layout = nx.spring_layout(graph, seed=1, k=1.2 / max(1, len(graph)) ** 0.5)
     by_type = node_colours(graph)
     fill = [by_type[str(d.get("type", ""))] for _, d in graph.nodes(data=True)]

@@ -443,3 +443,16 @@ def test_a_cold_view_asked_by_many_clients_at_once_is_built_once(monkeypatch):
         answers = list(clients.map(lambda _: httpx.get(url, timeout=30), range(8)))
     assert [a.status_code for a in answers] == [200] * 8 and len({a.content for a in answers}) == 1
     assert len(builds) == 1, "built once, not once per client"
+
+
+def test_a_graph_too_large_to_draw_says_so_and_how_to_see_it(client, monkeypatch):
+    """At 1M triples the preconditions view's SVG was a 500 (networkx lays out 500 nodes with scipy)."""
+    with pytest.raises(graph_formats.TooLargeToDraw, match="500 nodes and 499 edges are too many to draw"):
+        graph_formats.svg(nx.path_graph(500, create_using=nx.DiGraph))
+    lines = nx.gnm_random_graph(60, graph_formats.MAX_DRAWN_ARROWS + 1, seed=1)
+    assert graph_formats.svg(lines).startswith(b"<?xml"), "an undirected view draws lines, not arrows: cheaper"
+    with pytest.raises(graph_formats.TooLargeToDraw):
+        graph_formats.svg(nx.DiGraph(lines))
+    monkeypatch.setattr(graph_formats, "MAX_DRAWN_ARROWS", 10)
+    refused = client.get("/views/stances", params={"format": "svg", "as_of": "2030-01-01"})
+    assert refused.status_code == 400 and "export graphml or gexf for Gephi" in refused.json()["detail"]
