@@ -18,6 +18,10 @@ CYTOSCAPE_DIR = PROJECT_ROOT / "node_modules" / "cytoscape" / "dist"
 # Nodes and edges past which the page lays a view out in rings by degree rather than by forces (cose, quadratic:
 # at 1M triples the stances view, 20,670 elements, took 18.5 s to show, and 2.6 s in rings).
 LARGE_VIEW = 3000
+# The largest view (as Cytoscape elements) the page downloads and draws; past it, it says how to narrow the view
+# or links its GraphML and GEXF for Gephi. At about 420 bytes an element, 40 MB is about 100,000 nodes and edges
+# (a 10M-triple view is ten times the 1M one's 20,000, which took 2.6 s in rings).
+MAX_PAGE_BYTES = 40_000_000
 
 
 def mount_assets(app: FastAPI) -> None:
@@ -36,7 +40,7 @@ def graph_page(request: Request) -> Response:
         for p, c in COLOURS.items()
     )
     page = PAGE.replace("{{DATA}}", html.escape(data_url, quote=True)).replace("{{TITLE}}", html.escape(title))
-    page = page.replace("{{LARGE}}", str(int(LARGE_VIEW)))
+    page = page.replace("{{LARGE}}", str(int(LARGE_VIEW))).replace("{{MAX_BYTES}}", str(int(MAX_PAGE_BYTES)))
     return HTMLResponse(page.replace("/*COLOURS*/", colours))
 
 
@@ -64,6 +68,7 @@ PAGE = """<!doctype html>
 <script src="/assets/cytoscape/cytoscape.min.js"></script>
 <script>
   const LARGE = {{LARGE}};
+  const MAX_BYTES = {{MAX_BYTES}};
   const container = document.getElementById("graph");
   const details = document.getElementById("details");
   function show(data) {
@@ -89,7 +94,30 @@ PAGE = """<!doctype html>
     document.getElementById("count").textContent = `${status}: ${detail}`;
     details.replaceChildren(Object.assign(document.createElement("p"), { className: "error", textContent: detail }));
   }
-  fetch(container.dataset.url).then(async (r) => [r, await r.json()]).then(([response, data]) => {
+  function tooLarge(bytes) {  // read headers first: a view past the page's budget is not even downloaded
+    const megabytes = (bytes / 1e6).toFixed(1);
+    document.getElementById("count").textContent = `${megabytes} MB: too large to lay out in a browser`;
+    const note = Object.assign(document.createElement("p"), { className: "error", textContent:
+      `This view is ${megabytes} MB as Cytoscape elements. Narrow it (min_weight, source, as_of) or open it ` +
+      "in Gephi: " });
+    for (const format of ["graphml", "gexf"]) {
+      const link = new URL(container.dataset.url, location);
+      link.searchParams.set("format", format);
+      note.append(Object.assign(document.createElement("a"), { href: link.href, textContent: format }), " ");
+    }
+    details.replaceChildren(note);
+  }
+  const download = new AbortController();
+  fetch(container.dataset.url, { signal: download.signal }).then(async (r) => {
+    const bytes = Number(r.headers.get("content-length") || 0);
+    if (r.ok && bytes > MAX_BYTES) {
+      download.abort();
+      return tooLarge(bytes);
+    }
+    return [r, await r.json()];
+  }).then((answer) => {
+    if (!answer) return;
+    const [response, data] = answer;
     if (!response.ok) return refused(response.status, data);
     const elements = data.elements.nodes.length + data.elements.edges.length;
     const large = elements > LARGE;

@@ -70,3 +70,21 @@ def test_a_large_view_is_laid_out_in_rings_and_says_so(monkeypatch):
         assert page.evaluate("() => window.stancegraphGraph.nodes().length") == len(expected["nodes"])
         assert "a large view: nodes in rings by degree" in page.locator("#count").inner_text()
     assert outside_hosts(requested) == []
+
+
+def test_a_view_too_large_for_the_browser_is_not_downloaded_but_linked_for_gephi(monkeypatch):
+    from app import graph_page
+    from app.server import create_app
+    from app.settings import Settings
+    from tests.live import app_server
+
+    monkeypatch.setattr(graph_page, "MAX_PAGE_BYTES", 1000)
+    with app_server(create_app(Settings(validate_on_load=False))) as base, chromium_page() as (page, _):
+        page.goto(f"{base}/views/stances?min_weight=1")
+        page.wait_for_selector("#details .error")
+        assert "too large to lay out in a browser" in page.locator("#count").inner_text()
+        links = page.locator("#details .error a")
+        assert links.all_inner_texts() == ["graphml", "gexf"]
+        graphml = httpx.get(links.first.get_attribute("href"))
+        assert graphml.status_code == 200 and graphml.content.startswith(b"<?xml")
+        assert page.evaluate("() => window.stancegraphGraph === undefined"), "nothing was drawn"
