@@ -164,3 +164,18 @@ def test_head_is_get_without_the_body(server, path, accept):
     for name in ("content-type", "content-length", "etag"):
         assert head.headers.get(name) == got.headers.get(name), name
     assert httpx.head(f"{server}/id/NoSuchActor", headers={"accept": "text/turtle"}).status_code == 404
+
+
+def test_large_answers_are_gzipped_for_clients_that_accept_it(server):
+    """At 1M triples a view is 8 MB of JSON, 0.7 MB gzipped."""
+    everything = "/sparql?query=CONSTRUCT%20WHERE%20%7B%3Fs%20%3Fp%20%3Fo%7D"
+    for path in ("/views/stances", "/api/queries/who-stands-where", everything):
+        gzipped = httpx.get(f"{server}{path}", headers={"accept-encoding": "gzip"})
+        plain = httpx.get(f"{server}{path}", headers={"accept-encoding": "identity"})
+        assert gzipped.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers, path
+        assert gzipped.content == plain.content and int(gzipped.headers["content-length"]) < len(plain.content) / 3
+    small = httpx.get(f"{server}/sparql", params={"query": "ASK {}"}, headers={"accept-encoding": "gzip"})
+    assert "content-encoding" not in small.headers, "an answer of a few bytes is sent as it is"
+    dump = httpx.get(f"{server}/dump.nq.gz", headers={"accept-encoding": "gzip"})
+    assert "content-encoding" not in dump.headers, "a gzip file is not gzipped again"
+    assert dump.content[:2] == b"\x1f\x8b"
