@@ -75,11 +75,12 @@ def accepts_gzip(headers: list[tuple[bytes, bytes]]) -> bool:
 
 
 def client_has(request: Request, etag: str) -> bool:
-    """Whether the request's If-None-Match names this answer's ETag (or is `*`): a 304 is then all the client
-    needs. Compared weakly, as RFC 9110 asks for If-None-Match: a `W/` on either side does not count."""
+    """Whether the request's If-None-Match names this answer's ETag: a 304 is then all the client needs. Compared
+    weakly, as RFC 9110 asks for If-None-Match: a `W/` on either side does not count. (`*`, "any representation",
+    is not taken: it would be a 304 for an IRI that does not exist, checked only after this.)"""
     ours = etag.removeprefix("W/")
     tags = (tag.strip() for tag in request.headers.get("if-none-match", "").split(","))
-    return any(tag == "*" or tag.removeprefix("W/") == ours for tag in tags)
+    return any(tag.removeprefix("W/") == ours for tag in tags)
 
 
 def plain_error(status: int, message: str, headers: dict[str, str] | None = None) -> PlainTextResponse:
@@ -122,8 +123,7 @@ def declared_parameters_only(request: Request) -> None:
     """A dependency for the REST operations: a query-string parameter the operation does not declare is a 400
     naming the ones it does, rather than ignored, for a typo (`mod=conflict`, `acter=id:Russia`) would otherwise
     answer another question with a 200."""
-    route = request.scope.get("route")
-    declared = {field.alias for field in route.dependant.query_params} if route else set()
+    declared = {field.alias for field in request.scope["route"].dependant.query_params}
     unknown = sorted(set(request.query_params) - declared)
     if unknown:
         raise HTTPException(

@@ -72,6 +72,8 @@ def test_a_crawler_revalidates_a_page_with_its_etag(client):
         assert again.status_code == 304 and again.content == b""
         etags.add(page.headers["etag"])
     assert len(etags) == 2, "one ETag per representation"
+    unknown = client.get("/id/NoSuchActor", headers={"accept": "text/turtle", "if-none-match": "*"})
+    assert unknown.status_code == 404, "'any representation' of an IRI nothing mentions is no 304"
 
 
 def test_a_json_client_gets_json_ld(client):
