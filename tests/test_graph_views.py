@@ -312,6 +312,18 @@ def test_http_views_in_every_format_with_etags(client):
     assert client.get("/views/stances", headers={"accept": "image/png"}).status_code == 406
 
 
+def test_a_deploy_of_other_code_is_not_a_304(client, monkeypatch):
+    """A client's cached view was written by the code that served it: new code (another format, another
+    library version) over the same data answers in full, where the data version alone would say 304."""
+    from app import http_common
+
+    before = client.get("/views/stances")
+    monkeypatch.setattr(http_common, "CODE_VERSION", "another deploy")
+    after = client.get("/views/stances", headers={"if-none-match": before.headers["etag"]})
+    assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]
+    assert after.headers["stancegraph-data-version"] == before.headers["stancegraph-data-version"]
+
+
 def test_views_are_rebuilt_after_the_data_changes(make_client):
     writable = make_client(admin_token="t")
     before = writable.get("/views/stances", params={"format": "csv"})
