@@ -62,7 +62,9 @@ VIEWS = {
 }
 
 
-UNKNOWN_RESOURCE: dict[int | str, dict] = {404: {"description": "No triple mentions the resource (a typo?)."}}
+UNKNOWN_RESOURCE: dict[int | str, dict] = {
+    404: {"description": "No triple mentions the resource, or no statement cites the `source` (a typo?)."}
+}
 
 
 def _filter(as_of, sources, min_weight) -> graph_views.ViewFilter:
@@ -145,7 +147,13 @@ def _filtered_view(name: str):
         )
 
     router.add_api_route(
-        f"/{name}", route, methods=["GET"], summary=VIEWS[name], name=f"view_{name}", response_class=Response
+        f"/{name}",
+        route,
+        methods=["GET"],
+        summary=VIEWS[name],
+        name=f"view_{name}",
+        response_class=Response,
+        responses=UNKNOWN_RESOURCE,
     )
 
 
@@ -159,7 +167,7 @@ _filtered_view("preconditions")
 _filtered_view("stances")
 
 
-@router.get("/actors", summary=VIEWS["actors"], response_class=Response)
+@router.get("/actors", summary=VIEWS["actors"], response_class=Response, responses=UNKNOWN_RESOURCE)
 async def actors(
     request: Request,
     mode: Annotated[Literal["congruence", "conflict", "subtract"], Query()] = "congruence",
@@ -175,7 +183,7 @@ async def actors(
     return await _answer(request, key, lambda: graph_views.actors(store, view, mode, normalisation), format)
 
 
-@router.get("/timeline", summary=VIEWS["timeline"], response_class=Response)
+@router.get("/timeline", summary=VIEWS["timeline"], response_class=Response, responses=UNKNOWN_RESOURCE)
 async def timeline(request: Request, as_of: AsOf = None, source: Sources = None, format: Format = None) -> Response:
     view = _filter(as_of, source, 1)
     return await _answer(

@@ -23,7 +23,7 @@ from typing import TypeVar
 import networkx as nx
 import pyoxigraph as ox
 
-from app.namespaces import ID, XSD, sparql_prologue
+from app.namespaces import ID, SG, XSD, sparql_prologue
 from app.store import Store
 
 T = TypeVar("T")
@@ -190,6 +190,7 @@ def _stance_rows(store: Store, view: ViewFilter) -> _Stances:
         rows = store.select_values(sparql_prologue() + STANCES_QUERY % (holders, view.sparql()))
         return rows, _quotes(store, rows, "stance")
 
+    _require_sources(store, view)
     groups = _at_once(stances_of, _holder_groups(store))
     rows = sorted((row for found, _ in groups for row in found), key=STANCE_ORDER)
     quotes: dict[str, set[str]] = defaultdict(set)
@@ -321,6 +322,7 @@ def _positions(store: Store, view: ViewFilter, graph: nx.Graph) -> dict[str, set
     """Each actor's (issue, sign) pairs backed by at least `min_weight` statements, counted by the engine
     (the actor network needs no quotes or dates), by groups of holders asked together; adds the actors to
     `graph` in order."""
+    _require_sources(store, view)
     positions: dict[str, set[tuple[str, int]]] = defaultdict(set)
     asked = [
         sparql_prologue() + POSITIONS_QUERY % (holders, view.sparql(), view.min_weight)
@@ -379,6 +381,7 @@ SELECT ?statement ?issue ?reason ?by ?date ?source WHERE {
 def preconditions(store: Store, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
     """Issues and what they require (edge dependent -> requirement), with whether each issue is blocked,
     by whom and through which chain; the graph records a topological order, or the cycles if there are any."""
+    _require_sources(store, view)
     graph = nx.DiGraph(view="preconditions")
     edges: dict[tuple[str, str], dict] = {}
     rows = store.select_values(sparql_prologue() + PRECONDITIONS_QUERY % view.sparql())
@@ -569,6 +572,14 @@ def _part(full: nx.DiGraph, members: Collection[str]) -> nx.DiGraph:
 
 class UnknownResource(LookupError):
     """A view asked around an IRI that no triple names (a typo, most likely): not an empty answer."""
+
+
+def _require_sources(store: Store, view: ViewFilter) -> None:
+    """Refuse a `sources` filter naming what no statement cites (a typo, most likely): its empty view would
+    read as "this document says nothing"."""
+    for source in view.sources:
+        if not store.ask(f"ASK {{ ?statement <{SG}source> {ox.NamedNode(source)} }}"):
+            raise UnknownResource(f"source {source}: no statement cites it as its source")
 
 
 def _alone(store: Store, graph: nx.DiGraph, resource: str) -> nx.DiGraph:

@@ -122,6 +122,8 @@ def test_errors_carry_the_service_message(request, which):
         sg.view("what-blocks")
     with pytest.raises(StancegraphError, match=r"404: no triple mentions https://stancegraph\.org/id/Russa"):
         sg.view("what-blocks", "id:Russa")
+    with pytest.raises(StancegraphError, match=r"404: source https://stancegraph\.org/id/doc/typo: no statement"):
+        sg.view("stances", source="id:doc/typo")
 
 
 def test_an_unreachable_or_slow_server_is_an_error_not_an_empty_frame():

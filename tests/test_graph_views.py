@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from app import graph_formats, graph_views
 from app.graph_views import ViewFilter
+from app.named_queries import expand_iri
 from app.namespaces import ID
 from app.settings import PROJECT_ROOT
 from app.store import open_store
@@ -202,6 +203,18 @@ def test_what_blocks_an_actor_is_the_actor_alone_and_an_unknown_iri_is_not_found
         assert response.status_code == 404, path
         assert response.json()["detail"] == f"no triple mentions {ID}Russa"
     assert client.get("/views/ego/id:Russia", params={"format": "json"}).status_code == 200
+
+
+def test_a_source_no_statement_cites_is_not_found_rather_than_an_empty_view(client):
+    """A typo in `source` (or an actor where a document belongs) would give an empty view, which reads as
+    "this document says nothing"."""
+    for path in ("stances", "actors", "timeline", "preconditions", "what-blocks/id:MeaningfulDialogueOnCooperation"):
+        for source in ("id:doc/000_nosuchdoc", "id:Russia"):
+            response = client.get(f"/views/{path}", params={"source": source, "format": "json"})
+            assert response.status_code == 404, (path, source)
+            assert response.json()["detail"] == f"source {expand_iri(source)}: no statement cites it as its source"
+        known = client.get(f"/views/{path}", params={"source": "id:doc/000_dcc2f28bf5a60eb8", "format": "json"})
+        assert known.status_code == 200 and known.json()["nodes"], path
 
 
 def test_stance_network_is_signed_and_weighted(store):
