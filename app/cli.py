@@ -332,7 +332,10 @@ def serve(
         shared = settings.model_copy(update={"query_workers": query_workers_per_process(settings, workers)})
         application = _loaded(lambda: create_app(shared))
         application.state.store.close()  # its query workers: each app process forks its own when it starts
-        serve_forked(uvicorn.Config(application, host=settings.host, port=settings.port, **_logging(settings)), workers)
+        config = uvicorn.Config(application, host=settings.host, port=settings.port, **_logging(settings))
+        status = serve_forked(config, workers)
+        if status:
+            raise typer.Exit(status)
         return
     _loaded(lambda: prepare_store(settings))  # build once here, so that the app processes only open it
     _export_settings(data_dir, {**overrides, "query_workers": query_workers_per_process(settings, workers)})

@@ -2,12 +2,15 @@
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
+from uvicorn.config import STARTUP_FAILURE
 
-from tests.live import stancegraph_process
+from tests.live import free_port, stancegraph_process
 
 
 def _children(pid: int) -> set[int]:
@@ -46,3 +49,34 @@ def test_app_processes_share_one_load_are_replaced_when_killed_and_stop_together
     while any(map(_alive, apps | after | workers)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(map(_alive, apps | after | workers)), "no app process or query worker outlives the server"
+
+
+REFUSING_START = """
+import sys
+import uvicorn
+from app.forked_server import serve_forked
+from app.server import create_app
+from app.settings import Settings
+
+application = create_app(Settings(validate_on_load=False))
+application.state.store.close()
+
+
+def refuse() -> None:
+    raise OSError("cannot fork the query workers")
+
+
+application.state.store.start = refuse  # what each app process does first, in its lifespan
+sys.exit(serve_forked(uvicorn.Config(application, host="127.0.0.1", port=int(sys.argv[1])), 2))
+"""
+
+
+def test_app_processes_that_cannot_start_stop_the_server_instead_of_being_forked_again_and_again():
+    """The next fork would fail the same way: a supervisor forking one every second for ever hides the fault."""
+    ran = subprocess.run(
+        [sys.executable, "-c", REFUSING_START, str(free_port())], capture_output=True, text=True, timeout=120
+    )
+    assert ran.returncode == STARTUP_FAILURE, ran.stderr[-2000:]
+    assert "OSError: cannot fork the query workers" in ran.stderr
+    assert "failed to start (see above): stopping the server" in ran.stderr
+    assert "forking another" not in ran.stderr
