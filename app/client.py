@@ -149,8 +149,7 @@ class EmbeddedTransport:
                 min_weight=int(params.get("min_weight", 1)),
             )
             options = {k: params[k] for k in ("mode", "normalisation") if k in params}
-            if "depth" in params:
-                options["depth"] = int(params["depth"])
+            options |= {k: int(params[k]) for k in ("depth", "limit") if k in params}
             graph = build_view(self.store, name, expand_iri(resource) if resource else None, view, **options)
         except ValueError as err:
             raise StancegraphError(f"400: {err}") from None

@@ -138,8 +138,10 @@ PAGE = """<!doctype html>
       ],
     });
     cy.on("tap", "node, edge", (event) => show(event.target.data()));
+    const truncated = Object.fromEntries(data.data).truncated;  // networkx sends graph attributes as pairs
     document.getElementById("count").textContent = `${cy.nodes().length} nodes, ${cy.edges().length} edges`
-      + (large ? " (a large view: nodes in rings by degree; export graphml for Gephi's layouts)" : "");
+      + (large ? " (a large view: nodes in rings by degree; export graphml for Gephi's layouts)" : "")
+      + (truncated ? ` (not the whole neighbourhood: ${truncated}; raise limit)` : "");
     window.stancegraphGraph = cy;
   });
 </script>

@@ -220,12 +220,18 @@ _path_view("what-follows", graph_views.what_follows)
     "/ego/{resource:path}", summary=VIEWS["ego/{resource}"], response_class=Response, responses=UNKNOWN_RESOURCE
 )
 async def ego(
-    request: Request, resource: str, depth: Annotated[int, Query(ge=0, le=4)] = 1, format: Format = None
+    request: Request,
+    resource: str,
+    depth: Annotated[int, Query(ge=0, le=4)] = 1,
+    limit: Annotated[
+        int,
+        Query(ge=1, le=50_000, description="No further level is asked once the neighbourhood has this many nodes"),
+    ] = graph_views.EGO_LIMIT,
+    format: Format = None,
 ) -> Response:
     iri = _resource(resource)
-    return await _answer(
-        request, ("ego", iri, depth), lambda: graph_views.ego(request.app.state.store, iri, depth), format
-    )
+    store = request.app.state.store
+    return await _answer(request, ("ego", iri, depth, limit), lambda: graph_views.ego(store, iri, depth, limit), format)
 
 
 def add_routes(app: FastAPI) -> None:

@@ -600,12 +600,20 @@ SELECT ?s ?p ?o ?sLabel ?oLabel ?pLabel WHERE {
 }"""
 
 
-def ego(store: Store, resource: str, depth: int = 1, limit: int = 2000) -> nx.DiGraph:
-    """The resource's neighbourhood in the RDF graph up to `depth` links away (at most `limit` nodes)."""
+EGO_LIMIT = 2000  # nodes: a neighbourhood stops growing at the first depth that reaches them
+
+
+def ego(store: Store, resource: str, depth: int = 1, limit: int = EGO_LIMIT) -> nx.DiGraph:
+    """The resource's neighbourhood in the RDF graph up to `depth` links away, a whole level at a time. No
+    level is asked once `limit` nodes are reached (at 1M triples an actor's second level is 8,000), and the
+    graph then says so (`truncated`, `depth_reached`) rather than passing for the neighbourhood asked."""
     graph = nx.DiGraph(view="ego", resource=resource, depth=depth)
-    frontier, seen = {resource}, {resource}
-    for _ in range(max(0, depth)):
-        if not frontier or len(seen) >= limit:
+    frontier, seen, reached = {resource}, {resource}, 0
+    while frontier and reached < depth:
+        if len(seen) >= limit:
+            graph.graph["truncated"] = (
+                f"stopped at depth {reached} of {depth}: its {len(seen):,} nodes reached the limit of {limit:,}"
+            )
             break
         values = " ".join(str(ox.NamedNode(n)) for n in sorted(frontier))
         found = set()
@@ -617,6 +625,8 @@ def ego(store: Store, resource: str, depth: int = 1, limit: int = 2000) -> nx.Di
             found |= {s, o}
         frontier = found - seen
         seen |= found
+        reached += 1
+    graph.graph["depth_reached"] = reached
     if resource not in graph:
         return _alone(store, graph, resource)
     return graph
@@ -675,6 +685,7 @@ def build_view(
     mode: str = "congruence",
     normalisation: str = "none",
     depth: int = 1,
+    limit: int = EGO_LIMIT,
 ) -> nx.Graph:
     """Any view by name (the client's embedded mode; the HTTP routes call the functions themselves)."""
     if name in RESOURCE_VIEWS and not resource:
@@ -686,7 +697,7 @@ def build_view(
         "timeline": lambda: timeline(store, view),
         "what-blocks": lambda: what_blocks(store, preconditions(store, view), resource),
         "what-follows": lambda: what_follows(store, preconditions(store, view), resource),
-        "ego": lambda: ego(store, resource, depth),
+        "ego": lambda: ego(store, resource, depth, limit),
     }
     if name not in builders:
         raise ValueError(f"no view {name!r}: choose one of {', '.join(VIEW_NAMES)}")

@@ -88,3 +88,10 @@ def test_a_view_too_large_for_the_browser_is_not_downloaded_but_linked_for_gephi
         graphml = httpx.get(links.first.get_attribute("href"))
         assert graphml.status_code == 200 and graphml.content.startswith(b"<?xml")
         assert page.evaluate("() => window.stancegraphGraph === undefined"), "nothing was drawn"
+
+
+def test_a_neighbourhood_cut_short_by_its_limit_says_so(server):
+    with chromium_page() as (page, _):
+        page.goto(f"{server}/views/ego/id:ThirdSite?depth=3&limit=10")
+        page.wait_for_function("() => window.stancegraphGraph !== undefined")
+        assert "not the whole neighbourhood: stopped at depth 1 of 3" in page.locator("#count").inner_text()

@@ -241,6 +241,20 @@ def test_russia_and_the_us_are_in_conflict_not_in_coalition(store, normalisation
     assert subtract.edges[ID + "Russia", ID + "UnitedStates"]["raw"] == -6
 
 
+def test_a_neighbourhood_cut_short_by_its_limit_says_so_rather_than_passing_for_the_whole(store, client):
+    """At 1M triples an actor's second level is 8,000 nodes: asking depth 3 gave depth 2, saying depth 3."""
+    whole = graph_views.ego(store, ID + "ThirdSite", depth=2)
+    assert whole.graph["depth_reached"] == 2 and "truncated" not in whole.graph
+    cut = graph_views.ego(store, ID + "ThirdSite", depth=3, limit=10)
+    assert cut.graph["depth_reached"] == 1 and cut.number_of_nodes() == graph_views.ego(store, ID + "ThirdSite").order()
+    assert cut.graph["truncated"] == f"stopped at depth 1 of 3: its {cut.order()} nodes reached the limit of 10"
+    answer = client.get("/views/ego/id:ThirdSite", params={"depth": 3, "limit": 10, "format": "json"}).json()
+    assert answer["graph"]["truncated"] == cut.graph["truncated"]
+    more = client.get("/views/ego/id:ThirdSite", params={"depth": 3, "limit": 50_000, "format": "json"}).json()
+    assert "truncated" not in more["graph"] and more["graph"]["depth_reached"] == 3
+    assert client.get("/views/ego/id:ThirdSite", params={"limit": 0}).status_code == 400
+
+
 def test_ego_and_timeline(store):
     ego = graph_views.ego(store, ID + "ThirdSite", depth=1)
     assert ego.has_node(ID + "UnitedStates") and ego.nodes[ID + "ThirdSite"]["label"] == "third site"
