@@ -13,9 +13,10 @@ message; nothing is turned into an empty frame.
 
 import datetime
 import json
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import networkx as nx
 import pandas as pd
@@ -37,10 +38,21 @@ class StancegraphError(Exception):
     """A question the service refused or could not answer; the message is the service's own."""
 
 
+class TruncatedAnswer(UserWarning):
+    """The server cut a SPARQL answer at its row limit: the frame holds the first rows only. Make it an error
+    with `warnings.simplefilter("error", TruncatedAnswer)`."""
+
+
+class SparqlAnswer(NamedTuple):
+    kind: str  # "results" (SPARQL JSON) or "graph" (N-Triples)
+    body: bytes
+    cut_at: int | None = None  # the server's row limit, when the answer was cut at it
+
+
 class Transport(Protocol):
     """How answers are obtained: over HTTP, or from the embedded store."""
 
-    def sparql(self, query: str) -> tuple[str, bytes]: ...
+    def sparql(self, query: str) -> SparqlAnswer: ...
     def named_query(self, name: str, params: dict[str, Any], limit: int, offset: int) -> dict[str, Any]: ...
     def view(self, name: str, resource: str | None, params: dict[str, Any]) -> dict[str, Any]: ...
     def named_queries(self) -> list[dict[str, Any]]: ...
@@ -74,12 +86,13 @@ class HttpTransport:
         except ValueError:
             raise StancegraphError(f"{path} did not answer JSON: {response.text[:200]!r}") from None
 
-    def sparql(self, query: str) -> tuple[str, bytes]:
+    def sparql(self, query: str) -> SparqlAnswer:
         response = self._get(
             "/sparql", method="POST", data={"query": query}, headers={"accept": f"{SPARQL_JSON}, {N_TRIPLES}"}
         )
         kind = "graph" if response.headers["content-type"].startswith(N_TRIPLES) else "results"
-        return kind, response.content
+        cut = response.headers.get("stancegraph-truncated") == "true"  # other SPARQL endpoints do not say
+        return SparqlAnswer(kind, response.content, int(response.headers["stancegraph-row-limit"]) if cut else None)
 
     def named_query(self, name: str, params: dict[str, Any], limit: int, offset: int) -> dict[str, Any]:
         query = {**params, "limit": limit, "offset": offset, "format": "json"}
@@ -119,14 +132,14 @@ class EmbeddedTransport:
         queries, _ = load_named_queries(self.settings.queries_dir)
         self.queries = {q.name: q for q in queries}
 
-    def sparql(self, query: str) -> tuple[str, bytes]:
+    def sparql(self, query: str) -> SparqlAnswer:
         from app.workers import QueryError, QueryJob
 
         try:
             outcome = self.store.run(QueryJob(query, result_format=SPARQL_JSON, graph_format=N_TRIPLES))
         except QueryError as err:
             raise StancegraphError(f"{err.status}: {err.message}") from None
-        return ("graph" if outcome.kind == "triples" else "results"), outcome.body
+        return SparqlAnswer("graph" if outcome.kind == "triples" else "results", outcome.body)  # never cut
 
     def named_query(self, name: str, params: dict[str, Any], limit: int, offset: int) -> dict[str, Any]:
         if name not in self.queries:
@@ -193,8 +206,16 @@ class Stancegraph:
 
     def sparql(self, query: str, labels: bool = True) -> pd.DataFrame | rdflib.Graph | bool:
         """SELECT -> DataFrame (typed columns; with `labels`, an `x_label` column after each IRI column);
-        CONSTRUCT/DESCRIBE -> rdflib Graph; ASK -> bool."""
-        kind, body = self.transport.sparql(query)
+        CONSTRUCT/DESCRIBE -> rdflib Graph; ASK -> bool. An answer the server cut at its row limit warns
+        (TruncatedAnswer) and says so in `frame.attrs["truncated"]`, rather than passing for the whole."""
+        kind, body, cut_at = self.transport.sparql(query)
+        if cut_at is not None:
+            warnings.warn(
+                f"the server cut this answer at its limit of {cut_at:,} rows (STANCEGRAPH_MAX_ROWS): ask for less,"
+                " or page through it with ORDER BY, LIMIT and OFFSET",
+                TruncatedAnswer,
+                stacklevel=2,
+            )
         if kind == "graph":
             return rdflib.Graph().parse(data=body.decode("utf-8"), format="nt")
         document = json.loads(body)
@@ -206,6 +227,7 @@ class Stancegraph:
             for column in reversed(iri_columns):
                 position = frame.columns.get_loc(column) + 1
                 frame.insert(position, f"{column}_label", frame[column].map(names))
+        frame.attrs["truncated"] = cut_at is not None
         return frame
 
     def labels(self, iris: Iterable[str]) -> dict[str, str]:
@@ -213,7 +235,7 @@ class Stancegraph:
         found: dict[str, str] = {}
         ordered = sorted(set(iris))
         for start in range(0, len(ordered), LABEL_BATCH):
-            _, body = self.transport.sparql(labels_query(ordered[start : start + LABEL_BATCH]))
+            body = self.transport.sparql(labels_query(ordered[start : start + LABEL_BATCH])).body
             for row in json.loads(body)["results"]["bindings"]:
                 found[row["iri"]["value"]] = row["name"]["value"]
         return found

@@ -1,12 +1,14 @@
 """The notebook client: the same DataFrames and graphs from the embedded store and from a live server."""
 
+import warnings
+
 import httpx
 import networkx as nx
 import pandas as pd
 import pytest
 import rdflib
 
-from app.client import Stancegraph, StancegraphError
+from app.client import Stancegraph, StancegraphError, TruncatedAnswer
 from app.namespaces import ID
 from app.settings import PROJECT_ROOT
 from tests.live import stancegraph_server
@@ -154,3 +156,20 @@ def test_draw_makes_a_figure_and_a_widget(embedded, tmp_path):
     nodes = widget.graph.nodes
     assert len(nodes) == embedded.view("stances").number_of_nodes()
     assert any(edge.data.get("tooltip") for edge in widget.graph.edges)
+
+
+def test_an_answer_the_server_cut_at_its_row_limit_warns_instead_of_passing_for_the_whole():
+    """Counting rows of a cut frame would give a wrong number without a word (Virtuoso's silent 10,000)."""
+    query = "SELECT ?stance WHERE { ?stance a <https://stancegraph.org/ontology#Stance> }"
+    with stancegraph_server(max_rows=5) as base:
+        sg = Stancegraph.connect(base, timeout=30)
+        with pytest.warns(TruncatedAnswer, match="cut this answer at its limit of 5 rows"):
+            frame = sg.sparql(query)
+        assert len(frame) == 5 and frame.attrs["truncated"] is True
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", TruncatedAnswer)
+            assert sg.sparql(query + " LIMIT 5").attrs["truncated"] is False
+            with pytest.raises(TruncatedAnswer):
+                sg.sparql(query)
+    whole = Stancegraph.embedded().sparql(query)
+    assert len(whole) > 5 and whole.attrs["truncated"] is False
