@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import gc
 import json
+import logging
 import os
 import shutil
 import threading
@@ -25,6 +26,7 @@ from app.bounded_results import AnswerTooLarge
 from app.loader import LoadReport
 from app.lookups import bounded, complete, is_lookup
 from app.namespaces import PREFIXES
+from app.rules import apply_rules
 from app.settings import Settings
 from app.store import (
     Store,
@@ -38,6 +40,7 @@ from app.store import (
 from app.workers import PREFIXED, QueryJob, QueryOutcome, QueryPool, execute, syntax_message
 
 Write = Callable[[ox.Store], object]
+log = logging.getLogger("stancegraph.store")
 
 
 class EmbeddedStore(Store):
@@ -128,21 +131,32 @@ class EmbeddedStore(Store):
             finally:
                 self._publish(self._store, new_version())
 
+    def _write_deriving(self, action: Write) -> None:
+        """`action`, then the derived graph rebuilt from what it left, in the same turn of the write lock:
+        no reader sees a stance written without its direct triple, label or quote."""
+
+        def then_derive(store: ox.Store) -> None:
+            action(store)
+            for problem in apply_rules(store, self.settings.rules_dir, self.corpus.name):
+                log.warning("after a write, a rule derived nothing: %s", problem)
+
+        self._write(then_derive)
+
     def update(self, sparql: str, base_iri: str | None = None) -> None:
-        self._write(lambda store: apply_update(store, sparql, base_iri))
+        self._write_deriving(lambda store: apply_update(store, sparql, base_iri))
 
     def replace_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
         quads = parse_payload(graph, data, media_type)
-        self._write(lambda store: replace_graph(store, graph, quads))
+        self._write_deriving(lambda store: replace_graph(store, graph, quads))
 
     def add_to_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
         quads = parse_payload(graph, data, media_type)
-        self._write(lambda store: add_to_graph(store, graph, quads))
+        self._write_deriving(lambda store: add_to_graph(store, graph, quads))
 
     def delete_graph(self, graph: str | None) -> bool:
         if graph is not None and not self.has_graph(graph):
             return False
-        self._write(lambda store: delete_graph(store, graph))
+        self._write_deriving(lambda store: delete_graph(store, graph))
         return True
 
 

@@ -2,11 +2,13 @@
 
 import re
 
+import pyoxigraph as ox
 import pytest
 
 from app.corpus import Corpus
 from app.loader import check
 from app.namespaces import DERIVED_GRAPH, ID, sparql_prologue
+from app.rules import rule_files
 from app.settings import PROJECT_ROOT, Settings
 from app.statistics import document_statistics
 from tests.live import stancegraph_process
@@ -54,6 +56,25 @@ def test_real_data_validates_without_errors(settings):
 )
 def test_derived_direct_triples_state_the_texts_positions(store, pattern):
     assert ask(store, f"GRAPH <{DERIVED_GRAPH}> {{ {pattern} }}") or ask(store, pattern)
+
+
+def test_every_quote_has_its_shortcut_and_no_rule_reads_what_a_rule_derives(settings):
+    """sg:quote is the annotation path in one triple (the views ask it for every statement). Re-deriving
+    after a write on a remote store runs the rules with the old derived graph in the union: a rule reading
+    another's output would then feed on stale triples."""
+    store, _ = check(Corpus(settings), shacl=False)
+    derived = ox.NamedNode(DERIVED_GRAPH)
+
+    def pairs(where: str) -> set:
+        query = sparql_prologue() + f"SELECT ?s ?q WHERE {{ {where} }}"
+        return {(row["s"], row["q"]) for row in store.query(query, use_default_graph_as_union=True)}
+
+    annotated = pairs("?s sg:evidence/oa:hasTarget/oa:hasSelector/oa:exact ?q")
+    assert annotated == pairs(f"GRAPH {derived} {{ ?s sg:quote ?q }}") and len(annotated) > 40
+    again = set()
+    for rule in rule_files(settings.rules_dir):  # the derived graph is in the union this time
+        again |= set(store.query(rule.read_text(encoding="utf-8"), use_default_graph_as_union=True))
+    assert again == {quad.triple for quad in store.quads_for_pattern(None, None, None, derived)}
 
 
 def test_dialogue_precondition_carries_speaker_date_and_verbatim_quote(store):
