@@ -11,7 +11,7 @@ import pytest
 import rdflib
 
 from app.formats import RDF_ALIASES
-from app.namespaces import ID, SG, sparql_prologue
+from app.namespaces import DERIVED_GRAPH, ID, SG, sparql_prologue
 from tests.live import stancegraph_process
 
 TOKEN = "test-admin-token"
@@ -243,6 +243,11 @@ def test_graph_store_protocol(make_client):
     assert store.get("/store?default&graph=http://example.org/g").status_code == 400
     whole = store.get("/store", headers={"accept": "application/n-quads"})
     assert GRAPH_2009 in whole.text
+    derived = f"/store?graph={DERIVED_GRAPH}"  # the rules would undo a write there at once: refused, not lost
+    refused = store.post(derived, content=b"<http://e/a> <http://e/b> 5 .", headers=turtle)
+    assert refused.status_code == 403 and "derived by the rules in queries/rules/" in refused.text
+    assert store.delete(derived, headers=auth).status_code == 403
+    assert store.get(derived, headers={"accept": "application/n-triples"}).status_code == 200
 
 
 def test_service_description_has_void_statistics_that_stay_current(make_client):
