@@ -325,8 +325,11 @@ class RemoteStore(Store):
                 log.warning("the derived graph is left as it was: rule %s failed: %s", rule.name, err.message)
                 return
             derived.append(ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES))
-        self._put_graph(DERIVED_GRAPH, b"".join(derived))
-        self._commit("")
+        try:
+            self._put_graph(DERIVED_GRAPH, b"".join(derived))
+            self._commit("")
+        except (StoreUnavailable, UpdateError) as err:  # the write itself is done: it is not answered as failed
+            log.warning("the derived graph is left as it was: %s", err)
 
     def update(self, sparql: str, base_iri: str | None = None) -> None:
         self._commit_deriving(f"BASE <{ox.NamedNode(base_iri).value}> {sparql}" if base_iri else sparql)
