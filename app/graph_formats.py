@@ -103,9 +103,9 @@ class TooLargeToDraw(ValueError):
 def draw(graph: nx.Graph, axis, legend: bool = True) -> None:
     """Draw a view on a matplotlib axis: spring layout, nodes coloured by type, edges by polarity.
 
-    TooLargeToDraw past MAX_DRAWN_NODES or MAX_DRAWN_EDGES, saying how to narrow the view or where to look at
-    it whole: at 1M triples the preconditions view (666 nodes) failed for want of scipy, and the stances view
-    (20,000 arrows) would keep a core busy for half a minute."""
+    TooLargeToDraw past MAX_DRAWN_NODES, or MAX_DRAWN_ARROWS (directed) or MAX_DRAWN_LINES edges, saying how
+    to narrow the view or where to look at it whole: at 1M triples the preconditions view (666 nodes) failed for
+    want of scipy, and the stances view (20,000 arrows) would keep a core busy for half a minute."""
     nodes, edges = graph.number_of_nodes(), graph.number_of_edges()
     most_edges = MAX_DRAWN_ARROWS if graph.is_directed() else MAX_DRAWN_LINES
     if nodes > MAX_DRAWN_NODES or edges > most_edges:

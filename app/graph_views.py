@@ -104,7 +104,7 @@ QUOTES_QUERY = """
 SELECT ?node ?quote WHERE {
   VALUES ?node { %s }
   ?node sg:quote ?quote
-}"""  # derived at load (queries/rules/70-quotes.rq): one lookup per statement where the annotation path is four
+}"""  # derived by queries/rules/70-quotes.rq: one lookup per statement where the annotation path is four
 PER_QUERY = 2000  # resources named in one VALUES block
 AT_ONCE = max(1, min(4, len(os.sched_getaffinity(0))))  # such queries of one view asked together: one per core
 
@@ -607,6 +607,8 @@ def ego(store: Store, resource: str, depth: int = 1, limit: int = EGO_LIMIT) -> 
     """The resource's neighbourhood in the RDF graph up to `depth` links away, a whole level at a time. No
     level is asked once `limit` nodes are reached (at 1M triples an actor's second level is 8,000), and the
     graph then says so (`truncated`, `depth_reached`) rather than passing for the neighbourhood asked."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
     graph = nx.DiGraph(view="ego", resource=resource, depth=depth)
     frontier, seen, reached = {resource}, {resource}, 0
     while frontier and reached < depth:

@@ -2,7 +2,7 @@
 
 Every rule reads the union of the graphs, never another rule's output: the rules are independent, so they
 are evaluated side by side and their order does not matter. Everything they produce goes to one named graph,
-derived again at every load and after every write (store.py's writes), never edited by hand.
+derived again at every load and after every write (see the stores' writes), never edited by hand.
 """
 
 import os

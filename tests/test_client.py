@@ -126,6 +126,8 @@ def test_errors_carry_the_service_message(request, which):
         sg.view("what-blocks", "id:Russa")
     with pytest.raises(StancegraphError, match=r"404: source https://stancegraph\.org/id/doc/typo: no statement"):
         sg.view("stances", source="id:doc/typo")
+    with pytest.raises(StancegraphError, match="400"):
+        sg.view("ego", "id:Russia", limit=0)
 
 
 def test_an_unreachable_or_slow_server_is_an_error_not_an_empty_frame():
