@@ -6,6 +6,7 @@ wrap a query, and USING clauses can be added to an update. Values are always RDF
 (N-Triples syntax), never user text.
 """
 
+import itertools
 import re
 from collections.abc import Iterator
 
@@ -121,9 +122,23 @@ def fill_placeholders(query: str, bindings: dict[str, ox.NamedNode | ox.Literal]
 
 
 def count_query(query: str) -> str:
-    """SELECT (COUNT(*) AS ?total) over the query's solutions (its own prefixes kept)."""
-    prologue, body = split_prologue(query)
+    """SELECT (COUNT(*) AS ?total) over the query's solutions (its own prefixes kept), without its ORDER BY."""
+    prologue, body = split_prologue(without_order(query))
     return f"{prologue}SELECT (COUNT(*) AS ?total) WHERE {{ {body}\n}}"
+
+
+def without_order(query: str) -> str:
+    """The query without its top-level ORDER BY clause, which no count depends on (with LIMIT and OFFSET too).
+
+    Why: the engine sorts even inside a count, decoding both terms at every comparison; on disk at 1M
+    triples that was 1.2 of the 2.1 s of counting `who-stands-where`, and 29 of the 31 s of `preconditions`."""
+    words = [(pos, word) for pos, word in top_level_words(query) if not query.startswith(":", pos + len(word))]
+    for (start, word), (_, following) in itertools.pairwise(words):
+        if (word, following) == ("ORDER", "BY"):
+            after = (pos for pos, word in words if pos > start and word in ("LIMIT", "OFFSET", "VALUES"))
+            end = next(after, len(query))
+            return f"{query[:start]}{query[end:]}"
+    return query
 
 
 def page_query(query: str, limit: int, offset: int) -> str:

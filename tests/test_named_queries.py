@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.named_queries import answer, load_named_queries
 from app.namespaces import ID
-from app.sparql_text import bind_values
+from app.sparql_text import bind_values, count_query
 
 TOKEN = "nq-token"
 DOC_2009 = ID + "doc/000_dcc2f28bf5a60eb8"
@@ -96,6 +96,26 @@ def test_placeholders_are_filled_only_where_they_are_values():
     assert bound.count("VALUES ?by { <https://example.org/a> }") == 1
     assert '"VALUES ?by { UNDEF }"' in bound and "# VALUES ?by { UNDEF }" in bound
     assert "VALUES ?other { UNDEF }" in bound and bound.startswith("SELECT * WHERE { VALUES (?by)")
+
+
+def test_a_total_is_counted_without_sorting_and_equals_the_rows():
+    """The engine sorts even inside a count, so the count leaves the ORDER BY out; only the top-level one:
+    a subquery's ORDER BY with LIMIT chooses rows, and LIMIT, OFFSET and a final VALUES change the count."""
+    store = ox.Store()
+    p = ox.NamedNode("https://example.org/p")
+    for n in range(8):
+        store.add(ox.Quad(ox.NamedNode(f"https://example.org/s{n}"), p, ox.Literal(n)))
+    query = (
+        "PREFIX order: <https://example.org/>\n"
+        "SELECT ?s ?o WHERE { { SELECT ?s ?o WHERE { ?s order:p ?o } ORDER BY DESC(?o) LIMIT 6 } "
+        'FILTER (STR(?o) != "ORDER BY") } ORDER BY (EXISTS { ?s order:p 7 }) ?s # ORDER BY ?o\n'
+        "OFFSET 1 VALUES ?o { 0 1 2 5 }"
+    )
+    counted = count_query(query)
+    assert counted.count("ORDER BY") == 2  # the subquery's and the string's
+    assert "OFFSET 1 VALUES ?o { 0 1 2 5 }" in counted and "EXISTS" not in counted
+    (total,) = store.query(counted)
+    assert int(total["total"].value) == len(list(store.query(query))) == 1  # 2 and 5 are in the first 6; 1 skipped
 
 
 def test_conflicts_between_actors(client):
