@@ -11,6 +11,7 @@ import logging
 import re
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -18,6 +19,7 @@ import httpx
 import pyoxigraph as ox
 
 from app.namespaces import DERIVED_GRAPH, GRAPH, PREFIXES, SG
+from app.remote_http import Reply, StoreConnections, TooSlow, Unreachable
 from app.rules import rule_files
 from app.settings import Settings
 from app.store import (
@@ -48,7 +50,8 @@ META_GRAPH = GRAPH + "stancegraph"
 HIDDEN = {DEFAULT_GRAPH, META_GRAPH}
 SPARQL_JSON = "application/sparql-results+json"
 N_TRIPLES = "application/n-triples"
-ACCEPT = f"{SPARQL_JSON}, {N_TRIPLES};q=0.9"
+FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
+QUERY_HEADERS = FORM_HEADERS | {"Accept": f"{SPARQL_JSON}, {N_TRIPLES};q=0.9"}
 Dataset = dict[str, list[str]]
 log = logging.getLogger("stancegraph.store")
 VERSION_TTL = 1.0  # seconds between checks of the shared data version (writes by other app instances)
@@ -79,7 +82,7 @@ class RemoteStore(Store):
     def __init__(self, settings: Settings, endpoints: Endpoints):
         super().__init__(settings)
         self.endpoints = endpoints
-        self._http = httpx.Client(timeout=httpx.Timeout(settings.query_timeout, connect=5), auth=_credentials(settings))
+        self._http = StoreConnections(_credentials(settings), keep=settings.query_workers)
         self._admission = Admission(settings.query_workers, settings.max_waiting_queries)
         self._version = ""
         self._checked = 0.0
@@ -151,6 +154,7 @@ class RemoteStore(Store):
             stop.set()
             thread.join()
             self._poller = None
+        self._http.close()
 
     def _poll_version(self, stop: threading.Event) -> None:
         while not stop.wait(VERSION_TTL / 2):
@@ -191,17 +195,12 @@ class RemoteStore(Store):
     def _put_graph(self, iri: str, ntriples: bytes) -> None:
         if self.endpoints.store:
             try:
-                response = self._http.put(
-                    self.endpoints.store,
-                    params={"graph": iri},
-                    content=ntriples,
-                    headers={"Content-Type": N_TRIPLES},
-                    timeout=None,
-                )
-            except httpx.HTTPError as err:
+                graph_url, headers = _with_graph(self.endpoints.store, iri), {"Content-Type": N_TRIPLES}
+                reply = self._http.request("PUT", graph_url, ntriples, headers, idempotent=True)
+            except Unreachable as err:
                 raise StoreUnavailable(f"cannot load into {self.endpoints.store}: {err}") from None
-            if response.status_code >= 300:
-                refusal = _refusal(response, QueryEvaluationError, QueryEvaluationError)
+            if reply.status >= 300:
+                refusal = _refusal(reply, QueryEvaluationError, QueryEvaluationError)
                 raise StoreUnavailable(f"{self.endpoints.store} refused graph {iri}: {refusal.message}")
             return
         graph = _graph_clause(iri)
@@ -247,26 +246,21 @@ class RemoteStore(Store):
         """POST the query; the parsed answer (solutions, boolean or triples) or a QueryError whose position
         refers to the query as the client wrote it (`lines_added` lines were put before it)."""
         limit = timeout if timeout is not None else self.settings.query_timeout
+        form = urllib.parse.urlencode({"query": query, **dataset}, doseq=True).encode()
         try:
-            response = self._http.post(
-                self.endpoints.query,
-                data={"query": query, **dataset},
-                headers={"Accept": ACCEPT},
-                timeout=httpx.Timeout(limit, connect=5),
-            )
-        except httpx.TimeoutException:
+            reply = self._http.request("POST", self.endpoints.query, form, QUERY_HEADERS, limit, idempotent=True)
+        except TooSlow:
             raise QueryTimeout(f"query stopped after the {limit:g} s time limit") from None
-        except httpx.HTTPError as err:
+        except Unreachable as err:
             raise ServiceError(f"the SPARQL store at {self.endpoints.query} is unreachable ({err})") from None
-        if response.status_code >= 400:
-            raise _refusal(response, QuerySyntaxError, QueryEvaluationError, lines_added)
-        media_type = response.headers.get("content-type", "").split(";")[0].strip()
-        if media_type == SPARQL_JSON:
-            return ox.parse_query_results(response.content, format=ox.QueryResultsFormat.JSON)
-        rdf = ox.RdfFormat.from_media_type(media_type)
+        if reply.status >= 400:
+            raise _refusal(reply, QuerySyntaxError, QueryEvaluationError, lines_added)
+        if reply.media_type == SPARQL_JSON:
+            return ox.parse_query_results(reply.body, format=ox.QueryResultsFormat.JSON)
+        rdf = ox.RdfFormat.from_media_type(reply.media_type)
         if rdf is None:
-            raise ServiceError(f"the SPARQL store answered in an unexpected format ({media_type or 'none'})")
-        return ox.parse(response.content, format=rdf)
+            raise ServiceError(f"the SPARQL store answered in an unexpected format ({reply.media_type or 'none'})")
+        return ox.parse(reply.body, format=rdf)
 
     def dump(self, output: BinaryIO, format: ox.RdfFormat, graph: str | None = None) -> None:
         check_dump_target(format, graph)
@@ -290,12 +284,13 @@ class RemoteStore(Store):
     def _send_update(self, update: str) -> None:
         if not self.endpoints.update:
             raise UpdateError("this store is read-only: configure sparql:QUERY_URL,UPDATE_URL to write")
+        form = urllib.parse.urlencode({"update": update}).encode()
         try:
-            response = self._http.post(self.endpoints.update, data={"update": update}, timeout=None)
-        except httpx.HTTPError as err:
+            reply = self._http.request("POST", self.endpoints.update, form, FORM_HEADERS)
+        except Unreachable as err:
             raise UpdateError(f"the SPARQL store at {self.endpoints.update} is unreachable ({err})") from None
-        if response.status_code >= 400:  # the store's own message; an update it refused changed nothing
-            refusal = _refusal(response, UpdateError, UpdateError)
+        if reply.status >= 400:  # the store's own message; an update it refused changed nothing
+            refusal = _refusal(reply, UpdateError, UpdateError)
             raise refusal if isinstance(refusal, UpdateError) else UpdateError(f"update failed: {refusal.message}")
 
     def _commit(self, update: str, fingerprint: str | None = None, version: str | None = None) -> None:
@@ -368,23 +363,26 @@ def _credentials(settings: Settings) -> httpx.Auth | None:
     return kind(settings.store_user, password)
 
 
-def _refusal(
-    response: httpx.Response, syntax: type[QueryError], other: type[QueryError], lines_added: int = 0
-) -> QueryError:
+def _with_graph(store_url: str, graph: str) -> str:
+    """The Graph Store Protocol URL of one graph (`?graph=`, after any query the configured URL has)."""
+    return f"{store_url}{'&' if '?' in store_url else '?'}{urllib.parse.urlencode({'graph': graph})}"
+
+
+def _refusal(reply: Reply, syntax: type[QueryError], other: type[QueryError], lines_added: int = 0) -> QueryError:
     """The remote store's refusal as our own error: its syntax errors keep their line and column."""
-    text = response.text.strip()
-    if response.status_code in (401, 403):  # the store's configuration, not the client's query
+    text = reply.text.strip()
+    if reply.status in (401, 403):  # the store's configuration, not the client's query
         return ServiceError(
-            f"the SPARQL store at {response.request.url.copy_with(query=None)} refused our credentials "
-            f"({response.status_code}): set STANCEGRAPH_STORE_USER and STANCEGRAPH_STORE_PASSWORD "
+            f"the SPARQL store at {reply.url} refused our credentials "
+            f"({reply.status}): set STANCEGRAPH_STORE_USER and STANCEGRAPH_STORE_PASSWORD "
             "(and STANCEGRAPH_STORE_AUTH=digest for Virtuoso's /sparql-auth)"
         )
-    if response.status_code in (408, 503, 504):
-        return QueryTimeout(f"the SPARQL store gave up ({response.status_code}): {text[:300]}")
-    if response.status_code >= 500:
-        return ServiceError(f"the SPARQL store failed ({response.status_code}): {text[:300]}")
+    if reply.status in (408, 503, 504):
+        return QueryTimeout(f"the SPARQL store gave up ({reply.status}): {text[:300]}")
+    if reply.status >= 500:
+        return ServiceError(f"the SPARQL store failed ({reply.status}): {text[:300]}")
     position = re.search(r"error at (\d+):(\d+): (.*)", text, re.DOTALL)
     if position:
         line = int(position[1]) - lines_added
         return syntax(syntax_message(SyntaxError(f"error at {line}:{position[2]}: {position[3]}")))
-    return other(f"the SPARQL store refused it ({response.status_code}): {text[:300]}")
+    return other(f"the SPARQL store refused it ({reply.status}): {text[:300]}")

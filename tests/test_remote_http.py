@@ -1,0 +1,100 @@
+"""The connections to a remote SPARQL store: kept alive, renewed when the store closed them, bounded in time.
+
+Each test runs a small HTTP/1.1 server that behaves as a store may (keeps connections, drops them, stalls).
+"""
+
+import http.server
+import threading
+import time
+
+import pytest
+
+from app.remote_http import StoreConnections, TooSlow, Unreachable
+from tests.live import free_port, handler_server
+
+
+class _Store(http.server.BaseHTTPRequestHandler):
+    """Answers `ok` over HTTP/1.1 keep-alive; counts connections; `/drop` closes after answering without
+    saying so (as a store restarting or timing out idle connections does), `/slow` stalls for 2 s."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are written apart: no 40 ms wait for an ACK
+    connections = 0
+    lock = threading.Lock()
+
+    def setup(self) -> None:
+        with _Store.lock:
+            _Store.connections += 1
+        super().setup()
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/slow":
+            time.sleep(2)
+        answer = b"ok " + body
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+        if self.path == "/drop":
+            self.close_connection = True
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def store():
+    _Store.connections = 0
+    with handler_server(_Store) as base:
+        yield base
+
+
+def test_one_connection_serves_request_after_request(store):
+    connections = StoreConnections(None, keep=2)
+    replies = [connections.request("POST", f"{store}/query", f"q{n}".encode()) for n in range(20)]
+    assert [r.body for r in replies] == [f"ok q{n}".encode() for n in range(20)]
+    assert replies[0].media_type == "text/plain" and replies[0].url == f"{store}/query"
+    assert _Store.connections == 1
+    connections.close()
+
+
+def test_a_connection_the_store_closed_is_replaced_not_reported(store):
+    connections = StoreConnections(None, keep=2)
+    for n in range(10):
+        assert connections.request("POST", f"{store}/drop", b"x", idempotent=n % 2 == 0).body == b"ok x"
+        time.sleep(0.01)  # the store closes its end meanwhile
+    assert _Store.connections == 10
+
+
+def test_a_silent_store_is_too_slow_and_the_next_request_is_answered(store):
+    connections = StoreConnections(None, keep=2)
+    started = time.monotonic()
+    with pytest.raises(TooSlow, match=r"no answer within 0\.5 s"):
+        connections.request("POST", f"{store}/slow", b"", timeout=0.5)
+    assert time.monotonic() - started < 1.5
+    assert connections.request("POST", f"{store}/query", b"again", timeout=5).body == b"ok again"
+
+
+def test_a_store_that_is_not_there_is_unreachable():
+    with pytest.raises(Unreachable, match="refused"):
+        StoreConnections(None, keep=2).request("POST", f"http://127.0.0.1:{free_port()}/query", b"")
+
+
+def test_threads_share_the_pool_without_mixing_answers(store):
+    connections = StoreConnections(None, keep=8)
+    answers: dict[int, list[bytes]] = {}
+
+    def ask(thread: int) -> None:
+        answers[thread] = [
+            connections.request("POST", f"{store}/query", f"{thread}-{n}".encode()).body for n in range(50)
+        ]
+
+    threads = [threading.Thread(target=ask, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(answers[t] == [f"ok {t}-{n}".encode() for n in range(50)] for t in range(8))
+    assert _Store.connections <= 8
