@@ -147,10 +147,11 @@ class StoreConnections:
                 if not _closed_by_peer(connection):
                     return connection, True
                 connection.close()
-        if origin.scheme == "https":
+        if origin.scheme == "https":  # verified against the system's authorities (or SSL_CERT_FILE's)
             context = ssl.create_default_context()
-            return http.client.HTTPSConnection(origin.host, origin.port, CONNECT_TIMEOUT, context=context), False
-        return http.client.HTTPConnection(origin.host, origin.port, CONNECT_TIMEOUT), False
+            connection = http.client.HTTPSConnection(origin.host, origin.port, timeout=CONNECT_TIMEOUT, context=context)
+            return connection, False
+        return http.client.HTTPConnection(origin.host, origin.port, timeout=CONNECT_TIMEOUT), False
 
     def _give_back(self, origin: _Origin, connection: http.client.HTTPConnection) -> None:
         with self._lock:
@@ -162,6 +163,8 @@ class StoreConnections:
 
 
 def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
-    """An idle connection is readable only if the store closed it (or sent what nobody asked for)."""
-    readable, _, _ = select.select([connection.sock], [], [], 0)
-    return bool(readable)
+    """An idle connection is readable only if the store closed it (or sent what nobody asked for). With
+    poll, not select: a busy server's descriptors may be numbered past select's 1,024."""
+    poller = select.poll()
+    poller.register(connection.sock, select.POLLIN)
+    return bool(poller.poll(0))

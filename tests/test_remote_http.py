@@ -3,11 +3,14 @@
 Each test runs a small HTTP/1.1 server that behaves as a store may (keeps connections, drops them, stalls).
 """
 
+import contextlib
 import http.server
+import ssl
 import threading
 import time
 
 import pytest
+import trustme
 
 from app.remote_http import StoreConnections, TooSlow, Unreachable
 from tests.live import free_port, handler_server
@@ -98,3 +101,36 @@ def test_threads_share_the_pool_without_mixing_answers(store):
         thread.join()
     assert all(answers[t] == [f"ok {t}-{n}".encode() for n in range(50)] for t in range(8))
     assert _Store.connections <= 8
+
+
+@contextlib.contextmanager
+def _tls_store(authority: trustme.CA):
+    """The store above behind TLS, with a certificate for 127.0.0.1 from `authority`."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Store)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_https_is_verified_against_the_trusted_authorities(monkeypatch):
+    """An unknown authority is refused with the reason; SSL_CERT_FILE adds one (a private CA, say)."""
+    authority = trustme.CA()
+    with _tls_store(authority) as store, authority.cert_pem.tempfile() as trusted:
+        with pytest.raises(Unreachable, match="certificate verify failed"):
+            StoreConnections(None, keep=2).request("POST", f"{store}/query", b"x")
+        monkeypatch.setenv("SSL_CERT_FILE", trusted)
+        connections = StoreConnections(None, keep=2)
+        _Store.connections = 0
+        assert [connections.request("POST", f"{store}/query", b"%d" % n).body for n in range(3)] == [
+            b"ok 0",
+            b"ok 1",
+            b"ok 2",
+        ]
+        assert _Store.connections == 1
+        connections.close()
