@@ -12,7 +12,7 @@ import select
 import ssl
 import threading
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 
@@ -52,6 +52,18 @@ class _Origin:
     port: int
 
 
+@dataclass(frozen=True)
+class _Request:
+    method: str
+    origin: _Origin
+    target: str  # path and query, as sent
+    body: bytes
+    headers: dict[str, str]
+    timeout: float | None
+    idempotent: bool
+    url: str  # without its query string: for messages
+
+
 class StoreConnections:
     """Requests to one remote store, over at most `keep` idle keep-alive connections per origin (thread-safe)."""
 
@@ -72,16 +84,21 @@ class StoreConnections:
         idempotent: bool = False,
     ) -> Reply:
         """The store's reply (any status); Unreachable or TooSlow (after `timeout` seconds of silence; None:
-        wait). An idempotent request is sent again once on a new connection if the store had closed the one
-        it was sent on while it was idle."""
+        wait). An idempotent request is sent again, on another connection, if the store had closed the one it
+        went on while it was idle (one that a store closes as it answers is not sent again)."""
         parts = urllib.parse.urlsplit(url)
-        origin = _Origin(parts.scheme, parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        asked = urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-        headers = headers or {}
-        if self._auth is None:
-            return self._send(method, origin, target, body, headers, timeout, idempotent, asked)
-        return self._authenticated(method, url, origin, body, headers, timeout, idempotent, asked)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        request = _Request(
+            method,
+            _Origin(parts.scheme, parts.hostname or "", port),
+            (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+            body,
+            headers or {},
+            timeout,
+            idempotent,
+            urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
+        )
+        return self._send(request) if self._auth is None else self._authenticated(request, url)
 
     def close(self) -> None:
         with self._lock:
@@ -90,43 +107,43 @@ class StoreConnections:
             for connection in connections:
                 connection.close()
 
-    def _authenticated(self, method, url, origin, body, headers, timeout, idempotent, asked) -> Reply:
+    def _authenticated(self, request: _Request, url: str) -> Reply:
         """Send as httpx's auth flow asks: with its credentials, and again if the store answers a challenge."""
-        request = httpx.Request(method, url, content=body, headers=headers)
+        asked = httpx.Request(request.method, url, content=request.body, headers=request.headers)
         with self._auth_lock:
-            flow = self._auth.sync_auth_flow(request)
-            request = next(flow)
+            flow = self._auth.sync_auth_flow(asked)
+            asked = next(flow)
         while True:
-            credentials = {k: v for k, v in request.headers.items() if k.lower() == "authorization"}
-            target = request.url.raw_path.decode("ascii")  # what a Digest header was computed for
-            reply = self._send(method, origin, target, body, headers | credentials, timeout, idempotent, asked)
-            response = httpx.Response(reply.status, headers=reply.headers, content=reply.body, request=request)
+            credentials = {k: v for k, v in asked.headers.items() if k.lower() == "authorization"}
+            target = asked.url.raw_path.decode("ascii")  # what a Digest header was computed for
+            reply = self._send(replace(request, target=target, headers=request.headers | credentials))
+            response = httpx.Response(reply.status, headers=reply.headers, content=reply.body, request=asked)
             with self._auth_lock:
                 try:
-                    request = flow.send(response)
+                    asked = flow.send(response)
                 except StopIteration:
                     return reply
 
-    def _send(self, method, origin, target, body, headers, timeout, idempotent, asked) -> Reply:
+    def _send(self, request: _Request) -> Reply:
         while True:
-            connection, reused = self._take(origin)
+            connection, reused = self._take(request.origin)
             try:
                 if connection.sock is None:
                     connection.connect()
             except OSError as err:
                 connection.close()
                 raise Unreachable(str(err) or type(err).__name__) from None
-            connection.sock.settimeout(timeout)
+            connection.sock.settimeout(request.timeout)
             try:
-                connection.request(method, target, body=body, headers=headers)
+                connection.request(request.method, request.target, body=request.body, headers=request.headers)
                 response = connection.getresponse()
                 content = response.read()
             except TimeoutError:
                 connection.close()
-                raise TooSlow(f"no answer within {timeout:g} s") from None
+                raise TooSlow(f"no answer within {request.timeout:g} s") from None
             except STALE as err:
                 connection.close()
-                if reused and idempotent:
+                if reused and request.idempotent:
                     continue
                 raise Unreachable(str(err) or type(err).__name__) from None
             except (OSError, http.client.HTTPException) as err:
@@ -135,8 +152,8 @@ class StoreConnections:
             if response.will_close:
                 connection.close()
             else:
-                self._give_back(origin, connection)
-            return Reply(response.status, response.getheaders(), content, asked)
+                self._give_back(request.origin, connection)
+            return Reply(response.status, response.getheaders(), content, request.url)
 
     def _take(self, origin: _Origin) -> tuple[http.client.HTTPConnection, bool]:
         """An idle connection the store has not closed meanwhile (reused = True), or a new one."""
