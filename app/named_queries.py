@@ -28,7 +28,7 @@ from app.namespaces import PREFIXES, XSD
 from app.problems import Problem
 from app.sparql_text import bind_values, count_query, has_solution_limit, page_query
 from app.store import TSV, Row, Store
-from app.workers import QueryJob, QueryOutcome, syntax_position
+from app.workers import NoWorkerFree, QueryJob, QueryOutcome, QueryTimeout, syntax_position
 
 PARAM_TYPES = {"iri", "string", "date", "integer", "decimal", "boolean"}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -224,10 +224,22 @@ def answer(
     """Run a named query (blocking): one page, the total count and labels; cached until the data changes
     (`cached=False` asks the store itself, e.g. to compare two stores that hold the same data version)."""
     bindings = query.bindings(values)
-    if not cached:
-        return _compute(store, query, bindings, limit, offset)
     key = (query.name, query.sparql, tuple(sorted((k, str(v)) for k, v in bindings.items())), limit, offset)
-    return _cache.get(store.data_version, key, lambda: _compute(store, query, bindings, limit, offset))
+    try:
+        if not cached:
+            return _compute(store, query, bindings, limit, offset)
+        return _cache.get(store.data_version, key, lambda: _compute(store, query, bindings, limit, offset))
+    except QueryTimeout as err:
+        raise _narrowing(query, bindings, err) from None
+
+
+def _narrowing(query: NamedQuery, bindings: dict, timeout: QueryTimeout) -> QueryTimeout:
+    """A query stopped at the time limit, with the parameters left unset that would ask for less (a busy
+    server's timeout is left as it is: asking for less is not what it needs)."""
+    unset = [p.name for p in query.params if p.name not in bindings]
+    if isinstance(timeout, NoWorkerFree) or not unset:
+        return timeout
+    return QueryTimeout(f"{timeout.message}; narrow {query.name} with one of its parameters: {', '.join(unset)}")
 
 
 def _compute(store: Store, query: NamedQuery, bindings: dict, limit: int, offset: int) -> Answer:

@@ -79,6 +79,10 @@ class QueryTimeout(QueryError):
     status = 503
 
 
+class NoWorkerFree(QueryTimeout):
+    """Every query worker stayed busy until the time limit: the server's load, not the size of the query."""
+
+
 class Saturated(QueryError):
     """Every worker is busy and the waiting line is full: come back shortly rather than pile up."""
 
@@ -496,7 +500,7 @@ class QueryPool:
             return turn
         if not turn.wait(deadline - time.monotonic()):
             self._leave(turn)
-            raise QueryTimeout(NO_WORKER)
+            raise NoWorkerFree(NO_WORKER)
         return turn.worker  # type: ignore[return-value]
 
     async def _acquire_async(self, deadline: float) -> Worker:
@@ -507,7 +511,7 @@ class QueryPool:
             await turn.wait_async(deadline - time.monotonic())
         except TimeoutError:
             self._leave(turn)
-            raise QueryTimeout(NO_WORKER) from None
+            raise NoWorkerFree(NO_WORKER) from None
         except BaseException:  # cancelled
             self._leave(turn)
             raise

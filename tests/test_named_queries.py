@@ -312,6 +312,22 @@ def test_every_query_is_a_documented_operation(client):
     assert operation["summary"] == "Stances of an actor"
 
 
+def test_a_named_query_out_of_time_says_which_parameters_narrow_it(make_client):
+    """A 503 that only says "time limit" leaves the analyst guessing; the parameters left unset are the way."""
+    slow = make_client(query_timeout=1)
+    (slow.app.state.settings.queries_dir / "everything-thrice.rq").write_text(
+        "#+ summary: A cross join that cannot finish\n#+ params:\n#+   - name: actor\n#+     type: iri\n"
+        "SELECT ?actor (COUNT(*) AS ?n) WHERE { ?actor ?p ?o . ?a ?b ?c . ?d ?e ?f } GROUP BY ?actor\n",
+        encoding="utf-8",
+    )
+    slow.app.state.named_queries.refresh()  # what a reload does after reading data/
+    out_of_time = slow.get("/api/queries/everything-thrice")
+    assert out_of_time.status_code == 503
+    assert out_of_time.json()["detail"] == (
+        "query stopped after the 1 s time limit; narrow everything-thrice with one of its parameters: actor"
+    )
+
+
 def test_a_new_query_file_becomes_an_endpoint_on_reload(make_client):
     writable = make_client(admin_token=TOKEN)
     queries_dir = writable.app.state.settings.queries_dir
