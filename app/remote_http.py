@@ -7,11 +7,13 @@ and 2,400 with this. Authentication is still httpx's (Basic, and Digest with its
 driven through its documented auth flow, so a Digest store is asked without credentials once, not per query.
 """
 
+import base64
 import http.client
 import select
 import ssl
 import threading
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass, replace
 
 import httpx
@@ -51,6 +53,36 @@ class _Origin:
     host: str
     port: int
 
+    @property
+    def netloc(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class _Route:
+    """How an origin is reached: straight, or through the proxy the environment names for its scheme
+    (`http_proxy`, `https_proxy`, `all_proxy`, unless `no_proxy` lists the host), as httpx did."""
+
+    host: str
+    port: int
+    proxy_headers: dict[str, str]  # Proxy-Authorization, from credentials in the proxy's URL
+    proxied: bool = False
+
+
+def _route(origin: _Origin) -> _Route:
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(origin.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(origin.host):
+        return _Route(origin.host, origin.port, {})
+    parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if parts.scheme != "http" or not parts.hostname:
+        raise Unreachable(f"the proxy {parts.scheme}://{parts.hostname} is not an http:// proxy")
+    credentials = {}
+    if parts.username is not None:
+        user_password = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+        credentials["Proxy-Authorization"] = "Basic " + base64.b64encode(user_password.encode()).decode()
+    return _Route(parts.hostname, parts.port or 80, credentials, proxied=True)
+
 
 @dataclass(frozen=True)
 class _Request:
@@ -72,6 +104,7 @@ class StoreConnections:
         self._auth_lock = threading.Lock()  # httpx's Digest auth counts its nonces in the object
         self._keep = keep
         self._idle: dict[_Origin, list[http.client.HTTPConnection]] = {}
+        self._routes: dict[_Origin, _Route] = {}
         self._lock = threading.Lock()
 
     def request(
@@ -134,8 +167,12 @@ class StoreConnections:
                 connection.close()
                 raise Unreachable(str(err) or type(err).__name__) from None
             connection.sock.settimeout(request.timeout)
+            target, headers = request.target, request.headers
+            route = self._routes[request.origin]
+            if route.proxied and request.origin.scheme == "http":  # HTTPS goes through a tunnel instead
+                target, headers = f"http://{request.origin.netloc}{target}", headers | route.proxy_headers
             try:
-                connection.request(request.method, request.target, body=request.body, headers=request.headers)
+                connection.request(request.method, target, body=request.body, headers=headers)
                 response = connection.getresponse()
                 content = response.read()
             except TimeoutError:
@@ -164,11 +201,16 @@ class StoreConnections:
                 if not _closed_by_peer(connection):
                     return connection, True
                 connection.close()
-        if origin.scheme == "https":  # verified against the system's authorities (or SSL_CERT_FILE's)
-            context = ssl.create_default_context()
-            connection = http.client.HTTPSConnection(origin.host, origin.port, timeout=CONNECT_TIMEOUT, context=context)
-            return connection, False
-        return http.client.HTTPConnection(origin.host, origin.port, timeout=CONNECT_TIMEOUT), False
+            route = self._routes.get(origin)
+        if route is None:
+            route = self._routes.setdefault(origin, _route(origin))
+        if origin.scheme != "https":
+            return http.client.HTTPConnection(route.host, route.port, timeout=CONNECT_TIMEOUT), False
+        context = ssl.create_default_context()  # verified against the system's authorities (or SSL_CERT_FILE's)
+        connection = http.client.HTTPSConnection(route.host, route.port, timeout=CONNECT_TIMEOUT, context=context)
+        if route.proxied:
+            connection.set_tunnel(origin.host, origin.port, headers=route.proxy_headers)
+        return connection, False
 
     def _give_back(self, origin: _Origin, connection: http.client.HTTPConnection) -> None:
         with self._lock:

@@ -4,10 +4,15 @@ Each test runs a small HTTP/1.1 server that behaves as a store may (keeps connec
 """
 
 import contextlib
+import http.client
 import http.server
+import select
+import socket
 import ssl
 import threading
 import time
+import urllib.parse
+from typing import ClassVar
 
 import pytest
 import trustme
@@ -133,4 +138,80 @@ def test_https_is_verified_against_the_trusted_authorities(monkeypatch):
             b"ok 2",
         ]
         assert _Store.connections == 1
+        connections.close()
+
+
+class _Proxy(http.server.BaseHTTPRequestHandler):
+    """A forward proxy as a network may put in front of a store: it relays requests with absolute targets and
+    tunnels CONNECT, and records what it was asked and with which Proxy-Authorization."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    asked: ClassVar[list[tuple[str, str, str | None]]] = []
+
+    def do_POST(self) -> None:
+        _Proxy.asked.append((self.command, self.path, self.headers.get("Proxy-Authorization")))
+        target = urllib.parse.urlsplit(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+        upstream.request("POST", target.path, body=body)
+        answer = upstream.getresponse()
+        content = answer.read()
+        upstream.close()
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.getheader("Content-Type", "text/plain"))
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+    def do_CONNECT(self) -> None:
+        _Proxy.asked.append((self.command, self.path, self.headers.get("Proxy-Authorization")))
+        host, port = self.path.rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)), timeout=10)
+        self.send_response(200)
+        self.end_headers()
+        ends = [self.connection, upstream]
+        while readable := select.select(ends, [], [], 10)[0]:
+            for end in readable:
+                data = end.recv(65536)
+                if not data:
+                    upstream.close()
+                    self.close_connection = True
+                    return
+                (upstream if end is self.connection else self.connection).sendall(data)
+        upstream.close()
+        self.close_connection = True
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def proxy(monkeypatch):
+    _Proxy.asked = []
+    for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with handler_server(_Proxy) as base:
+        yield urllib.parse.urlsplit(base).netloc
+
+
+def test_a_proxy_the_environment_names_is_used_unless_no_proxy_lists_the_store(store, proxy, monkeypatch):
+    """As httpx did: `http_proxy` (with credentials in its URL) carries the requests, `no_proxy` exempts hosts."""
+    monkeypatch.setenv("http_proxy", f"http://analyst:p%40ss@{proxy}")
+    assert StoreConnections(None, keep=2).request("POST", f"{store}/query", b"via").body == b"ok via"
+    netloc = urllib.parse.urlsplit(store).netloc
+    assert _Proxy.asked == [("POST", f"http://{netloc}/query", "Basic YW5hbHlzdDpwQHNz")]  # analyst:p@ss
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    assert StoreConnections(None, keep=2).request("POST", f"{store}/query", b"direct").body == b"ok direct"
+    assert len(_Proxy.asked) == 1
+
+
+def test_https_goes_through_the_proxy_in_a_tunnel_and_is_still_verified(proxy, monkeypatch):
+    authority = trustme.CA()
+    with _tls_store(authority) as store, authority.cert_pem.tempfile() as trusted:
+        monkeypatch.setenv("https_proxy", f"http://{proxy}")
+        monkeypatch.setenv("SSL_CERT_FILE", trusted)
+        connections = StoreConnections(None, keep=2)
+        assert [connections.request("POST", f"{store}/query", b"%d" % n).body for n in range(2)] == [b"ok 0", b"ok 1"]
+        assert _Proxy.asked == [("CONNECT", urllib.parse.urlsplit(store).netloc, None)]  # one tunnel, kept alive
         connections.close()
