@@ -9,6 +9,7 @@ credentials once, not per query. Proxies are taken from the environment, as http
 """
 
 import base64
+import functools
 import http.client
 import select
 import ssl
@@ -207,11 +208,15 @@ class StoreConnections:
             route = self._routes.setdefault(origin, _route(origin))
         if origin.scheme != "https":
             return http.client.HTTPConnection(route.host, route.port, timeout=CONNECT_TIMEOUT), False
-        context = ssl.create_default_context()  # verified against the system's authorities (or SSL_CERT_FILE's)
-        connection = http.client.HTTPSConnection(route.host, route.port, timeout=CONNECT_TIMEOUT, context=context)
+        connection = http.client.HTTPSConnection(route.host, route.port, timeout=CONNECT_TIMEOUT, context=self._tls)
         if route.proxied:
             connection.set_tunnel(origin.host, origin.port, headers=route.proxy_headers)
         return connection, False
+
+    @functools.cached_property
+    def _tls(self) -> ssl.SSLContext:
+        """Verifying against the system's authorities (or SSL_CERT_FILE's): read once, not per connection."""
+        return ssl.create_default_context()
 
     def _give_back(self, origin: _Origin, connection: http.client.HTTPConnection) -> None:
         with self._lock:
