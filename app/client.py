@@ -176,7 +176,7 @@ class EmbeddedTransport:
         try:
             self.store.add_to_graph(graph, data, media_type)
         except UpdateError as err:
-            raise StancegraphError(f"400: {err.message}") from None
+            raise StancegraphError(f"{err.status}: {err.message}") from None
 
     def named_queries(self) -> list[dict[str, Any]]:
         return [

@@ -142,18 +142,18 @@ class EmbeddedStore(Store):
 
         self._write(then_derive)
 
-    def update(self, sparql: str, base_iri: str | None = None) -> None:
+    def _update(self, sparql: str, base_iri: str | None) -> None:
         self._write_deriving(lambda store: apply_update(store, sparql, base_iri))
 
-    def replace_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
+    def _replace_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
         quads = parse_payload(graph, data, media_type)
         self._write_deriving(lambda store: replace_graph(store, graph, quads))
 
-    def add_to_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
+    def _add_to_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
         quads = parse_payload(graph, data, media_type)
         self._write_deriving(lambda store: add_to_graph(store, graph, quads))
 
-    def delete_graph(self, graph: str | None) -> bool:
+    def _delete_graph(self, graph: str | None) -> bool:
         if graph is not None and not self.has_graph(graph):
             return False
         self._write_deriving(lambda store: delete_graph(store, graph))

@@ -326,18 +326,18 @@ class RemoteStore(Store):
         except (StoreUnavailable, UpdateError) as err:  # the write itself is done: it is not answered as failed
             log.warning("the derived graph is left as it was: %s", err)
 
-    def update(self, sparql: str, base_iri: str | None = None) -> None:
+    def _update(self, sparql: str, base_iri: str | None) -> None:
         self._commit_deriving(f"BASE <{ox.NamedNode(base_iri).value}> {sparql}" if base_iri else sparql)
 
-    def replace_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
+    def _replace_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
         target = _graph_clause(graph or DEFAULT_GRAPH)
         self._commit_deriving(f"DROP SILENT {target} ;\nCREATE SILENT {target} ;\n{_insert(graph, data, media_type)}")
 
-    def add_to_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
+    def _add_to_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
         target = _graph_clause(graph or DEFAULT_GRAPH)
         self._commit_deriving(f"CREATE SILENT {target} ;\n{_insert(graph, data, media_type)}")
 
-    def delete_graph(self, graph: str | None) -> bool:
+    def _delete_graph(self, graph: str | None) -> bool:
         if graph is None:
             self._commit_deriving(f"CLEAR SILENT {_graph_clause(DEFAULT_GRAPH)}")
             return True

@@ -192,8 +192,8 @@ async def answer_update(request: Request, update: str, params: list[tuple[str, s
         await run_in_threadpool(store.update, update, _endpoint(request))
     except (DatasetConflict, TooDeep) as err:
         return plain_error(400, str(err))
-    except UpdateError as err:
-        return plain_error(400, err.message)
+    except UpdateError as err:  # one writing to the derived graph among them: 403
+        return plain_error(err.status, err.message)
     return Response(status_code=204, headers={"Stancegraph-Data-Version": store.data_version})
 
 

@@ -23,7 +23,9 @@ from starlette.concurrency import run_in_threadpool
 
 from app.corpus import Corpus
 from app.loader import LoadReport, build
+from app.namespaces import DERIVED_GRAPH
 from app.settings import Settings
+from app.update_targets import could_name, written_graphs
 from app.workers import QueryError, QueryJob, QueryOutcome
 
 Term = ox.NamedNode | ox.BlankNode | ox.Literal
@@ -45,6 +47,18 @@ def version_of(fingerprint: str) -> str:
 
 class UpdateError(QueryError):
     """A SPARQL Update or Graph Store write that was refused or failed; nothing was changed."""
+
+
+class DerivedGraphWrite(UpdateError):
+    """A write to the derived graph: refused, since the rules would undo it at once and it would look done."""
+
+    status = 403
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"{DERIVED_GRAPH} is derived by the rules in queries/rules/ after every write: write the statements"
+            " it is derived from instead"
+        )
 
 
 class StoreUnavailable(Exception):
@@ -147,21 +161,43 @@ class Store(ABC):
 
     # ------------------------------------------------------------------ writing (admin only)
 
-    @abstractmethod
     def update(self, sparql: str, base_iri: str | None = None) -> None:
         """Apply a SPARQL 1.1 Update atomically, or raise UpdateError having changed nothing."""
+        if could_name(sparql, DERIVED_GRAPH) and DERIVED_GRAPH in written_graphs(sparql, base_iri):
+            raise DerivedGraphWrite()
+        self._update(sparql, base_iri)
 
-    @abstractmethod
     def replace_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
         """Graph Store PUT: the graph's content becomes the payload."""
+        self._refuse_derived(graph)
+        self._replace_graph(graph, data, media_type)
 
-    @abstractmethod
     def add_to_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
         """Graph Store POST: merge the payload into the graph."""
+        self._refuse_derived(graph)
+        self._add_to_graph(graph, data, media_type)
 
-    @abstractmethod
     def delete_graph(self, graph: str | None) -> bool:
         """Graph Store DELETE: False if the named graph does not exist."""
+        self._refuse_derived(graph)
+        return self._delete_graph(graph)
+
+    @staticmethod
+    def _refuse_derived(graph: str | None) -> None:
+        if graph == DERIVED_GRAPH:
+            raise DerivedGraphWrite()
+
+    @abstractmethod
+    def _update(self, sparql: str, base_iri: str | None) -> None: ...
+
+    @abstractmethod
+    def _replace_graph(self, graph: str | None, data: bytes, media_type: str) -> None: ...
+
+    @abstractmethod
+    def _add_to_graph(self, graph: str | None, data: bytes, media_type: str) -> None: ...
+
+    @abstractmethod
+    def _delete_graph(self, graph: str | None) -> bool: ...
 
 
 def check_dump_target(format: ox.RdfFormat, graph: str | None) -> None:

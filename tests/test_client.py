@@ -9,7 +9,7 @@ import pytest
 import rdflib
 
 from app.client import Stancegraph, StancegraphError, TruncatedAnswer
-from app.namespaces import ID
+from app.namespaces import DERIVED_GRAPH, ID
 from app.settings import PROJECT_ROOT
 from tests.live import stancegraph_server
 
@@ -148,6 +148,15 @@ def test_added_graph_enriches_named_queries_over_http_with_the_token(remote):
     assert remote.add_graph(extract, "id:graph/import/wikidata", token=TOKEN) == 46
     facts = remote.query("external-facts", actor="id:Poland")
     assert "NATO" in facts["memberOf"].dropna().iloc[0]
+
+
+def test_adding_to_the_derived_graph_is_refused_embedded_and_over_http(embedded, remote):
+    extract = PROJECT_ROOT / "examples" / "wikidata-extract.ttl"
+    for client, token in ((embedded, None), (remote, TOKEN)):
+        with pytest.raises(StancegraphError, match=r"403: .*derived by the rules in queries/rules/"):
+            client.add_graph(extract, "id:graph/derived", token=token)
+    russia = "<http://www.wikidata.org/entity/Q159>"
+    assert embedded.sparql(f"ASK {{ GRAPH <{DERIVED_GRAPH}> {{ ?s ?p {russia} }} }}") is False
 
 
 def test_draw_makes_a_figure_and_a_widget(embedded, tmp_path):

@@ -250,6 +250,35 @@ def test_graph_store_protocol(make_client):
     assert store.get(derived, headers={"accept": "application/n-triples"}).status_code == 200
 
 
+def test_an_update_writing_to_the_derived_graph_is_refused_and_changes_nothing(make_client):
+    """The rules would undo it at once, and it used to be answered 204 as if it had lasted."""
+    writable = make_client(admin_token=TOKEN)
+    headers = {"content-type": "application/sparql-update", "authorization": f"Bearer {TOKEN}"}
+    size = {"query": f"SELECT (COUNT(*) AS ?n) {{ GRAPH <{DERIVED_GRAPH}> {{ ?s ?p ?o }} }}"}
+
+    def derived_triples() -> int:
+        return int(writable.get("/sparql", params=size).json()["results"]["bindings"][0]["n"]["value"])
+
+    before, version = derived_triples(), writable.get("/health").json()["data_version"]
+    assert before > 100
+    for update in (
+        f"PREFIX g: <{ID}graph/> INSERT DATA {{ GRAPH g:derived {{ <http://e/a> <http://e/b> 1 }} }}",
+        f"CLEAR GRAPH <{DERIVED_GRAPH}>",
+        f"WITH <{DERIVED_GRAPH}> DELETE {{ ?s ?p ?o }} WHERE {{ ?s ?p ?o }}",
+    ):
+        refused = writable.post("/sparql", content=update, headers=headers)
+        assert refused.status_code == 403 and "derived by the rules in queries/rules/" in refused.text
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    by_form = writable.post("/sparql", data={"update": f"DROP GRAPH <{DERIVED_GRAPH}>"}, headers=auth)
+    assert by_form.status_code == 403
+    assert derived_triples() == before and writable.get("/health").json()["data_version"] == version
+    rejections = f"GRAPH <{DERIVED_GRAPH}> {{ ?s <{SG}rejects> ?o }}"
+    copy = f"INSERT {{ GRAPH <http://e/copy> {{ ?s <{SG}rejects> ?o }} }} WHERE {{ {rejections} }}"
+    assert writable.post("/sparql", content=copy, headers=headers).status_code == 204  # reading it is fine
+    copied = f"ASK {{ GRAPH <http://e/copy> {{ <{ID}Russia> <{SG}rejects> <{ID}ThirdSite> }} }}"
+    assert writable.get("/sparql", params={"query": copied}).json()["boolean"] is True
+
+
 def test_service_description_has_void_statistics_that_stay_current(make_client):
     writable = make_client(admin_token=TOKEN)
 
