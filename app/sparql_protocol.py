@@ -42,6 +42,7 @@ DOC = """SPARQL 1.1 Protocol endpoint.
 * **Limits**: queries are stopped after `STANCEGRAPH_QUERY_TIMEOUT` seconds (503); results longer than
   `STANCEGRAPH_MAX_ROWS` are cut and the response says so in `Stancegraph-Truncated: true`.
 * **Update**: `POST` with `application/sparql-update` or form `update=`, needs `Authorization: Bearer <token>`.
+  One that writes to `…/graph/derived` is refused (403): the rules rebuild that graph after every write.
 * Without `query`: the service description (RDF) or, for browsers, the query editor.
 """
 
