@@ -55,6 +55,7 @@ QUERY_HEADERS = FORM_HEADERS | {"Accept": f"{SPARQL_JSON}, {N_TRIPLES};q=0.9"}
 Dataset = dict[str, list[str]]
 log = logging.getLogger("stancegraph.store")
 VERSION_TTL = 1.0  # seconds between checks of the shared data version (writes by other app instances)
+DERIVATION_ROUNDS = 5  # derivations after one write while other writers keep committing (see _derive_again)
 
 
 @dataclass(frozen=True)
@@ -311,20 +312,41 @@ class RemoteStore(Store):
         """The rules evaluated by the remote store, their triples put as the derived graph. The rules never
         read what a rule derives (tests/test_data.py checks it), so they can run over the union with the old
         derived graph in it. If the store cannot evaluate one (Oxigraph's LATERAL on Virtuoso or Fuseki), the
-        derived graph is left as it was, and the log says which rule and why: half of it would be worse."""
+        derived graph is left as it was, and the log says which rule and why: half of it would be worse.
+
+        Another writer (a thread, or another app instance on the same store) may commit while the rules run
+        and put its derived graph before ours, which would then hold what the data was. So the data version
+        is read before the rules and again after the put: if it moved, the rules run again. A commit after that
+        second read is followed by its writer's own derivation, which starts after it and so is put last."""
+        try:
+            for _ in range(DERIVATION_ROUNDS):
+                before = self._read_meta()[0]
+                derived = self._derive()
+                if derived is None:
+                    return
+                self._put_graph(DERIVED_GRAPH, derived)
+                if self._read_meta()[0] == before:
+                    break
+            else:
+                log.warning(
+                    "the derived graph may miss writes that kept coming while it was derived %d times",
+                    DERIVATION_ROUNDS,
+                )
+            self._commit("")
+        except (StoreUnavailable, QueryError) as err:  # the write itself is done: it is not answered as failed
+            log.warning("the derived graph is left as it was: %s", err)
+
+    def _derive(self) -> bytes | None:
+        """Every rule's triples as N-Triples; None (and the log says why) if the store cannot evaluate one."""
         derived = []
         for rule in rule_files(self.settings.rules_dir):
             try:
                 triples = self._query(rule.read_text(encoding="utf-8"), {})
             except QueryError as err:
                 log.warning("the derived graph is left as it was: rule %s failed: %s", rule.name, err.message)
-                return
+                return None
             derived.append(ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES))
-        try:
-            self._put_graph(DERIVED_GRAPH, b"".join(derived))
-            self._commit("")
-        except (StoreUnavailable, UpdateError) as err:  # the write itself is done: it is not answered as failed
-            log.warning("the derived graph is left as it was: %s", err)
+        return b"".join(derived)
 
     def _update(self, sparql: str, base_iri: str | None) -> None:
         self._commit_deriving(f"BASE <{ox.NamedNode(base_iri).value}> {sparql}" if base_iri else sparql)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from app.embedded_store import OnDiskStore
+from app.namespaces import DERIVED_GRAPH, ID, SG
 from app.settings import Settings
 from app.store import StoreUnavailable, open_store
 from bench.generate import generate
@@ -178,6 +179,38 @@ def test_several_app_processes_share_one_remote_store_and_its_version(tmp_path):
             assert all(ask(base, ASK_MARKER) for _ in range(10))
             children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
             assert len(children) >= 2, "uvicorn runs two app processes"
+
+
+def test_two_instances_writing_at_once_leave_the_derived_graph_of_both_writes(data_copy):
+    """Instance A's rules run before B's write lands, and B's derived graph is put before A's: A's would
+    then hold the data without B's stance (whose direct triple would be missing until the next write)."""
+    with oxigraph_server(union_default_graph=True) as remote:
+        settings = data_copy.model_copy(
+            update={"store": f"sparql:{remote}/query,{remote}/update,{remote}/store", "admin_token": TOKEN}
+        )
+        first, second = open_store(settings), open_store(settings)
+        put_graph, interleaved = first._put_graph, []
+
+        def put_after_the_other_write(iri: str, ntriples: bytes) -> None:
+            if not interleaved:  # once: B writes and derives while A's rules have run
+                interleaved.append(True)
+                second.update(f"INSERT DATA {{ GRAPH <http://example.org/b> {{ {_stance('Poland', 'supports')} }} }}")
+            put_graph(iri, ntriples)
+
+        first._put_graph = put_after_the_other_write
+        first.update(f"INSERT DATA {{ GRAPH <http://example.org/a> {{ {_stance('Georgia', 'rejects')} }} }}")
+        for holder, polarity in (("Poland", "supports"), ("Georgia", "rejects")):
+            direct = f"ASK {{ GRAPH <{DERIVED_GRAPH}> {{ <{ID}{holder}> <{SG}{polarity}> <{ID}ThirdSite> }} }}"
+            assert first.ask(direct) and second.ask(direct), holder
+        first.release()
+        second.release()
+
+
+def _stance(holder: str, polarity: str) -> str:
+    return (
+        f"<http://example.org/{holder}-stance> a <{SG}Stance> ; <{SG}holder> <{ID}{holder}> ; "
+        f"<{SG}target> <{ID}ThirdSite> ; <{SG}polarity> <{ID}polarity/{polarity}> ."
+    )
 
 
 def test_embedded_stores_refuse_writes_shared_by_several_processes(tmp_path):
