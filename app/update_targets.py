@@ -66,13 +66,21 @@ class _Reader:
     def iri(self, kind: str, text: str) -> str | None:
         """The IRI an IRI reference or prefixed name stands for; None for anything else."""
         if kind == "iri":
-            unescaped = _ESCAPE.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)), text[1:-1])
-            return urljoin(self.base, unescaped) if self.base else unescaped
+            reference = _ESCAPE.sub(_character, text[1:-1])
+            try:
+                return urljoin(self.base, reference) if self.base else reference
+            except ValueError:  # `http://[` and the like: the engine refuses the update itself
+                return reference
         if kind == "pname":
             prefix, _, local = text.partition(":")
             if prefix in self.prefixes:
                 return self.prefixes[prefix] + _LOCAL_ESCAPE.sub(r"\1", local)
         return None
+
+
+def _character(escape: re.Match) -> str:
+    code = int(escape.group(1) or escape.group(2), 16)
+    return chr(code) if code <= 0x10FFFF else escape.group()  # beyond Unicode: the engine refuses it
 
 
 def written_graphs(update: str, base_iri: str | None = None) -> set[str]:

@@ -1,6 +1,8 @@
 """Which graphs an update writes to, as the store reads them before refusing a write to the derived graph."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.namespaces import DERIVED_GRAPH, GRAPH
 from app.update_targets import could_name, written_graphs
@@ -62,3 +64,22 @@ def test_an_update_that_cannot_name_the_graph_is_not_scanned():
     big = "INSERT DATA { " + " ".join(f"<http://e/s{i}> <http://e/p> {i} ." for i in range(10_000)) + " }"
     assert not could_name(big, DERIVED_GRAPH)
     assert not could_name(f"PREFIX id: <{GRAPH[:-6]}> INSERT DATA {{ GRAPH id:other {{ <a> <b> 1 }} }}", DERIVED_GRAPH)
+
+
+FRAGMENTS = [
+    *"{};.\n#\"'",
+    *("INSERT", "DELETE", "DATA", "WHERE", "GRAPH", "WITH", "PREFIX", "BASE", "CLEAR", "DROP", "CREATE"),
+    *("LOAD", "INTO", "ADD", "MOVE", "COPY", "TO", "DEFAULT", "ALL", "SILENT", "USING", "NAMED", "?g", "<a>"),
+    *("g:", "g:derived", "g:ived", "ived", "<derived>", f"<{GRAPH}>", f"<{GRAPH}der>", f"<{DERIVED_GRAPH}>"),
+    *("<http://[>", "\\u0065", "\\U0011FFFF", "<>", "<#x>", "<?q>", "'''", '"""'),
+]
+
+
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=30), st.sampled_from([" ", ""]))
+@settings(max_examples=400, deadline=None, derandomize=True)
+def test_any_text_is_read_without_error_and_the_quick_screen_never_misses(fragments, gap):
+    """Whatever the text (the engine refuses it afterwards if it is not SPARQL), reading it raises nothing,
+    and text that `could_name` lets through unscanned never writes to the derived graph."""
+    update = gap.join(fragments)
+    written = written_graphs(update, ENDPOINT)
+    assert could_name(update, DERIVED_GRAPH) or DERIVED_GRAPH not in written
