@@ -121,8 +121,8 @@ def query(
     context: typer.Context,
     name: Annotated[str, typer.Argument(help="The named query (file stem in queries/); `list` shows them all.")],
     format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
-    limit: Annotated[int, typer.Option(help="Rows per page.")] = 100,
-    offset: Annotated[int, typer.Option(help="Rows to skip.")] = 0,
+    limit: Annotated[int, typer.Option(min=1, help="Rows per page.")] = 100,
+    offset: Annotated[int, typer.Option(min=0, help="Rows to skip.")] = 0,
     data_dir: DataDir = None,
 ) -> None:
     """Run a named query: `stancegraph query stances-of-actor --actor id:Russia --polarity rejects`."""

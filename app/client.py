@@ -261,6 +261,8 @@ class Stancegraph:
 
         Parameters are given by name (`from_=` for `from`); unknown names are an error, not ignored.
         """
+        if (limit is not None and limit < 1) or offset < 0:  # limit=0 gave a first page of up to 10,000 rows
+            raise StancegraphError("limit must be at least 1 (None for every row) and offset at least 0")
         values = self._parameters(name, params)
         document = self.transport.named_query(name, values, min(limit or PAGE, PAGE), offset)
         pages = [document]

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
+from app.client import Stancegraph, StancegraphError
 from app.named_queries import answer, load_named_queries
 from app.namespaces import ID
 from app.sparql_text import bind_values, count_query
@@ -249,6 +250,27 @@ def test_pages_are_true_and_linked(client):
     assert beyond.json()["rows"] == [] and f'offset={last_offset}>; rel="prev"' in beyond.headers["link"]
     pages = [r for offset in range(0, total, 10) for r in rows(client, "timeline", limit=10, offset=offset)]
     assert pages == rows(client, "timeline")
+
+
+def test_a_page_that_is_not_one_is_a_clear_error_everywhere(client, store):
+    """`--limit -1` was a traceback from the CLI (it became `LIMIT -1` in the query text); limit=0 from the
+    Python client gave a first page of up to 10,000 rows."""
+    for params in ({"limit": 0}, {"limit": -1}, {"offset": -1}):
+        refused = client.get("/api/queries/timeline", params=params)
+        assert refused.status_code == 400 and next(iter(params)) in refused.text
+    (timeline,) = (q for q in load_named_queries(store.settings.queries_dir)[0] if q.name == "timeline")
+    with pytest.raises(ValueError, match="limit >= 1 and offset >= 0"):
+        answer(store, timeline, {}, -1, 0)
+
+
+def test_a_page_that_is_not_one_is_a_clear_error_from_the_cli_and_the_python_client():
+    for option in ("--limit=-1", "--limit=0", "--offset=-1"):
+        result = CliRunner().invoke(cli, ["query", "timeline", option])
+        assert result.exit_code == 2 and "greater than or equal to" in result.output, option
+    embedded = Stancegraph.embedded()
+    for params in ({"limit": 0}, {"offset": -1}):
+        with pytest.raises(StancegraphError, match="limit must be at least 1"):
+            embedded.query("timeline", **params)
 
 
 def test_formats_json_csv_and_sparql_json(client):
