@@ -121,8 +121,14 @@ class Corpus:
         return [f for f in self.data_files() if f.path not in imported]
 
     def layout_problems(self) -> list[Problem]:
-        """Files that break the layout: a text without metadata, an encoding without a document."""
+        """Files that break the layout: a text without metadata, an encoding without a document, and a data
+        directory that is not there (a mistyped --data-dir was validated as an empty, valid corpus)."""
+        data = self.settings.data_dir
+        if not data.is_dir():
+            return [Problem(str(data), 0, "no data directory here: check --data-dir or STANCEGRAPH_DATA_DIR")]
         problems = []
+        if not (data / "sources").is_dir():
+            problems.append(Problem(str(data), 0, "no sources/ folder: the corpus has no documents", "warning"))
         documents = self.documents()
         known = {doc.doc_id for doc in documents}
         for doc in documents:

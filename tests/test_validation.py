@@ -162,6 +162,17 @@ def test_cli_validate_exit_codes(data_copy):
     assert "000_dcc2f28bf5a60eb8.ttl:" in bad.output and "offsets 5-82" in bad.output
 
 
+def test_a_mistyped_data_directory_is_an_error_not_an_empty_valid_corpus(tmp_path):
+    """`validate --data-dir dta` said "valid: 2 files" (the ontology alone), and `serve` served it."""
+    runner = CliRunner()
+    missing = runner.invoke(cli, ["validate", "--data-dir", str(tmp_path / "dta")])
+    assert missing.exit_code == 1 and f"{tmp_path / 'dta'}: error: no data directory here" in missing.output
+    stats = runner.invoke(cli, ["stats", "--data-dir", str(tmp_path / "dta")])
+    assert stats.exit_code == 1 and "no data directory here" in stats.output
+    empty = runner.invoke(cli, ["validate", "--data-dir", str(tmp_path)])
+    assert empty.exit_code == 0 and "warning: no sources/ folder: the corpus has no documents" in empty.output
+
+
 def test_broken_rules_are_refused_with_file_and_position_while_the_others_still_derive(data_copy, tmp_path):
     queries = tmp_path / "queries"
     shutil.copytree(data_copy.queries_dir, queries)
