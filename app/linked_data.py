@@ -4,18 +4,22 @@ Direct content negotiation (no 303 hop; responses carry `Vary: Accept` and `Cont
 an HTML page - label, types, external links, the statements with their quotes and sources, and every
 neighbour - and RDF clients get the resource's concise bounded description (SPARQL DESCRIBE) as Turtle,
 N-Triples, RDF/XML or JSON-LD compacted with the published context. `?format=html|ttl|nt|rdfxml|jsonld`
-overrides Accept. An IRI the data does not mention is a 404. Also served: the vocabulary at /ontology,
-its JSON-LD context at /ontology/context.jsonld, and the whole dataset at /dump.nq.gz.
+overrides Accept. A named graph's IRI (…/graph/derived, a document's graph) is a page saying what the graph
+holds and how many triples, with links to its triples at /store, where RDF clients are sent (303) when nothing
+else is said about it: every "stated in" tag of a page links to one. An IRI the data does not mention is a
+404. Also served: the vocabulary at /ontology, its JSON-LD context at /ontology/context.jsonld, and the whole
+dataset at /dump.nq.gz.
 """
 
 import io
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlencode
 
 import jinja2
 import pyoxigraph as ox
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from app.exports import gzipped_dump
@@ -23,7 +27,7 @@ from app.formats import RDF_FORMATS, BadAccept, NotAcceptable, negotiate
 from app.http_common import client_has, version_etag
 from app.jsonld import compact, load_context
 from app.named_queries import Answer, NamedQuery, answer, json_rows, labels_of
-from app.namespaces import ID, ONTOLOGY_GRAPH, RDF
+from app.namespaces import DERIVED_GRAPH, ENTITIES_GRAPH, GRAPH, ID, LINKS_GRAPH, ONTOLOGY_GRAPH, RDF
 from app.namespaces import compact as compact_iri
 from app.service_description import LINK_PREDICATES
 from app.store import Row, Store
@@ -35,6 +39,12 @@ MAX_EDGES = 500  # neighbours listed per direction; the page states the true tot
 MAX_EVIDENCE = 200
 MAX_LITERAL = 600
 PAGE_TYPES = ["text/html", "text/turtle", "application/ld+json", "application/n-triples", "application/rdf+xml"]
+GRAPH_ROLES = {
+    DERIVED_GRAPH: "derived by the rules in queries/rules/ at every load and after every write",
+    ENTITIES_GRAPH: "the shared entities: actors, issues, places (data/entities*.ttl)",
+    LINKS_GRAPH: "links to external datasets (data/links/)",
+    ONTOLOGY_GRAPH: "the vocabulary (ontology/)",
+}
 
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("app", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
@@ -61,6 +71,18 @@ class ResourceDescription:
     incoming_total: int
     evidence: Answer | None
     labels: dict[str, str]
+    graph_size: int | None = None  # triples, when the IRI names a graph of the store
+
+    @property
+    def graph_role(self) -> str:
+        """What a named graph holds, for its page."""
+        if self.iri in GRAPH_ROLES:
+            return GRAPH_ROLES[self.iri]
+        if self.iri.startswith(GRAPH + "import/"):
+            return "an imported extract (data/imports/)"
+        if self.iri.startswith(GRAPH):
+            return "the encoding of one source document (data/encodings/)"
+        return "a named graph"
 
     @property
     def label(self) -> str | None:
@@ -104,13 +126,22 @@ def describe_resource(store: Store, iri: str, evidence: NamedQuery | None) -> Re
     node = f"<{ox.NamedNode(iri).value}>"  # validated: an IRI cannot contain '>' or spaces
     outgoing, outgoing_total = _edges(store, f"{node} ?p ?v")
     incoming, incoming_total = _edges(store, f"?v ?p {node}")
-    if not outgoing_total and not incoming_total:
+    graph_size = _graph_size(store, iri)
+    if not outgoing_total and not incoming_total and graph_size is None:
         return None
     quotes = answer(store, evidence, {"resource": iri}, MAX_EVIDENCE, 0) if evidence else None
     iris = {iri} | {e.property for e in outgoing + incoming}
     iris |= {e.value.value for e in outgoing + incoming if isinstance(e.value, ox.NamedNode)}
     labels = labels_of(store, iris) | (quotes.labels if quotes else {})
-    return ResourceDescription(iri, outgoing, outgoing_total, incoming, incoming_total, quotes, labels)
+    return ResourceDescription(iri, outgoing, outgoing_total, incoming, incoming_total, quotes, labels, graph_size)
+
+
+def _graph_size(store: Store, iri: str) -> int | None:
+    """The number of triples of the named graph `iri`; None if the store has no such graph."""
+    if not store.has_graph(iri):
+        return None
+    count = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{iri}> {{ ?s ?p ?o }} }}"
+    return int(store.select(count, union_default_graph=False)[0]["n"].value)
 
 
 def resource_rdf(store: Store, iri: str, media_type: str, context_url: str, context: dict) -> bytes | None:
@@ -158,6 +189,7 @@ def render_page(request: Request, description: ResourceDescription) -> str:
         evidence=json_rows(description.evidence) if description.evidence else None,
         max_edges=MAX_EDGES,
         formats=[(f.name, mt) for mt, (f, _) in RDF_FORMATS.items() if mt in PAGE_TYPES],
+        graph_formats=[(f.name, mt) for mt, (f, native) in RDF_FORMATS.items() if not native.supports_datasets],
         base=base,
     )
 
@@ -209,12 +241,20 @@ async def resource(
         return HTMLResponse(render_page(request, description), headers=headers | {"ETag": etag})
     context_url = str(request.url_for("jsonld_context"))
     context = load_context(store.settings.context_file)
+    if await run_in_threadpool(store.has_graph, iri):  # a graph's IRI stands for its triples
+        return RedirectResponse(graph_triples_url(request, iri, media_type), status_code=303, headers=headers)
     body = await run_in_threadpool(resource_rdf, store, iri, media_type, context_url, context)
     if body is None:
         raise HTTPException(404, f"{iri} is not described in this dataset")
     content_type = RDF_FORMATS[media_type][0].content_type
     located = headers | {"ETag": etag, "Content-Location": str(request.url)}
     return Response(body, media_type=content_type, headers=located)
+
+
+def graph_triples_url(request: Request, graph: str, media_type: str) -> str:
+    """The graph's triples in `media_type` from the Graph Store Protocol's read route."""
+    query = urlencode({"graph": graph, "format": RDF_FORMATS[media_type][0].name})
+    return f"{str(request.base_url).rstrip('/')}/store?{query}"
 
 
 def _not_found_page(iri: str) -> str:

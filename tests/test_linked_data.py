@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import re
 
 import pyoxigraph as ox
 import pytest
@@ -62,6 +63,32 @@ def test_unknown_iris_are_404_in_every_format(client):
     assert "No triple in this dataset mentions" in client.get("/id/NoSuchActor", headers=TEXT_HTML).text
     response = client.get("/id/NoSuchActor", headers={"accept": "text/turtle"})
     assert response.status_code == 404 and "not described" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("page", ["/id/Russia", "/id/doc/000_dcc2f28bf5a60eb8", "/id/graph/derived"])
+def test_every_link_of_a_page_to_this_server_leads_somewhere(client, page):
+    """Each statement's "stated in" tag links to its graph's IRI: for …/graph/derived, entities, links and
+    ontology those were 404s (no triple mentions them) on every resource page."""
+    html = client.get(page, headers=TEXT_HTML).text
+    links = {href.replace("&amp;", "&") for href in re.findall(r'href="http://testserver(/[^"]*)"', html)}
+    assert "/id/graph/derived" in links or page == "/id/graph/derived"
+    broken = {link: status for link in sorted(links) if (status := client.get(link).status_code) != 200}
+    assert not broken
+
+
+def test_a_named_graph_iri_is_a_page_with_its_size_and_its_triples_for_rdf_clients(client, store):
+    derived = f"{ID}graph/derived"
+    size = len(store.select(f"SELECT * WHERE {{ GRAPH <{derived}> {{ ?s ?p ?o }} }}", union_default_graph=False))
+    page = client.get("/id/graph/derived", headers=TEXT_HTML).text
+    assert f"A named graph of {size:,} triples: derived by the rules in queries/rules/" in page
+    assert "the encoding of one source document" in client.get("/id/graph/000_dcc2f28bf5a60eb8").text
+    for accept, format in (("application/n-triples", "nt"), ("text/turtle", "ttl")):
+        response = client.get("/id/graph/derived", headers={"accept": accept}, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"].endswith(f"&format={format}")
+    triples = client.get("/id/graph/derived", headers={"accept": "application/n-triples"})
+    assert triples.headers["content-type"].startswith("application/n-triples")
+    assert len(triples.text.strip().splitlines()) == size
+    assert client.get("/id/graph/nosuch", headers={"accept": "text/turtle"}).status_code == 404
 
 
 def test_a_crawler_revalidates_a_page_with_its_etag(client):
