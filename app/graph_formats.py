@@ -71,11 +71,18 @@ def edge_csv(graph: nx.Graph) -> str:
 
 
 def dot(graph: nx.Graph) -> str:
-    copy = nx.relabel_nodes(graph, {n: str(n) for n in graph})
+    """Graphviz DOT. Node names are quoted: unquoted, pydot reads `https://…` as node `https` and port `//…`,
+    which made every IRI one node named `https`."""
+    copy = nx.relabel_nodes(graph, {n: _dot_id(n) for n in graph})
     for _, _, data in copy.edges(data=True):
         if "polarity" in data:
             data["color"] = COLOURS.get(data["polarity"], "#555555")
     return nx.nx_pydot.to_pydot(_without_graph_attributes(copy)).to_string()
+
+
+def _dot_id(node: object) -> str:
+    text = str(node).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
 
 
 def node_colours(graph: nx.Graph) -> dict[str, str]:

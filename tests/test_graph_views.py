@@ -10,6 +10,7 @@ import sys
 import threading
 
 import networkx as nx
+import pydot
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -313,12 +314,16 @@ def test_a_stance_held_by_a_blank_node_is_counted_too(data_copy):
 
 
 @pytest.mark.parametrize("view", ["preconditions", "stances", "actors", "timeline"])
-def test_graphml_and_gexf_round_trip_with_the_same_counts(store, view):
+def test_graphml_gexf_and_dot_round_trip_with_the_same_nodes(store, view):
     graph = getattr(graph_views, view)(store)
     back = nx.read_graphml(io.BytesIO(graph_formats.graphml(graph)))
     assert (back.number_of_nodes(), back.number_of_edges()) == (graph.number_of_nodes(), graph.number_of_edges())
     gexf = nx.read_gexf(io.BytesIO(graph_formats.gexf(graph)))
     assert gexf.number_of_nodes() == graph.number_of_nodes()
+    (parsed,) = pydot.graph_from_dot_data(graph_formats.dot(graph))  # every IRI was one node `https` in DOT
+    dot = nx.nx_pydot.from_pydot(parsed)
+    assert set(dot.nodes) == {str(node) for node in graph.nodes}
+    assert dot.number_of_edges() == graph.number_of_edges()
 
 
 def test_http_views_in_every_format_with_etags(client):
