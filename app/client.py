@@ -59,14 +59,24 @@ class Transport(Protocol):
     def add_graph(self, graph: str, data: bytes, media_type: str, token: str | None) -> None: ...
 
 
+SPARQL_PATHS = ("/sparql", "/query")  # ours, Virtuoso's and Fuseki's; Oxigraph server's
+
+
 class HttpTransport:
-    """A Stancegraph server (or any SPARQL 1.1 endpoint, for `sparql` alone)."""
+    """A Stancegraph server (or any SPARQL 1.1 endpoint, for `sparql` alone).
+
+    `url` is the server's base, or its SPARQL endpoint (…/sparql, or …/query as Oxigraph server names it):
+    given the endpoint, queries were sent to …/sparql/sparql and answered 404."""
 
     def __init__(self, url: str, timeout: float):
         import httpx
 
+        base, self.endpoint = url.rstrip("/"), "/sparql"
+        for path in SPARQL_PATHS:
+            if base.endswith(path):
+                base, self.endpoint = base.removesuffix(path), path
         self._httpx = httpx
-        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers={"user-agent": "stancegraph"})
+        self.http = httpx.Client(base_url=base, timeout=timeout, headers={"user-agent": "stancegraph"})
 
     def _get(self, path: str, **kwargs):
         try:
@@ -88,7 +98,7 @@ class HttpTransport:
 
     def sparql(self, query: str) -> SparqlAnswer:
         response = self._get(
-            "/sparql", method="POST", data={"query": query}, headers={"accept": f"{SPARQL_JSON}, {N_TRIPLES}"}
+            self.endpoint, method="POST", data={"query": query}, headers={"accept": f"{SPARQL_JSON}, {N_TRIPLES}"}
         )
         kind = "graph" if response.headers["content-type"].startswith(N_TRIPLES) else "results"
         cut = response.headers.get("stancegraph-truncated") == "true"  # other SPARQL endpoints do not say

@@ -11,7 +11,7 @@ import rdflib
 from app.client import Stancegraph, StancegraphError, TruncatedAnswer
 from app.namespaces import DERIVED_GRAPH, ID
 from app.settings import PROJECT_ROOT
-from tests.live import stancegraph_server
+from tests.live import oxigraph_server, stancegraph_server
 
 TOKEN = "client-test-token"
 
@@ -128,6 +128,15 @@ def test_errors_carry_the_service_message(request, which):
         sg.view("stances", source="id:doc/typo")
     with pytest.raises(StancegraphError, match="400"):
         sg.view("ego", "id:Russia", limit=0)
+
+
+def test_a_sparql_endpoint_url_is_understood_as_well_as_a_base_url(server):
+    """Given the endpoint itself (ours at /sparql, Oxigraph server's at /query), queries went to …/sparql/sparql."""
+    ours = Stancegraph.connect(f"{server}/sparql/", timeout=30)
+    assert ours.sparql(f"ASK {{ <{ID}Russia> ?p ?o }}") is True
+    assert ours.query("timeline").attrs["total"] > 10  # the rest of the API from the same base
+    with oxigraph_server(union_default_graph=True) as other:
+        assert Stancegraph.connect(f"{other}/query").sparql("ASK { ?s ?p ?o }") is False
 
 
 def test_an_unreachable_or_slow_server_is_an_error_not_an_empty_frame():
