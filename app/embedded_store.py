@@ -299,9 +299,13 @@ class OnDiskStore(EmbeddedStore):
 
     def _lock(self, exclusive: bool, reason: str = "it serves") -> None:
         """Take the directory lock without waiting: a clear error rather than a reader next to a writer."""
-        self.location.mkdir(parents=True, exist_ok=True)
         if self._lock_fd is None:
-            self._lock_fd = os.open(self.location / "LOCK.stancegraph", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                self.location.mkdir(parents=True, exist_ok=True)
+                self._lock_fd = os.open(self.location / "LOCK.stancegraph", os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as err:  # a file there, no permission, a read-only file system: a message, not a trace
+                why = "it is a file" if self.location.is_file() else err.strerror
+                raise StoreUnavailable(f"cannot use {self.location} as the store's directory: {why}") from None
         try:
             fcntl.flock(self._lock_fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -72,6 +72,14 @@ def test_one_writer_or_many_readers_per_directory(data_copy, tmp_path):
         reader.release()
 
 
+def test_an_on_disk_store_where_no_directory_can_be_is_refused_with_the_reason(settings, tmp_path):
+    """`--store oxigraph:FILE` was a FileExistsError traceback."""
+    (tmp_path / "afile").write_text("")
+    for location, reason in (("afile", "it is a file"), ("afile/store", "Not a directory")):
+        with pytest.raises(StoreUnavailable, match=f"cannot use .*{location} as the store's directory: {reason}"):
+            open_store(on_disk(settings, tmp_path / location))
+
+
 def test_unknown_store_settings_are_refused_with_the_accepted_forms(settings):
     for wrong in ("postgres:x", "oxigraph:", "sparql:ftp://x", "memory:x"):
         with pytest.raises(StoreUnavailable, match="QUERY_URL"):
