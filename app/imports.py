@@ -17,12 +17,11 @@ from typing import BinaryIO
 
 import pyoxigraph as ox
 
-from app.namespaces import DCTERMS, GRAPH, ID, PROV, SG, XSD
+from app.namespaces import DCTERMS, ID, IMPORT_GRAPHS, PROV, SG, XSD
 
 VOID_TRIPLES = "http://rdfs.org/ns/void#triples"
 IMPORTED_GRAPH = SG + "ImportedGraph"
 DATA_FILE = SG + "dataFile"
-IMPORT_GRAPHS = GRAPH + "import/"
 FORMATS = {
     ".nt": ox.RdfFormat.N_TRIPLES,
     ".ttl": ox.RdfFormat.TURTLE,

@@ -5,9 +5,9 @@ an HTML page - label, types, external links, the statements with their quotes an
 neighbour - and RDF clients get the resource's concise bounded description (SPARQL DESCRIBE) as Turtle,
 N-Triples, RDF/XML or JSON-LD compacted with the published context. `?format=html|ttl|nt|rdfxml|jsonld`
 overrides Accept. A named graph's IRI (…/graph/derived, a document's graph) is a page saying what the graph
-holds and how many triples, with links to its triples at /store, where RDF clients are sent (303) when nothing
-else is said about it: every "stated in" tag of a page links to one. An IRI the data does not mention is a
-404. Also served: the vocabulary at /ontology, its JSON-LD context at /ontology/context.jsonld, and the whole
+holds and how many triples, with links to its triples at /store, where RDF clients are sent (303): a graph's
+IRI stands for its triples, and every "stated in" tag of a page links to one. An IRI the data does not mention
+is a 404. Also served: the vocabulary at /ontology, its JSON-LD context at /ontology/context.jsonld, and the whole
 dataset at /dump.nq.gz.
 """
 
@@ -27,7 +27,7 @@ from app.formats import RDF_FORMATS, BadAccept, NotAcceptable, negotiate
 from app.http_common import client_has, version_etag
 from app.jsonld import compact, load_context
 from app.named_queries import Answer, NamedQuery, answer, json_rows, labels_of
-from app.namespaces import DERIVED_GRAPH, ENTITIES_GRAPH, GRAPH, ID, LINKS_GRAPH, ONTOLOGY_GRAPH, RDF
+from app.namespaces import DERIVED_GRAPH, ENTITIES_GRAPH, GRAPH, ID, IMPORT_GRAPHS, LINKS_GRAPH, ONTOLOGY_GRAPH, RDF
 from app.namespaces import compact as compact_iri
 from app.service_description import LINK_PREDICATES
 from app.store import Row, Store
@@ -78,7 +78,7 @@ class ResourceDescription:
         """What a named graph holds, for its page."""
         if self.iri in GRAPH_ROLES:
             return GRAPH_ROLES[self.iri]
-        if self.iri.startswith(GRAPH + "import/"):
+        if self.iri.startswith(IMPORT_GRAPHS):
             return "an imported extract (data/imports/)"
         if self.iri.startswith(GRAPH):
             return "the encoding of one source document (data/encodings/)"
@@ -239,10 +239,10 @@ async def resource(
         if description is None:
             return HTMLResponse(_not_found_page(iri), status_code=404, headers=headers)
         return HTMLResponse(render_page(request, description), headers=headers | {"ETag": etag})
-    context_url = str(request.url_for("jsonld_context"))
-    context = load_context(store.settings.context_file)
     if await run_in_threadpool(store.has_graph, iri):  # a graph's IRI stands for its triples
         return RedirectResponse(graph_triples_url(request, iri, media_type), status_code=303, headers=headers)
+    context_url = str(request.url_for("jsonld_context"))
+    context = load_context(store.settings.context_file)
     body = await run_in_threadpool(resource_rdf, store, iri, media_type, context_url, context)
     if body is None:
         raise HTTPException(404, f"{iri} is not described in this dataset")

@@ -15,6 +15,7 @@ ONTOLOGY_GRAPH = GRAPH + "ontology"
 ENTITIES_GRAPH = GRAPH + "entities"
 LINKS_GRAPH = GRAPH + "links"
 DERIVED_GRAPH = GRAPH + "derived"
+IMPORT_GRAPHS = GRAPH + "import/"  # each imported extract in its own graph below it
 
 PREFIXES = {
     "sg": SG,
