@@ -233,7 +233,7 @@ class Stancegraph:
             return bool(document["boolean"])
         frame, iri_columns = _frame_from_bindings(document["head"]["vars"], document["results"]["bindings"])
         if labels and iri_columns:
-            names = self.labels({v for c in iri_columns for v in frame[c].dropna()})
+            names = self.labels({v for c in iri_columns for v in frame[c].dropna() if not v.startswith("_:")})
             for column in reversed(iri_columns):
                 position = frame.columns.get_loc(column) + 1
                 frame.insert(position, f"{column}_label", frame[column].map(names))
@@ -373,17 +373,24 @@ def _typed(series: pd.Series, datatype: str | None) -> pd.Series:
 
 
 def _frame_from_bindings(variables: list[str], bindings: list[dict]) -> tuple[pd.DataFrame, list[str]]:
-    """SPARQL JSON results as a frame: IRIs as strings, literals converted by their (consistent) datatype."""
-    columns: dict[str, list] = {v: [b[v]["value"] if v in b else None for b in bindings] for v in variables}
-    frame = pd.DataFrame(columns, columns=variables)
+    """SPARQL JSON results as a frame: IRIs as strings, blank nodes as `_:id` (told apart from IRIs and
+    strings), literals converted by their (consistent) datatype; the columns holding IRIs are returned too."""
+    columns: dict[str, list] = {v: [_cell(b.get(v)) for b in bindings] for v in variables}
+    frame = pd.DataFrame(columns, columns=variables, dtype=object)  # an empty answer's columns are not floats
     iri_columns = []
     for v in variables:
         kinds = {b[v].get("datatype") if b[v]["type"] == "literal" else b[v]["type"] for b in bindings if v in b}
-        if kinds == {"uri"}:
+        if "uri" in kinds and kinds <= {"uri", "bnode"}:
             iri_columns.append(v)
         elif len(kinds) == 1:
             frame[v] = _typed(frame[v], kinds.pop())
     return frame, iri_columns
+
+
+def _cell(term: dict | None) -> str | None:
+    if term is None:
+        return None
+    return "_:" + term["value"] if term["type"] == "bnode" else term["value"]
 
 
 def _frame_from_document(pages: list[dict[str, Any]]) -> pd.DataFrame:

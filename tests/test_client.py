@@ -110,6 +110,17 @@ def test_sparql_gives_frames_graphs_and_booleans(embedded, remote):
 
 
 @pytest.mark.parametrize("which", ["embedded", "remote"])
+def test_blank_nodes_are_told_apart_and_an_empty_answer_keeps_text_columns(request, which):
+    """A blank node came out as its bare id, like a string, and its column lost its labels; an empty answer's
+    columns were float64."""
+    sg = request.getfixturevalue(which)
+    frame = sg.sparql(f"SELECT ?s WHERE {{ {{ BIND(BNODE() AS ?s) }} UNION {{ BIND(<{ID}Russia> AS ?s) }} }}")
+    assert sorted(frame["s"].str[:2]) == ["_:", "ht"] and "Russia" in set(frame["s_label"])
+    empty = sg.sparql("SELECT ?s ?o WHERE { ?s a <http://example.org/Nothing> ; ?p ?o }")
+    assert list(empty.columns) == ["s", "o"] and all(dtype == object for dtype in empty.dtypes)
+
+
+@pytest.mark.parametrize("which", ["embedded", "remote"])
 def test_errors_carry_the_service_message(request, which):
     sg = request.getfixturevalue(which)
     with pytest.raises(StancegraphError, match="400: SPARQL syntax error at line 1, column 23"):
