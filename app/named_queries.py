@@ -166,6 +166,9 @@ def _param(spec: Any) -> Param:
     return param
 
 
+_COMMENT_LINE = re.compile(r"(?m)^\s*#.*$")
+
+
 def read_named_query(path: Path) -> NamedQuery:
     """Parse and check one file (ValueError / yaml.YAMLError / SyntaxError with a line where known)."""
     text = path.read_text(encoding="utf-8")
@@ -182,6 +185,10 @@ def read_named_query(path: Path) -> NamedQuery:
     )
     if has_solution_limit(text):
         raise ValueError("a named query must not set LIMIT or OFFSET: the API pages it (limit, offset)")
+    body = _COMMENT_LINE.sub("", text)
+    for param in params:  # bound to a variable the query never uses, a parameter would answer everything
+        if not re.search(rf"[?$]{re.escape(param.name)}\b", body):
+            raise ValueError(f"parameter {param.name} is declared but the query never uses ?{param.name}")
     result = ox.Store().query(text)  # parses (with the full text, so error lines are file lines)
     if not isinstance(result, ox.QuerySolutions):
         raise ValueError("a named query must be a SELECT query")

@@ -117,7 +117,7 @@ def test_blank_nodes_are_told_apart_and_an_empty_answer_keeps_text_columns(reque
     frame = sg.sparql(f"SELECT ?s WHERE {{ {{ BIND(BNODE() AS ?s) }} UNION {{ BIND(<{ID}Russia> AS ?s) }} }}")
     assert sorted(frame["s"].str[:2]) == ["_:", "ht"] and "Russia" in set(frame["s_label"])
     empty = sg.sparql("SELECT ?s ?o WHERE { ?s a <http://example.org/Nothing> ; ?p ?o }")
-    assert list(empty.columns) == ["s", "o"] and all(dtype == object for dtype in empty.dtypes)
+    assert list(empty.columns) == ["s", "o"] and all(pd.api.types.is_object_dtype(dtype) for dtype in empty.dtypes)
 
 
 @pytest.mark.parametrize("which", ["embedded", "remote"])

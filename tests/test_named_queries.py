@@ -350,6 +350,29 @@ def test_a_named_query_out_of_time_says_which_parameters_narrow_it(make_client):
     )
 
 
+HEADER = "#+ summary: s\n#+ params:\n#+   - name: actor\n#+     type: {type}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (HEADER.format(type="iri") + "SELECT ?x WHERE { ?x ?p ?o }", "parameter actor is declared but the query never"),
+        (HEADER.format(type="iri") + "# ?actor\nSELECT ?x WHERE { ?x ?p ?actors }", "never uses ?actor"),
+        (HEADER.format(type="colour") + "SELECT ?x WHERE { ?x ?p ?actor }", "type must be one of"),
+        (HEADER.format(type="iri") + "SELECT ?x WHERE { ?x ?p ?actor } LIMIT 5", "must not set LIMIT or OFFSET"),
+        (HEADER.format(type="iri") + "ASK { ?x ?p ?actor }", "must be a SELECT query"),
+        ("#+ summary: [unclosed\nSELECT ?x WHERE { ?x ?p ?o }", "bad #+ header"),
+        ("SELECT ?x WHERE { ?x ?p }", "SPARQL syntax error"),
+    ],
+)
+def test_a_query_file_that_cannot_answer_as_declared_is_a_problem_with_its_file(tmp_path, text, problem):
+    """A declared parameter the query never uses filtered nothing: `--actor id:Russia` answered everyone."""
+    (tmp_path / "mine.rq").write_text(text, encoding="utf-8")
+    queries, problems = load_named_queries(tmp_path)
+    assert queries == [] and len(problems) == 1
+    assert problems[0].file.endswith("mine.rq") and problem in problems[0].message
+
+
 def test_a_new_query_file_becomes_an_endpoint_on_reload(make_client):
     writable = make_client(admin_token=TOKEN)
     queries_dir = writable.app.state.settings.queries_dir
