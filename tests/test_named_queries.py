@@ -64,6 +64,13 @@ def test_preconditions_direct_and_transitive(client):
     assert result == {("FrankSubstantiveDialogue", True), ("USConcreteProposals", False)}
 
 
+@pytest.mark.parametrize("name", ["preconditions", "blocked-proposals"])
+def test_rows_sorted_by_keys_the_query_makes_are_in_the_order_of_the_iris(client, name):
+    """The two queries sort by `CONCAT("~", STR(?iri))` keys (fast on disk): the order must stay the IRIs'."""
+    found = [(row["issue"]["iri"], row["requirement"]["iri"]) for row in rows(client, name)]
+    assert len(found) > 5 and found == sorted(found)
+
+
 def test_blocked_proposals_and_by_whom(client):
     blocked = rows(client, "blocked-proposals")
     found = {(iri(r["issue"]), iri(r["requirement"]), r["reason"], iri(r["by"])) for r in blocked}
