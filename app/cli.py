@@ -33,6 +33,7 @@ from app.named_queries import (
 from app.namespaces import compact
 from app.problems import DataError, LoadFailed
 from app.rate_limit import RateLimitError, check_rate_limit
+from app.rules import rules_reading_derived
 from app.settings import Settings
 from app.statistics import document_statistics
 from app.store import StoreUnavailable, open_store, prepare_store
@@ -58,10 +59,12 @@ def validate(data_dir: DataDir = None, shacl: bool = typer.Option(True, help="Ru
     """Parse every file, run SHACL, check every quote and link; print problems as file:line and exit 1 on errors."""
     corpus = Corpus(_settings(data_dir))
     try:
-        _, problems = check(corpus, shacl=shacl)
+        store, problems = check(corpus, shacl=shacl)
     except LoadFailed as err:
         errors.print(f"[red]validation could not finish:[/red] {rich_escape(str(err))}", highlight=False)
         raise typer.Exit(1) from err
+    if not any(p.is_error for p in problems):  # the rules derived from a complete load
+        problems += rules_reading_derived(store, corpus.settings.rules_dir, corpus.name)
     for problem in problems:
         (errors if problem.is_error else console).print(str(problem), markup=False, highlight=False)
     failed = sum(p.is_error for p in problems)

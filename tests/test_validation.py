@@ -201,6 +201,15 @@ def test_rules_read_the_hand_made_graphs_not_each_others_output(data_copy, tmp_p
     derived = f"<{DERIVED_GRAPH}>"
     assert store.query(f"ASK {{ GRAPH {derived} {{ <{ID}Russia> <{SG}rejects> <{ID}ThirdSite> }} }}")
     assert not store.query(f"ASK {{ ?s <{SG}echoes> ?o }}", use_default_graph_as_union=True)
+    # after a write the rules run with the derived graph present, where it would echo: validate says so
+    result = CliRunner().invoke(
+        cli,
+        ["validate", "--no-shacl", "--data-dir", str(data_copy.data_dir)],
+        env={"STANCEGRAPH_QUERIES_DIR": str(queries)},
+    )
+    assert result.exit_code == 1 and "90-echo.rq: error: the rule reads what the rules derive" in result.output
+    shipped = CliRunner().invoke(cli, ["validate", "--no-shacl", "--data-dir", str(data_copy.data_dir)])
+    assert shipped.exit_code == 0, shipped.output
 
 
 @pytest.fixture
