@@ -129,6 +129,9 @@ def query(
     data_dir: DataDir = None,
 ) -> None:
     """Run a named query: `stancegraph query stances-of-actor --actor id:Russia --polarity rejects`."""
+    if format not in ANSWER_FORMATS:  # an unknown one was printed as a table, as if it had been understood
+        errors.print(f"unknown format {format!r}: use one of {', '.join(ANSWER_FORMATS)}")
+        raise typer.Exit(2)
     settings = _settings(data_dir)
     queries, problems = load_named_queries(settings.queries_dir)
     for problem in problems:
@@ -169,6 +172,9 @@ def _extra_options(args: list[str]) -> dict[str, str]:
     if pending is not None:
         raise ValueError(f"--{pending} needs a value")
     return values
+
+
+ANSWER_FORMATS = ("table", "csv", "json")
 
 
 def _print_answer(name: str, result: Answer, format: str) -> None:
@@ -261,6 +267,9 @@ def export(
     except ValueError as err:
         errors.print(str(err))
         raise typer.Exit(2) from err
+    except OSError as err:  # a directory that refuses the file (permissions, /proc, a full disk)
+        errors.print(f"cannot write {output}: {err.strerror}")
+        raise typer.Exit(1) from err
 
 
 @cli.command()

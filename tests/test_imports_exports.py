@@ -138,6 +138,12 @@ def test_export_into_a_missing_directory_says_so_before_loading(tmp_path):
     assert code == 2 and f"no directory {tmp_path / 'missing'}" in output
 
 
+def test_export_into_a_directory_that_refuses_the_file_says_why():
+    """/proc exists but takes no new file: that was a FileNotFoundError traceback."""
+    code, output = run("export", "--format", "nquads", "-o", "/proc/stancegraph.nq")
+    assert code == 1 and "cannot write /proc/stancegraph.nq: No such file or directory" in output
+
+
 def test_a_federated_query_joins_our_stances_with_an_allow_listed_wikidata_extract():
     """Who rejects what, with the rejecter's NATO membership from a Wikidata-shaped server (no internet)."""
     with oxigraph_server() as wikidata:

@@ -274,6 +274,8 @@ def test_a_page_that_is_not_one_is_a_clear_error_from_the_cli_and_the_python_cli
     for option in ("--limit=-1", "--limit=0", "--offset=-1"):
         result = CliRunner().invoke(cli, ["query", "timeline", option])
         assert result.exit_code == 2 and "greater than or equal to" in result.output, option
+    unknown = CliRunner().invoke(cli, ["query", "timeline", "--format", "xml"])  # was printed as a table
+    assert unknown.exit_code == 2 and "unknown format 'xml': use one of table, csv, json" in unknown.output
     embedded = Stancegraph.embedded()
     for params in ({"limit": 0}, {"offset": -1}):
         with pytest.raises(StancegraphError, match="limit must be at least 1"):
