@@ -283,9 +283,12 @@ def labels_query(iris: Iterable[str]) -> str:
 
 
 def plain_value(term: ox.NamedNode | ox.BlankNode | ox.Literal | None) -> Any:
-    """A literal as the JSON value a client expects: numbers as numbers, booleans as booleans."""
+    """A literal as the JSON value a client expects: numbers as numbers, booleans as booleans; a blank node
+    as `_:id`, told apart from a string (its bare id read as one)."""
     if term is None:
         return None
+    if isinstance(term, ox.BlankNode):
+        return str(term)
     if isinstance(term, ox.Literal):
         datatype = term.datatype.value
         if datatype == XSD + "integer":

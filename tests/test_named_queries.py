@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.client import Stancegraph, StancegraphError
 from app.named_queries import answer, load_named_queries
-from app.namespaces import ID
+from app.namespaces import ID, SG
 from app.sparql_text import bind_values, count_query
 
 TOKEN = "nq-token"
@@ -280,6 +280,23 @@ def test_a_page_that_is_not_one_is_a_clear_error_from_the_cli_and_the_python_cli
     for params in ({"limit": 0}, {"offset": -1}):
         with pytest.raises(StancegraphError, match="limit must be at least 1"):
             embedded.query("timeline", **params)
+
+
+def test_a_blank_node_in_an_answer_is_told_apart_from_a_string(make_client):
+    """A stance held by a blank node (an unnamed coalition): its holder came out as the bare id, like a string."""
+    writable = make_client(admin_token=TOKEN)
+    coalition = (
+        f"INSERT DATA {{ GRAPH <http://example.org/g> {{ <http://example.org/s> a <{SG}Stance> ; <{SG}holder> [] ;"
+        f' <{SG}target> <{ID}ThirdSite> ; <{SG}polarity> <{ID}polarity/rejects> ; <{SG}date> "2009-01-01"^^'
+        f'<http://www.w3.org/2001/XMLSchema#date> ; <{SG}source> <http://example.org/doc> ; <{SG}quote> "no" }} }}'
+    )
+    write = {"content-type": "application/sparql-update", "authorization": f"Bearer {TOKEN}"}
+    assert writable.post("/sparql", content=coalition, headers=write).status_code == 204
+    actors = [r["actor"] for r in rows(writable, "who-stands-where", target="id:ThirdSite", polarity="rejects")]
+    assert any(isinstance(a, str) and a.startswith("_:") for a in actors)
+    assert any(isinstance(a, dict) and a["iri"] == f"{ID}Russia" for a in actors)
+    table = writable.get("/api/queries/who-stands-where", params={"target": "id:ThirdSite", "format": "csv"}).text
+    assert "\n_:" in table
 
 
 def test_formats_json_csv_and_sparql_json(client):
