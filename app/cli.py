@@ -119,6 +119,9 @@ def stats(data_dir: DataDir = None) -> None:
     console.print(table)
 
 
+ANSWER_FORMATS = ("table", "csv", "json")
+
+
 @cli.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def query(
     context: typer.Context,
@@ -172,9 +175,6 @@ def _extra_options(args: list[str]) -> dict[str, str]:
     if pending is not None:
         raise ValueError(f"--{pending} needs a value")
     return values
-
-
-ANSWER_FORMATS = ("table", "csv", "json")
 
 
 def _print_answer(name: str, result: Answer, format: str) -> None:

@@ -203,9 +203,7 @@ class StoreConnections:
                 if not _closed_by_peer(connection):
                     return connection, True
                 connection.close()
-            route = self._routes.get(origin)
-        if route is None:
-            route = self._routes.setdefault(origin, _route(origin))
+        route = self._routes.get(origin) or self._routes.setdefault(origin, _route(origin))
         if origin.scheme != "https":
             return http.client.HTTPConnection(route.host, route.port, timeout=CONNECT_TIMEOUT), False
         connection = http.client.HTTPSConnection(route.host, route.port, timeout=CONNECT_TIMEOUT, context=self._tls)

@@ -25,7 +25,7 @@ from app.corpus import Corpus
 from app.loader import LoadReport, build
 from app.namespaces import DERIVED_GRAPH
 from app.settings import Settings
-from app.update_targets import could_name, written_graphs
+from app.update_targets import writes_to
 from app.workers import QueryError, QueryJob, QueryOutcome
 
 Term = ox.NamedNode | ox.BlankNode | ox.Literal
@@ -163,7 +163,7 @@ class Store(ABC):
 
     def update(self, sparql: str, base_iri: str | None = None) -> None:
         """Apply a SPARQL 1.1 Update atomically, or raise UpdateError having changed nothing."""
-        if could_name(sparql, DERIVED_GRAPH) and DERIVED_GRAPH in written_graphs(sparql, base_iri):
+        if writes_to(sparql, DERIVED_GRAPH, base_iri):
             raise DerivedGraphWrite()
         self._update(sparql, base_iri)
 

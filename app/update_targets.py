@@ -29,6 +29,11 @@ _LOCAL_ESCAPE = re.compile(r"\\(.)")
 _DECLARATION = re.compile(r"(?i)(?:PREFIX\s+[\w.-]*:\s*|BASE\s*)<([^>]*)>")
 
 
+def writes_to(update: str, graph: str, base_iri: str | None) -> bool:
+    """Whether the update writes to `graph` (named by IRI); the text is scanned only if it could name it."""
+    return could_name(update, graph) and graph in written_graphs(update, base_iri)
+
+
 def could_name(update: str, graph: str) -> bool:
     """Whether the text may name `graph` (an IRI ending in a word, like `…/graph/derived`) at all, by cheap
     searches: that word, an escape, or a declared namespace ending in its start (`PREFIX g: <…/der>`, `g:ived`).
