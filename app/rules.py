@@ -37,8 +37,8 @@ def apply_rules(store: ox.Store, rules_dir: Path, name: Callable[[Path], str] = 
     triples = [outcome for outcome in outcomes if isinstance(outcome, bytes)]
     if not store.contains_named_graph(derived):
         store.add_graph(derived)
-        for part in triples:  # lenient: the engine wrote these N-Triples itself, checking them again costs time
-            store.load(part, format=ox.RdfFormat.N_TRIPLES, to_graph=derived, lenient=True)
+        for part in triples:
+            _add_derived(store, derived, part)
     elif not problems:
         _replace_differences(store, derived, triples)
     return problems
@@ -57,7 +57,23 @@ def _replace_differences(store: ox.Store, derived: ox.NamedNode, triples: list[b
             missing.append(line)  # new, or derived by two rules: loading it twice adds it once
     for quad in ox.parse(b"\n".join(stale), format=ox.RdfFormat.N_TRIPLES):
         store.remove(ox.Quad(quad.subject, quad.predicate, quad.object, derived))
-    store.load(b"\n".join(missing), format=ox.RdfFormat.N_TRIPLES, to_graph=derived, lenient=True)
+    _add_derived(store, derived, b"\n".join(missing))
+
+
+def _add_derived(store: ox.Store, derived: ox.NamedNode, ntriples: bytes) -> None:
+    """Add N-Triples a rule's evaluation wrote to the derived graph, each blank node staying the node it was.
+
+    The engine's loader names blank nodes afresh, which would cut a derived triple off the node it is about
+    (an unnamed coalition's `sg:rejects`, a blank statement's label) and make it differ at every write; the
+    lines with one are parsed keeping their labels instead. Lenient: the engine wrote these lines itself."""
+    if b"_:" not in ntriples:
+        store.load(ntriples, format=ox.RdfFormat.N_TRIPLES, to_graph=derived, lenient=True)
+        return
+    lines = ntriples.split(b"\n")
+    plain = b"\n".join(line for line in lines if b"_:" not in line)
+    store.load(plain, format=ox.RdfFormat.N_TRIPLES, to_graph=derived, lenient=True)
+    with_blank_nodes = ox.parse(b"\n".join(line for line in lines if b"_:" in line), format=ox.RdfFormat.N_TRIPLES)
+    store.extend(ox.Quad(t.subject, t.predicate, t.object, derived) for t in with_blank_nodes)
 
 
 def _derive(store: ox.Store, rule: Path, name: Callable[[Path], str]) -> bytes | Problem:
