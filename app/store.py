@@ -66,13 +66,17 @@ class StoreUnavailable(Exception):
 
 
 def parse_payload(graph: str | None, data: bytes, media_type: str) -> list[ox.Quad]:
-    """A Graph Store payload as quads in its target graph, parsed completely before anything is written."""
+    """A Graph Store payload as quads in its target graph, parsed completely before anything is written.
+
+    Its blank nodes are new nodes, as in `INSERT DATA`: a label like `_:b0` means something only in its own
+    document, and kept as it is it would be one node with every other upload's `_:b0`."""
     target = ox.NamedNode(graph) if graph else ox.DefaultGraph()
     fmt = ox.RdfFormat.from_media_type(media_type)
     if fmt is None:
         raise UpdateError(f"unsupported RDF media type {media_type!r}")
     try:
-        return [ox.Quad(t.subject, t.predicate, t.object, target) for t in ox.parse(data, format=fmt)]
+        triples = ox.parse(data, format=fmt, rename_blank_nodes=True)
+        return [ox.Quad(t.subject, t.predicate, t.object, target) for t in triples]
     except SyntaxError as err:
         raise UpdateError(f"payload does not parse as {media_type}: {err}") from None
 

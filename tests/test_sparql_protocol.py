@@ -250,6 +250,19 @@ def test_graph_store_protocol(make_client):
     assert store.get(derived, headers={"accept": "application/n-triples"}).status_code == 200
 
 
+def test_blank_nodes_of_separate_graph_store_writes_are_separate_nodes(make_client):
+    """A blank node label is local to its document: `_:b0` in two uploads is two nodes (the embedded stores
+    kept the label, so every client that numbers its blank nodes from b0 wrote into one node)."""
+    store = make_client(admin_token=TOKEN)
+    headers = {"content-type": "application/n-triples", "authorization": f"Bearer {TOKEN}"}
+    for method, graph, text in (("PUT", "a", "in a"), ("PUT", "b", "in b"), ("POST", "b", "posted to b")):
+        body = f'_:b0 <http://example.org/p> "{text}" .'.encode()
+        target = f"/store?graph=http://example.org/{graph}"
+        assert store.request(method, target, content=body, headers=headers).is_success
+    nodes = "SELECT (COUNT(DISTINCT ?node) AS ?n) WHERE { GRAPH ?g { ?node <http://example.org/p> ?text } }"
+    assert store.get("/sparql", params={"query": nodes}).json()["results"]["bindings"][0]["n"]["value"] == "3"
+
+
 def test_an_update_writing_to_the_derived_graph_is_refused_and_changes_nothing(make_client):
     """The rules would undo it at once, and it used to be answered 204 as if it had lasted."""
     writable = make_client(admin_token=TOKEN)
