@@ -10,14 +10,12 @@ no process reads while another writes.
 import contextlib
 import fcntl
 import gc
-import io
 import json
 import logging
 import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -267,69 +265,6 @@ class ReadWriteLock:
                 self._condition.notify_all()
 
 
-PLAIN_LOADS = max(1, min(4, len(os.sched_getaffinity(0))))  # bulk loads of quads without blank nodes: one per core
-DUMP_CHUNK = 8 << 20  # bytes of the dump dealt to one of those loads at a time
-
-
-def copy_quads(built: ox.Store, target: ox.Store, scratch: Path) -> None:
-    """Every quad of the store `built` into the on-disk `target`, in bulk loads side by side.
-
-    The engine's bulk loader writes with one thread, so one load of everything leaves the other cores idle (at
-    1M triples 7.1 s; as three loads on two cores 3.4-3.7 s, after 1.3-1.5 s to split the dump). Each load names
-    the blank nodes it reads afresh, so every quad that mentions one goes into the same load: a blank node
-    stays one node in every graph that has it (the derived graph shares them with the encodings). The other
-    quads are dealt round the PLAIN_LOADS other loads, a chunk of the dump at a time. The parts are written to
-    `scratch` (on the store's disk, removed afterwards), so the dump is never held in memory."""
-    scratch.mkdir(parents=True, exist_ok=True)
-    try:
-        parts = [scratch / "blank-nodes.nq", *(scratch / f"plain-{n}.nq" for n in range(PLAIN_LOADS))]
-        with contextlib.ExitStack() as files:
-            blank, *plain = (files.enter_context(open(path, "wb")) for path in parts)
-            with io.BufferedWriter(_QuadSplitter(blank, plain), buffer_size=DUMP_CHUNK) as splitter:
-                built.dump(splitter, format=ox.RdfFormat.N_QUADS)
-        loads = [str(path) for path in parts if path.stat().st_size]
-
-        def load(path: str) -> None:  # lenient: the engine wrote these N-Quads itself
-            target.bulk_load(path=path, format=ox.RdfFormat.N_QUADS, lenient=True)
-
-        with ThreadPoolExecutor(max_workers=max(1, len(loads)), thread_name_prefix="bulk-load") as pool:
-            list(pool.map(load, loads))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-class _QuadSplitter(io.RawIOBase):
-    """Where the engine writes N-Quads (one quad per line): lines with `_:` go to `blank`, the rest to `plain`,
-    each chunk's to the next file in turn. A literal or IRI containing `_:` only sends its quad to `blank`."""
-
-    def __init__(self, blank: BinaryIO, plain: list[BinaryIO]):
-        self._blank, self._plain = blank, plain
-        self._turn = 0
-        self._partial = b""  # the start of a line the next chunk ends
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, chunk) -> int:
-        data = self._partial + bytes(chunk)
-        end = data.rfind(b"\n") + 1
-        self._partial = data[end:]
-        lines = data[:end].split(b"\n")[:-1]
-        self._blank.write(_joined([line for line in lines if b"_:" in line]))
-        self._plain[self._turn].write(_joined([line for line in lines if b"_:" not in line]))
-        self._turn = (self._turn + 1) % len(self._plain)
-        return len(chunk)
-
-    def close(self) -> None:
-        self._blank.write(self._partial)  # a last line without its line end (the engine ends every line)
-        self._partial = b""
-        super().close()
-
-
-def _joined(lines: list[bytes]) -> bytes:
-    return b"\n".join(lines) + b"\n" if lines else b""
-
-
 class OnDiskStore(EmbeddedStore):
     """Oxigraph on disk under `location`: persistent across restarts, readable by several processes at once.
 
@@ -427,7 +362,7 @@ class OnDiskStore(EmbeddedStore):
         """Write the load into a new generation, then switch CURRENT to it: a kill before the switch loses nothing."""
         generation = Generation(f"gen-{new_version()}", version_of(fingerprint), fingerprint)
         target = ox.Store(self._path(generation))
-        copy_quads(built, target, self.location / f"{generation.directory}.parts")
+        target.bulk_extend(built.quads_for_pattern(None, None, None, None))
         for graph in built.named_graphs():
             target.add_graph(graph)  # empty named graphs exist too
         target.flush()

@@ -16,7 +16,6 @@ import pytest
 import rdflib
 from rdflib.compare import isomorphic
 
-from app import embedded_store
 from app.embedded_store import OnDiskStore
 from app.namespaces import DERIVED_GRAPH, ID, SG
 from app.settings import Settings
@@ -117,35 +116,14 @@ def test_a_derived_triple_about_a_blank_node_is_about_that_node_after_a_load_and
     store.release()
 
 
-def test_an_on_disk_load_holds_the_dataset_built_in_memory_blank_nodes_included(data_copy, tmp_path, monkeypatch):
-    """The on-disk load copies the built store as several bulk loads side by side, and each names the blank
-    nodes it reads afresh: a blank node in two graphs (the unnamed coalition in its encoding and in the
-    derived graph) must stay one node, and no quad may be lost or doubled. Small chunks of the dump, so that
-    the real data is dealt round every load."""
-    monkeypatch.setattr(embedded_store, "DUMP_CHUNK", 4096)
-    monkeypatch.setattr(embedded_store, "PLAIN_LOADS", 2)
+def test_an_on_disk_load_holds_the_dataset_built_in_memory_blank_nodes_included(data_copy, tmp_path):
+    """The load is built in memory and copied to disk: every quad, and a blank node in two graphs (the
+    unnamed coalition in its encoding and in the derived graph) still one node."""
     coalition = with_an_unnamed_coalition(data_copy)
     built, copied = open_store(coalition), open_store(on_disk(coalition, tmp_path / "store"))
     assert isomorphic(_one_graph(built), _one_graph(copied))
     assert len(copied.select(HELD_AND_DERIVED, union_default_graph=False)) == 2
-    assert not list((tmp_path / "store").glob("*.parts")), "the parts of the load are removed"
     copied.release()
-
-
-def test_the_dump_is_split_at_line_ends_with_every_blank_node_quad_in_one_part():
-    """Chunks end anywhere in a line; each line must reach exactly one part, whole, and a line with a blank
-    node always the blank-node part, also the last line when it has no line end."""
-    lines = [b"<a> <p> <o> .", b"_:x <p> <o> .", b"<a> <p> _:y .", b'<a> <p> "a_b" .', b"<b> <p> <o> ."]
-    text = b"\n".join(lines * 50)
-    blank, plain = io.BytesIO(), [io.BytesIO(), io.BytesIO()]
-    splitter = embedded_store._QuadSplitter(blank, plain)
-    for start in range(0, len(text), 7):
-        splitter.write(text[start : start + 7])
-    splitter.close()
-    parts = [part.getvalue().splitlines() for part in (blank, *plain)]
-    assert sorted(line for part in parts for line in part) == sorted(lines * 50), "each line, whole, in one part"
-    assert parts[0].count(lines[1]) == parts[0].count(lines[2]) == 50, "every blank-node line in that part"
-    assert parts[1] and parts[2], "the other lines are dealt round"
 
 
 def _one_graph(store) -> rdflib.Graph:
