@@ -45,6 +45,14 @@ console = Console(soft_wrap=True, emoji=False, width=None if sys.stdout.isatty()
 errors = Console(stderr=True, soft_wrap=True, emoji=False, width=None if sys.stderr.isatty() else 200)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Folder with sources/, encodings/, links/.")]
+StoreSetting = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="Store backend: memory, oxigraph:PATH (on disk) or sparql:QUERY_URL[,UPDATE_URL][,STORE_URL] "
+        "[STANCEGRAPH_STORE].",
+    ),
+]
 
 
 def _settings(data_dir: Path | None = None, **overrides) -> Settings:
@@ -129,13 +137,14 @@ def query(
     format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     limit: Annotated[int, typer.Option(min=1, help="Rows per page.")] = 100,
     offset: Annotated[int, typer.Option(min=0, help="Rows to skip.")] = 0,
+    store: StoreSetting = None,
     data_dir: DataDir = None,
 ) -> None:
     """Run a named query: `stancegraph query stances-of-actor --actor id:Russia --polarity rejects`."""
     if format not in ANSWER_FORMATS:  # an unknown one was printed as a table, as if it had been understood
         errors.print(f"unknown format {format!r}: use one of {', '.join(ANSWER_FORMATS)}")
         raise typer.Exit(2)
-    settings = _settings(data_dir)
+    settings = _settings(data_dir, store=store)
     queries, problems = load_named_queries(settings.queries_dir)
     for problem in problems:
         errors.print(str(problem), markup=False, highlight=False)
@@ -246,6 +255,7 @@ def export(
         str | None, typer.Option(help="Only this named graph (a full IRI or e.g. id:graph/entities).")
     ] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write [default: stdout].")] = None,
+    store: StoreSetting = None,
     data_dir: DataDir = None,
 ) -> None:
     """Write the whole dataset (every named graph, the derived one included) or one graph."""
@@ -255,12 +265,12 @@ def export(
     if output and not output.absolute().parent.is_dir():
         errors.print(f"cannot write {output}: no directory {output.absolute().parent}")
         raise typer.Exit(2)
-    settings = _settings(data_dir)
+    settings = _settings(data_dir, store=store)
     try:
-        store = _loaded(lambda: open_store(settings))
+        dataset = _loaded(lambda: open_store(settings))
         target = expand_iri(graph) if graph else None
         with output.open("wb") if output else contextlib.nullcontext(sys.stdout.buffer) as out:
-            export_dataset(store, out, format, target, load_context(settings.context_file))
+            export_dataset(dataset, out, format, target, load_context(settings.context_file))
     except KeyError as err:
         errors.print(f"no graph {err.args[0]} in the dataset")
         raise typer.Exit(1) from err
@@ -294,13 +304,7 @@ def context(
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on [STANCEGRAPH_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port [STANCEGRAPH_PORT].")] = None,
-    store: Annotated[
-        str | None,
-        typer.Option(
-            help="Store backend: memory, oxigraph:PATH (on disk) or sparql:QUERY_URL[,UPDATE_URL][,STORE_URL] "
-            "[STANCEGRAPH_STORE]."
-        ),
-    ] = None,
+    store: StoreSetting = None,
     admin_token: Annotated[
         str | None, typer.Option(help="Enables updates, Graph Store writes and reload [STANCEGRAPH_ADMIN_TOKEN].")
     ] = None,

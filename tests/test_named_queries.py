@@ -436,6 +436,26 @@ def test_cli_prints_the_same_answer(client):
     assert table[0]["quoteA"] == api[0]["quoteA"]
 
 
+def test_cli_answers_from_an_on_disk_store_without_loading_the_files_again(tmp_path):
+    """At millions of triples `stancegraph query` loaded data/ into memory at every call (minutes with the
+    shapes); with --store oxigraph:PATH the first call builds the store and later calls read it as it is."""
+    location = tmp_path / "store"
+    asked = ["query", "conflicts", "--target", "id:ThirdSite", "--format", "csv"]
+    in_memory = CliRunner().invoke(cli, asked)
+    built = CliRunner().invoke(cli, [*asked, "--store", f"oxigraph:{location}"])
+    generation = sorted(location.glob("gen-*"))
+    again = CliRunner().invoke(cli, [*asked, "--store", f"oxigraph:{location}"])
+    assert in_memory.exit_code == built.exit_code == again.exit_code == 0, again.output
+    assert in_memory.output == built.output == again.output and "Russia" in again.output
+    assert len(generation) == 1 and sorted(location.glob("gen-*")) == generation, "read as it was, not rebuilt"
+    exported = CliRunner().invoke(cli, ["export", "--format", "nquads", "--store", f"oxigraph:{location}"])
+    whole = CliRunner().invoke(cli, ["export", "--format", "nquads"])
+    assert exported.exit_code == 0 and len(exported.output.splitlines()) == len(whole.output.splitlines()) > 2000
+    (tmp_path / "afile").write_text("")
+    refused = CliRunner().invoke(cli, [*asked, "--store", f"oxigraph:{tmp_path / 'afile'}"])
+    assert refused.exit_code == 1 and "it is a file" in refused.output
+
+
 def test_a_cold_answer_asks_for_its_page_and_its_total_at_once(store, settings, monkeypatch):
     """Both evaluate the whole query: asked one after the other, a cold answer would take twice as long."""
     both_asked = threading.Barrier(2, timeout=10)
