@@ -8,6 +8,8 @@ import pyoxigraph as ox
 import pytest
 from typer.testing import CliRunner
 
+from app import named_queries
+from app.cache import VersionedCache
 from app.cli import cli
 from app.client import Stancegraph, StancegraphError
 from app.named_queries import answer, load_named_queries
@@ -454,6 +456,30 @@ def test_cli_answers_from_an_on_disk_store_without_loading_the_files_again(tmp_p
     (tmp_path / "afile").write_text("")
     refused = CliRunner().invoke(cli, [*asked, "--store", f"oxigraph:{tmp_path / 'afile'}"])
     assert refused.exit_code == 1 and "it is a file" in refused.output
+
+
+def test_following_next_evaluates_the_query_once_per_ten_pages_and_counts_it_once(store, settings, monkeypatch):
+    """Every page evaluates and sorts the whole query (12.5 s a page for blocked-proposals at 1M triples), so a
+    cold page brings the next ones with it, and the total is counted once for all the pages of a question."""
+    monkeypatch.setattr(named_queries, "_cache", VersionedCache(size=1024))
+    timeline = {q.name: q for q in load_named_queries(settings.queries_dir)[0]}["timeline"]
+    asked = []
+    run = store.run  # selects go through it too
+    monkeypatch.setattr(store, "run", lambda job, *a: asked.append(job.query) or run(job, *a))
+    pages = [answer(store, timeline, {}, 3, offset) for offset in range(0, 34, 3)]
+    evaluations = [q for q in asked if "LIMIT 30 OFFSET" in q or "(COUNT(*) AS ?total)" in q]
+    assert len(evaluations) == 3, "pages 1-10 in one evaluation, 11-12 in another, one count"
+    assert [len(p.rows) for p in pages] == [3] * 11 + [1] and {p.total for p in pages} == {34}
+
+
+@pytest.mark.parametrize("limit", [1, 4, 7])
+def test_a_page_fetched_ahead_is_the_page_asked_alone(store, settings, monkeypatch, limit):
+    monkeypatch.setattr(named_queries, "_cache", VersionedCache(size=1024))
+    timeline = {q.name: q for q in load_named_queries(settings.queries_dir)[0]}["timeline"]
+    for offset in range(0, 36, limit):
+        ahead, alone = answer(store, timeline, {}, limit, offset), answer(store, timeline, {}, limit, offset, False)
+        assert (ahead.rows, ahead.total, ahead.offset, ahead.labels) == (alone.rows, alone.total, offset, alone.labels)
+        assert ahead.page.body == alone.page.body and ahead.page.rows == alone.page.rows == len(alone.rows)
 
 
 def test_a_cold_answer_asks_for_its_page_and_its_total_at_once(store, settings, monkeypatch):
