@@ -39,8 +39,6 @@ SELECT ?iri (COALESCE(SAMPLE(?english), SAMPLE(?label)) AS ?name)
 WHERE { ?iri rdfs:label|skos:prefLabel ?label BIND (IF(LANG(?label) IN ("", "en"), ?label, ?none) AS ?english) }
 GROUP BY ?iri"""
 
-_cache = VersionedCache(size=1024)
-
 
 class ParameterError(ValueError):
     """A parameter value that cannot become the RDF term its declaration asks for."""
@@ -224,6 +222,21 @@ class Answer:
     offset: int
     labels: dict[str, str]
     page: QueryOutcome
+
+
+def _weight(value: "Answer | int") -> int:
+    """Bytes a cached answer holds, by estimate: its rows as Python terms take about four times their TSV
+    (10 MB for a page of 10,000 rows of blocked-proposals, whose TSV is 2.6 MB)."""
+    return 4 * len(value.page.body) + 1024 if isinstance(value, Answer) else 64
+
+
+# bounded in bytes, as the views are (STANCEGRAPH_VIEW_CACHE_MB, set by the app): by entries alone 1,024 pages of
+# 10,000 rows could hold 10 GB
+_cache = VersionedCache(size=4096, budget=1024 << 20, weigh=_weight)
+
+
+def keep_answers_within(megabytes: int) -> None:
+    _cache.budget = megabytes << 20
 
 
 PAGES_AHEAD = 10  # pages fetched with a cold one and kept, for the client that follows `next`...

@@ -26,6 +26,7 @@ from app.named_queries import (
     ParameterError,
     answer,
     answer_document,
+    keep_answers_within,
     load_named_queries,
     table_rows,
 )
@@ -223,6 +224,7 @@ def link_header(request: Request, result: Answer) -> str:
 
 
 def add_routes(app: FastAPI, store: Store) -> NamedQueryRoutes:
+    keep_answers_within(store.settings.view_cache_mb)
     registry = NamedQueryRoutes(app, store)
 
     @app.get(PREFIX, tags=["named queries"], summary="All named queries with their parameters")

@@ -14,6 +14,7 @@ from app.cli import cli
 from app.client import Stancegraph, StancegraphError
 from app.named_queries import answer, load_named_queries
 from app.namespaces import ID, SG
+from app.server import create_app
 from app.sparql_text import bind_values, count_query
 
 TOKEN = "nq-token"
@@ -480,6 +481,23 @@ def test_a_page_fetched_ahead_is_the_page_asked_alone(store, settings, monkeypat
         ahead, alone = answer(store, timeline, {}, limit, offset), answer(store, timeline, {}, limit, offset, False)
         assert (ahead.rows, ahead.total, ahead.offset, ahead.labels) == (alone.rows, alone.total, offset, alone.labels)
         assert ahead.page.body == alone.page.body and ahead.page.rows == alone.page.rows == len(alone.rows)
+
+
+def test_cached_answers_stay_within_their_memory_budget(store, settings, monkeypatch):
+    """Bounded by entries alone, 1,024 cached pages of 10,000 rows could hold 10 GB; the budget is
+    STANCEGRAPH_VIEW_CACHE_MB, as for the views."""
+    timeline = {q.name: q for q in load_named_queries(settings.queries_dir)[0]}["timeline"]
+    budget = 3 * named_queries._weight(answer(store, timeline, {}, 34, 0, cached=False))  # of the 34 answers below
+    monkeypatch.setattr(named_queries, "_cache", VersionedCache(size=4096, budget=budget, weigh=named_queries._weight))
+    for limit in range(1, 35):
+        answer(store, timeline, {}, limit, 0)
+        assert 0 < named_queries._cache.weight <= budget
+    asked = []
+    run = store.run
+    monkeypatch.setattr(store, "run", lambda job, *a: asked.append(job) or run(job, *a))
+    assert len(answer(store, timeline, {}, 34, 0).rows) == 34 and asked == [], "the latest answer is kept"
+    create_app(settings.model_copy(update={"view_cache_mb": 7}))
+    assert named_queries._cache.budget == 7 << 20
 
 
 def test_a_cold_answer_asks_for_its_page_and_its_total_at_once(store, settings, monkeypatch):
