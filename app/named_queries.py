@@ -224,10 +224,23 @@ class Answer:
     page: QueryOutcome
 
 
-def _weight(value: "Answer | int") -> int:
-    """Bytes a cached answer holds, by estimate: its rows as Python terms take about four times their TSV
-    (10 MB for a page of 10,000 rows of blocked-proposals, whose TSV is 2.6 MB)."""
-    return 4 * len(value.page.body) + 1024 if isinstance(value, Answer) else 64
+@dataclass(frozen=True)
+class _Block:
+    """Rows `start` onwards of a question's ordered answer, as the TSV lines the engine wrote (one per row)."""
+
+    header: bytes
+    lines: list[bytes]
+    start: int
+
+
+def _weight(value: "Answer | _Block | int") -> int:
+    """Bytes a cached value holds, by estimate: an answer's rows as Python terms take about four times their TSV
+    (10 MB for a page of 10,000 rows of blocked-proposals, whose TSV is 2.6 MB); a block, its lines."""
+    if isinstance(value, Answer):
+        return 4 * len(value.page.body) + 1024
+    if isinstance(value, _Block):
+        return sum(len(line) + 40 for line in value.lines) + 1024
+    return 64
 
 
 # bounded in bytes, as the views are (STANCEGRAPH_VIEW_CACHE_MB, set by the app): by entries alone 1,024 pages of
@@ -239,8 +252,8 @@ def keep_answers_within(megabytes: int) -> None:
     _cache.budget = megabytes << 20
 
 
-PAGES_AHEAD = 10  # pages fetched with a cold one and kept, for the client that follows `next`...
-ROWS_AHEAD = 10_000  # ...but never more rows at once than this
+PAGES_AHEAD = 10  # pages fetched in one evaluation, for the client that follows `next`...
+ROWS_AHEAD = 100_000  # ...but never more rows at once than this
 
 
 def answer(
@@ -254,43 +267,40 @@ def answer(
     asked = (query.name, query.sparql, tuple(sorted((k, str(v)) for k, v in bindings.items())))
     try:
         if not cached:
-            return _compute(store, query, bindings, limit, offset)
-        cold = functools.partial(_ahead, store, query, bindings, asked, limit, offset)
-        return _cache.get(store.data_version, (*asked, limit, offset), cold)
+            bound = bind_values(query.sparql, bindings)
+            tsv, total = _page_and_total(store, bound, limit, offset, lambda: _count(store, bound))
+            return _answer_of(store, tsv, total, limit, offset)
+        page = functools.partial(_cut_from_block, store, bind_values(query.sparql, bindings), asked, limit, offset)
+        return _cache.get(store.data_version, (*asked, limit, offset), page)
     except QueryTimeout as err:
         raise _narrowing(query, bindings, err) from None
 
 
-def _ahead(store: Store, query: NamedQuery, bindings: dict, asked: tuple, limit: int, offset: int) -> Answer:
-    """A cold page, fetched with the pages that follow it, which are kept for the client that pages on.
+def _cut_from_block(store: Store, bound: str, asked: tuple, limit: int, offset: int) -> Answer:
+    """A page not asked before, cut from the block of pages it belongs to.
 
-    Every page evaluates and sorts the whole query (at 1M triples 12.5 s for each page of blocked-proposals
-    at first), so the next PAGES_AHEAD - 1 pages come in the same evaluation; the total, which does not
-    depend on the page, is counted once per question."""
+    Every page evaluates and sorts the whole query (at 1M triples 12.5 s for each page of blocked-proposals),
+    so pages are fetched PAGES_AHEAD at a time (at most ROWS_AHEAD rows) and kept as the engine's TSV lines for
+    the client that follows `next`, each parsed and labelled only when asked. The total does not depend on
+    the page: it is counted once per question, beside the first block."""
     version = store.data_version
-    pages = max(1, min(PAGES_AHEAD, ROWS_AHEAD // limit))
 
     def total() -> int:
-        return _cache.get(version, ("total", *asked), lambda: _count(store, bind_values(query.sparql, bindings)))
+        return _cache.get(version, ("total", *asked), lambda: _count(store, bound))
 
-    block = _compute(store, query, bindings, limit * pages, offset, total)
-    first, *later = [_page_of(block, limit, start) for start in range(offset, offset + limit * pages, limit)]
-    for page in later:
-        if page.rows:
-            _cache.put(version, (*asked, limit, page.offset), page)
-    return first
+    span = limit * max(1, min(PAGES_AHEAD, ROWS_AHEAD // limit))
+    start = offset - offset % span
+    if offset + limit > start + span:  # across two blocks: an offset that is not a multiple of the limit
+        return _answer_of(store, *_page_and_total(store, bound, limit, offset, total), limit, offset)
 
+    def fetch() -> _Block:
+        tsv, _ = _page_and_total(store, bound, span, start, total)
+        header, *lines = tsv.removesuffix(b"\n").split(b"\n")
+        return _Block(header, lines, start)
 
-def _page_of(block: Answer, limit: int, offset: int) -> Answer:
-    """The page of `block` (an answer of several pages) that starts at `offset`, as if asked alone."""
-    start = offset - block.offset
-    rows = block.rows[start : start + limit]
-    header, *solutions = block.page.body.removesuffix(b"\n").split(b"\n")  # TSV: a line per solution, escaped
-    body = b"".join(line + b"\n" for line in [header, *solutions[start : start + limit]])
-    iris = {term.value for row in rows for term in row.values() if isinstance(term, ox.NamedNode)}
-    labels = {iri: label for iri, label in block.labels.items() if iri in iris}
-    page = QueryOutcome("solutions", block.page.media_type, body, len(rows), False)
-    return Answer(block.variables, rows, block.total, limit, offset, labels, page)
+    block = _cache.get(version, ("block", *asked, span, start), fetch)
+    lines = block.lines[offset - start : offset - start + limit]
+    return _answer_of(store, b"".join(line + b"\n" for line in [block.header, *lines]), total(), limit, offset)
 
 
 def _narrowing(query: NamedQuery, bindings: dict, timeout: QueryTimeout) -> QueryTimeout:
@@ -302,21 +312,22 @@ def _narrowing(query: NamedQuery, bindings: dict, timeout: QueryTimeout) -> Quer
     return QueryTimeout(f"{timeout.message}; narrow {query.name} with one of its parameters: {', '.join(unset)}")
 
 
-def _compute(
-    store: Store, query: NamedQuery, bindings: dict, limit: int, offset: int, total: Callable[[], int] | None = None
-) -> Answer:
-    """The page and the total are asked at once: each evaluates the whole query (a sorted page needs every
-    solution), so side by side, in two query workers, a cold answer costs one evaluation's time, not two.
-    `total` gives the count when the caller keeps it (by default it is counted here)."""
-    bound = bind_values(query.sparql, bindings)
+def _page_and_total(store: Store, bound: str, limit: int, offset: int, total: Callable[[], int]) -> tuple[bytes, int]:
+    """(the page as TSV, the total). Asked at once: each evaluates the whole query (a sorted page needs every
+    solution), so side by side, in two query workers, a cold answer costs one evaluation's time, not two."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="named-query-total") as counting:
-        counted = counting.submit(total or (lambda: _count(store, bound)))
+        counted = counting.submit(total)
         page = store.run(QueryJob(page_query(bound, limit, offset), result_format=TSV))
-        solutions_total = counted.result()
-    solutions = ox.parse_query_results(page.body, format=ox.QueryResultsFormat.TSV)
+        return page.body, counted.result()
+
+
+def _answer_of(store: Store, tsv: bytes, total: int, limit: int, offset: int) -> Answer:
+    """A page's rows as terms, with the labels of the IRIs they name."""
+    solutions = ox.parse_query_results(tsv, format=ox.QueryResultsFormat.TSV)
     variables = [v.value for v in solutions.variables]
     rows = [{name: solution[name] for name in variables} for solution in solutions]
-    return Answer(variables, rows, solutions_total, limit, offset, _labels(store, rows), page)
+    page = QueryOutcome("solutions", TSV, tsv, len(rows), False)
+    return Answer(variables, rows, total, limit, offset, _labels(store, rows), page)
 
 
 def _count(store: Store, bound: str) -> int:

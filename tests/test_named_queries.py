@@ -473,11 +473,13 @@ def test_following_next_evaluates_the_query_once_per_ten_pages_and_counts_it_onc
     assert [len(p.rows) for p in pages] == [3] * 11 + [1] and {p.total for p in pages} == {34}
 
 
-@pytest.mark.parametrize("limit", [1, 4, 7])
+@pytest.mark.parametrize("limit", [1, 3, 4, 7])
 def test_a_page_fetched_ahead_is_the_page_asked_alone(store, settings, monkeypatch, limit):
+    """Every page of the 34 rows of `timeline`, and pages at offsets that are not a multiple of the limit (with
+    3 rows a page, rows 28-30 lie across two blocks of ten pages)."""
     monkeypatch.setattr(named_queries, "_cache", VersionedCache(size=1024))
     timeline = {q.name: q for q in load_named_queries(settings.queries_dir)[0]}["timeline"]
-    for offset in range(0, 36, limit):
+    for offset in [*range(0, 36, limit), 1, 5, 28, 29]:
         ahead, alone = answer(store, timeline, {}, limit, offset), answer(store, timeline, {}, limit, offset, False)
         assert (ahead.rows, ahead.total, ahead.offset, ahead.labels) == (alone.rows, alone.total, offset, alone.labels)
         assert ahead.page.body == alone.page.body and ahead.page.rows == alone.page.rows == len(alone.rows)
