@@ -285,6 +285,7 @@ def _cut_from_block(store: Store, bound: str, asked: tuple, limit: int, offset: 
     the page: it is counted once per question, beside the first block."""
     version = store.data_version
 
+    @functools.cache  # counted beside the block, and taken from there (also when the cache keeps nothing)
     def total() -> int:
         return _cache.get(version, ("total", *asked), lambda: _count(store, bound))
 

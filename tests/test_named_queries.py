@@ -473,6 +473,16 @@ def test_following_next_evaluates_the_query_once_per_ten_pages_and_counts_it_onc
     assert [len(p.rows) for p in pages] == [3] * 11 + [1] and {p.total for p in pages} == {34}
 
 
+def test_a_cache_that_keeps_nothing_still_evaluates_a_page_and_counts_it_once(store, settings, monkeypatch):
+    monkeypatch.setattr(named_queries, "_cache", VersionedCache(budget=0, weigh=named_queries._weight))
+    timeline = {q.name: q for q in load_named_queries(settings.queries_dir)[0]}["timeline"]
+    asked = []
+    run = store.run
+    monkeypatch.setattr(store, "run", lambda job, *a: asked.append(job.query) or run(job, *a))
+    assert answer(store, timeline, {}, 3, 0).total == 34
+    assert len([q for q in asked if "LIMIT 30 OFFSET 0" in q or "(COUNT(*) AS ?total)" in q]) == 2
+
+
 @pytest.mark.parametrize("limit", [1, 3, 4, 7])
 def test_a_page_fetched_ahead_is_the_page_asked_alone(store, settings, monkeypatch, limit):
     """Every page of the 34 rows of `timeline`, and pages at offsets that are not a multiple of the limit (with
