@@ -48,7 +48,14 @@ FormatName = Literal["json", "cytoscape", "graphml", "gexf", "csv", "dot", "svg"
 
 AsOf = Annotated[datetime.date | None, Query(description="Only statements made on or before this day.")]
 Sources = Annotated[list[str] | None, Query(alias="source", description="Only statements from these documents.")]
-MinWeight = Annotated[int, Query(ge=1, description="Only edges backed by at least this many statements.")]
+MinWeight = Annotated[
+    int,
+    Query(
+        ge=1,
+        description="Only edges of at least this weight before normalisation: statements behind an actor-issue or"
+        " a precondition edge, issues an actor-actor edge stands for.",
+    ),
+]
 Format = Annotated[FormatName | None, Query(description="Export format, overriding Accept.")]
 
 VIEWS = {

@@ -3,7 +3,8 @@
 Each view is one function returning a networkx graph whose nodes and edges carry labels, types, polarity,
 dates, source ids and quotes as scalar attributes (so GraphML and GEXF exports open in Gephi). Common
 filters: `as_of` (only statements dated on or before that day), `sources` (only statements from those
-documents) and `min_weight` (only edges backed by at least that many statements). The store answers a few
+documents) and `min_weight` (only edges whose weight before any normalisation is at least that: the statements
+behind an edge of stances or preconditions, the issues an actor-actor edge stands for). The store answers a few
 SELECTs per view (its statements, then the labels and quotes of the resources they name), on every core at
 once; the graph algorithms are networkx's.
 """
@@ -259,7 +260,9 @@ def actors(
     store: Store, view: ViewFilter = ViewFilter(), mode: str = "congruence", normalisation: str = "none"
 ) -> nx.Graph:
     """One-mode actor network (DNA-style): congruence = same polarity on the same issue, conflict =
-    opposite signs on the same issue, subtract = congruence - conflict; optionally normalised."""
+    opposite signs on the same issue, subtract = congruence - conflict; optionally normalised. `min_weight`
+    keeps the edges that stand for at least that many issues (`raw`, before normalisation), as DNA's edge
+    threshold does: a tie of many issues each stated once is a strong one."""
     if mode not in MODES or normalisation not in NORMALISATIONS:
         raise ValueError(f"mode must be one of {MODES}, normalisation one of {NORMALISATIONS}")
     graph = nx.Graph(view="actors", mode=mode, normalisation=normalisation)
@@ -269,7 +272,7 @@ def actors(
     for a, b in sorted(agreeing.keys() | opposing.keys() if mode == "subtract" else counted):
         shared, opposed = agreeing.get((a, b), set()), opposing.get((a, b), set())
         raw = {"congruence": len(shared), "conflict": len(opposed), "subtract": len(shared) - len(opposed)}[mode]
-        if raw != 0:
+        if raw != 0 and abs(raw) >= view.min_weight:
             weight = _normalise(raw, positions[a], positions[b], normalisation)
             graph.add_edge(
                 a,
@@ -280,6 +283,8 @@ def actors(
                 congruence=len(shared),
                 conflict=len(opposed),
             )
+    if view.min_weight > 1:  # an actor without a tie of that weight is not part of the network asked for
+        graph.remove_nodes_from([n for n in list(graph) if graph.degree(n) == 0])
     return graph
 
 
@@ -309,25 +314,21 @@ def _co_positions(positions: dict[str, set[tuple[str, int]]]) -> tuple[dict[Pair
 
 POSITIONS_QUERY = """
 SELECT ?holder ?target ?polarity WHERE {
-  { SELECT ?holder ?target ?p WHERE {
+  { SELECT DISTINCT ?holder ?target ?p WHERE {
       %s
       ?stance a sg:Stance ; sg:holder ?holder ; sg:target ?target ; sg:polarity ?p ; sg:date ?date ; sg:source ?source .
       %s
-    } GROUP BY ?holder ?target ?p HAVING (COUNT(DISTINCT ?stance) >= %d) }
+    } }
   BIND (STRAFTER(STR(?p), STR(pol:)) AS ?polarity)
 }"""
 
 
 def _positions(store: Store, view: ViewFilter, graph: nx.Graph) -> dict[str, set[tuple[str, int]]]:
-    """Each actor's (issue, sign) pairs backed by at least `min_weight` statements, counted by the engine
-    (the actor network needs no quotes or dates), by groups of holders asked together; adds the actors to
-    `graph` in order."""
+    """Each actor's (issue, sign) pairs in the statements the view counts (the actor network needs no quotes
+    or dates), by groups of holders asked together; adds the actors to `graph` in order."""
     _require_sources(store, view)
     positions: dict[str, set[tuple[str, int]]] = defaultdict(set)
-    asked = [
-        sparql_prologue() + POSITIONS_QUERY % (holders, view.sparql(), view.min_weight)
-        for holders in _holder_groups(store)
-    ]
+    asked = [sparql_prologue() + POSITIONS_QUERY % (holders, view.sparql()) for holders in _holder_groups(store)]
     rows = sorted((row for found in _at_once(store.select_values, asked) for row in found), key=POSITION_ORDER)
     names = _names(store, rows, "holder")
     for row in rows:

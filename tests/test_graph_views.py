@@ -294,6 +294,19 @@ def test_labels_and_quotes_asked_in_many_queries_at_once_give_the_same_view(stor
     assert sum(name.startswith("view") for name in asked_on) >= 2, "several small queries, on the view's threads"
 
 
+@pytest.mark.parametrize("mode", ["conflict", "subtract"])
+def test_min_weight_keeps_the_actor_ties_that_stand_for_that_many_issues(store, mode):
+    """Russia and the US are opposed on 6 issues, each stated once or twice: `min_weight` counted each actor's
+    statements per issue, so asking for ties of at least 3 issues (at 1M triples, of at least 5) gave nothing."""
+    pair = (ID + "Russia", ID + "UnitedStates")
+    tie = graph_views.actors(store, mode=mode).edges[pair]
+    assert abs(tie["raw"]) == 6
+    kept = graph_views.actors(store, ViewFilter(min_weight=6), mode=mode, normalisation="jaccard")
+    assert kept.has_edge(*pair) and kept.edges[pair]["raw"] == tie["raw"]
+    assert set(kept) == set(pair), "an actor without a tie of that weight is left out"
+    assert graph_views.actors(store, ViewFilter(min_weight=7), mode=mode).number_of_nodes() == 0
+
+
 def test_a_stance_held_by_a_blank_node_is_counted_too(data_copy):
     """Stances are asked by groups of holders named in VALUES, which cannot name a blank node: then the
     stances are asked all at once, and none is left out."""
