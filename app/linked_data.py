@@ -189,7 +189,11 @@ def render_page(request: Request, description: ResourceDescription) -> str:
         evidence=json_rows(description.evidence) if description.evidence else None,
         max_edges=MAX_EDGES,
         formats=[(f.name, mt) for mt, (f, _) in RDF_FORMATS.items() if mt in PAGE_TYPES],
-        graph_formats=[(f.name, mt) for mt, (f, native) in RDF_FORMATS.items() if not native.supports_datasets],
+        graph_links=[
+            (f.name, mt, graph_triples_url(base, description.iri, f.name))
+            for mt, (f, native) in RDF_FORMATS.items()
+            if not native.supports_datasets
+        ],
         base=base,
     )
 
@@ -240,7 +244,8 @@ async def resource(
             return HTMLResponse(_not_found_page(iri), status_code=404, headers=headers)
         return HTMLResponse(render_page(request, description), headers=headers | {"ETag": etag})
     if await run_in_threadpool(store.has_graph, iri):  # a graph's IRI stands for its triples
-        return RedirectResponse(graph_triples_url(request, iri, media_type), status_code=303, headers=headers)
+        triples = graph_triples_url(str(request.base_url).rstrip("/"), iri, RDF_FORMATS[media_type][0].name)
+        return RedirectResponse(triples, status_code=303, headers=headers)
     context_url = str(request.url_for("jsonld_context"))
     context = load_context(store.settings.context_file)
     body = await run_in_threadpool(resource_rdf, store, iri, media_type, context_url, context)
@@ -251,10 +256,9 @@ async def resource(
     return Response(body, media_type=content_type, headers=located)
 
 
-def graph_triples_url(request: Request, graph: str, media_type: str) -> str:
-    """The graph's triples in `media_type` from the Graph Store Protocol's read route."""
-    query = urlencode({"graph": graph, "format": RDF_FORMATS[media_type][0].name})
-    return f"{str(request.base_url).rstrip('/')}/store?{query}"
+def graph_triples_url(base: str, graph: str, format_name: str) -> str:
+    """The graph's triples in a format (ttl, nt…) from the Graph Store Protocol's read route of the server at `base`."""
+    return f"{base}/store?{urlencode({'graph': graph, 'format': format_name})}"
 
 
 def _not_found_page(iri: str) -> str:

@@ -106,16 +106,19 @@ def rules_reading_derived(store: ox.Store, rules_dir: Path, name: Callable[[Path
                     name(rule),
                     0,
                     f"the rule reads what the rules derive ({DERIVED_GRAPH}): {len(differing)} of its triples differ"
-                    f" when that graph is present, e.g. {min(map(str, differing))}; rules run without it after a"
+                    f" when that graph is present, e.g. {' '.join(min(differing))} .; rules run without it after a"
                     " load and with it after a write, so read the hand-made statements instead",
                 )
             )
     return problems
 
 
-def _triples(store: ox.Store, rule: str) -> set[ox.Triple]:
-    """A rule's triples over the union of the graphs; none for a rule that does not parse (the load said so)."""
+def _triples(store: ox.Store, rule: str) -> set[tuple[str, str, str]]:
+    """A rule's triples over the union of the graphs, every blank node written `[]`: a blank node of the rule's
+    template is a new one at each evaluation, so only what is not a blank node can tell two evaluations apart.
+    None for a rule that does not parse (the load said so)."""
     try:
-        return set(store.query(rule, use_default_graph_as_union=True))
+        triples = store.query(rule, use_default_graph_as_union=True)
     except SyntaxError:
         return set()
+    return {tuple("[]" if isinstance(term, ox.BlankNode) else str(term) for term in triple) for triple in triples}

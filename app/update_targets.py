@@ -160,8 +160,6 @@ def _graph_management(reader: _Reader, operation: str) -> set[str | None]:
         elif word in ("ALL", "NAMED"):
             return set()  # every graph: the rules then derive from what is left, which is what was asked
         kind, word = reader.next()
-    if operation == "LOAD":
-        return set(graphs[1:])  # the first is the document loaded
-    if operation in ("ADD", "COPY"):
-        return set(graphs[1:])  # the first is only read
+    if operation in ("LOAD", "ADD", "COPY"):
+        return set(graphs[1:])  # the first is only read (the document loaded, the graph added or copied)
     return set(graphs)

@@ -212,6 +212,22 @@ def test_rules_read_the_hand_made_graphs_not_each_others_output(data_copy, tmp_p
     assert shipped.exit_code == 0, shipped.output
 
 
+def test_a_rule_that_makes_blank_nodes_is_not_taken_for_one_reading_the_derived_graph(data_copy, tmp_path):
+    """A blank node in a rule's template is a new node at every evaluation: compared node by node, the rule's
+    triples always differed with and without the derived graph, and validate refused a correct rule."""
+    queries = tmp_path / "queries"
+    shutil.copytree(data_copy.queries_dir, queries)
+    (queries / "rules" / "90-notes.rq").write_text(
+        f"CONSTRUCT {{ ?stance <{SG}note> [ <{SG}noteOn> ?target ] }} WHERE {{ ?stance <{SG}target> ?target }}\n"
+    )
+    result = CliRunner().invoke(
+        cli,
+        ["validate", "--no-shacl", "--data-dir", str(data_copy.data_dir)],
+        env={"STANCEGRAPH_QUERIES_DIR": str(queries)},
+    )
+    assert result.exit_code == 0 and "90-notes.rq" not in result.output, result.output
+
+
 @pytest.fixture
 def own_shapes(data_copy, tmp_path):
     """Settings over a copy of data/ and of ontology/, whose shapes a test may break."""
