@@ -37,7 +37,7 @@ from app.store import (
     parse_payload,
     version_of,
 )
-from app.workers import PREFIXED, QueryJob, QueryOutcome, QueryPool, execute, syntax_message
+from app.workers import PREFIXED, EngineGuard, QueryJob, QueryOutcome, QueryPool, execute, syntax_message
 
 Write = Callable[[ox.Store], object]
 log = logging.getLogger("stancegraph.store")
@@ -57,7 +57,7 @@ class EmbeddedStore(Store):
         super().__init__(settings)
         self._store = ox.Store()
         self._version = new_version()
-        self._write_lock = threading.RLock()  # writes, forks of query workers and in-process lookups take turns
+        self._write_lock = EngineGuard()  # writes and forks of query workers one at a time, lookups beside each other
         self._pool = (
             QueryPool(settings.query_workers, settings.max_waiting_queries, settings.query_memory_mb, self._write_lock)
             if pooled
@@ -105,18 +105,36 @@ class EmbeddedStore(Store):
     def _lookup(self, job: QueryJob) -> QueryOutcome | None:
         """A lookup answered here, or None: not a lookup, too many rows or bytes, or a write or a fork at work.
 
-        The write lock is only tried, never waited for: held, it means a writer or a worker being forked (a
-        fork must not copy the engine in the middle of a query), and the query goes to a worker as usual.
+        Lookups share the write lock (an EngineGuard) and never wait for it: while a writer or a worker being
+        forked holds it (a fork must not copy the engine in the middle of a query), the query goes to a worker.
         """
-        if not self.answers_lookups or not is_lookup(job) or not self._write_lock.acquire(blocking=False):
+        if not is_lookup(job):
             return None
-        try:
-            outcome = execute(self._store, bounded(job))
-        except AnswerTooLarge:
-            return None
-        finally:
-            self._write_lock.release()
+        with self._here() as here:
+            if not here:
+                return None
+            try:
+                outcome = execute(self._store, bounded(job))
+            except AnswerTooLarge:
+                return None
         return outcome if complete(job, outcome) else None
+
+    def has_graph(self, graph: str) -> bool:
+        """A seek in the engine's graph index: here when lookups are answered here, else as a query."""
+        if self._pool:
+            with self._here() as here:
+                if here:
+                    return self._store.contains_named_graph(ox.NamedNode(graph))
+        return super().has_graph(graph)
+
+    @contextlib.contextmanager
+    def _here(self) -> Iterator[bool]:
+        """Whether this process may ask the engine itself now: it answers lookups, and no write or fork is at work."""
+        if not self.answers_lookups:
+            yield False
+            return
+        with self._write_lock.reading() as here:
+            yield here
 
     def dump(self, output: BinaryIO, format: ox.RdfFormat, graph: str | None = None) -> None:
         dump_store(self._store, output, format, graph)  # this version, even if a reload swaps in another

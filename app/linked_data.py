@@ -145,12 +145,16 @@ def _graph_size(store: Store, iri: str) -> int | None:
 
 
 def resource_rdf(store: Store, iri: str, media_type: str, context_url: str, context: dict) -> bytes | None:
-    """The concise bounded description in `media_type`, or None for an IRI the data does not mention."""
-    if not store.mentions(iri):
-        return None
+    """The concise bounded description in `media_type`, or None for an IRI the data does not mention.
+
+    The DESCRIBE comes first: it is a lookup (see lookups), and only an empty one needs asking whether the
+    IRI is mentioned at all (as an object only, it has an empty description rather than none)."""
     node = f"<{ox.NamedNode(iri).value}>"
     native_type = "application/n-triples" if media_type == "application/ld+json" else media_type
-    body = store.run(QueryJob(f"DESCRIBE {node}", graph_format=native_type)).body
+    described = store.run(QueryJob(f"DESCRIBE {node}", graph_format=native_type))
+    if not described.rows and not store.mentions(iri):
+        return None
+    body = described.body
     return compact(body, "nt", context, context_url) if media_type == "application/ld+json" else body
 
 

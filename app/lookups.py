@@ -5,15 +5,19 @@ such as `SELECT ?label WHERE { id:Actor3 rdfs:label ?label }` that hop costs mor
 a lookup when it is one triple pattern whose subject or object is a constant, as a SELECT (without DISTINCT,
 ORDER BY or OFFSET) or an ASK, over the default dataset (the union of all graphs, or the store's default
 graph): the engine then seeks its index at that constant and every quad it reads there is a solution, so its
-work grows with the rows it writes and with nothing else. The rows are bounded too: the answer is cut after
-`INLINE_ROWS` rows (or `INLINE_BYTES` bytes) and, if more exist, the query goes to a worker after all.
+work grows with the rows it writes and with nothing else. So does a `DESCRIBE` of constant IRIs with no
+WHERE clause (what linked-data browsers and our own RDF dereference ask): the engine writes every quad it
+reads at each IRI, and reads further only at the blank nodes among those quads' objects, each of which is a
+row written (it neither merges duplicates nor sorts, and it stops when the sink is full). The rows are
+bounded too: the answer is cut after `INLINE_ROWS` rows (or `INLINE_BYTES` bytes) and, if more exist, the
+query goes to a worker after all.
 
 The recognizer is one strict expression of that grammar, reading white space, comments and tokens exactly
 as the engine does: a text it reads differently could hide more query (a comment that the engine ends at a
 CR, say) and run it where nothing can stop it, so tests/test_lookups.py checks that the engine reads every
 text taken for a lookup with the same pattern and answers. Anything the grammar does not have (a FILTER, a
-property path, a long string, a blank node, a dataset named by the request) makes the query an ordinary one.
-Only the in-memory store answers lookups itself (see EmbeddedStore.answers_lookups)."""
+property path, a long string, a blank node, a WHERE after DESCRIBE, a dataset named by the request) makes
+the query an ordinary one. Only the in-memory store answers lookups itself (see EmbeddedStore.answers_lookups)."""
 
 import re
 from dataclasses import replace
@@ -36,8 +40,9 @@ _LITERAL = (
     r"|[0-9]+(?![0-9eE]|\.[0-9])"
 )
 _KEYWORD_END = r"(?![A-Za-z0-9_:-])"
+_PROLOGUE = rf"{_WS}(?:(?:(?i:PREFIX){_WS}{_PREFIX}{_WS}{_IRI}|(?i:BASE){_WS}{_IRI}){_WS})*+"
 _LOOKUP = re.compile(
-    rf"""{_WS}(?:(?:(?i:PREFIX){_WS}{_PREFIX}{_WS}{_IRI}|(?i:BASE){_WS}{_IRI}){_WS})*+
+    rf"""{_PROLOGUE}
     (?:(?i:SELECT){_KEYWORD_END}{_WS}(?:\*|(?:{_VAR}{_WS})++)|(?i:ASK){_KEYWORD_END})
     {_WS}(?:(?i:WHERE){_KEYWORD_END}{_WS})?\{{{_WS}
     (?P<subject>{_IRI}|{_PNAME}|{_VAR}){_WS}
@@ -46,12 +51,16 @@ _LOOKUP = re.compile(
     {_WS}(?:(?i:LIMIT){_KEYWORD_END}{_WS}[0-9]+(?![0-9eE]|\.[0-9]){_WS})?""",
     re.VERBOSE,
 )
+_DESCRIBE = re.compile(rf"{_PROLOGUE}(?i:DESCRIBE){_KEYWORD_END}{_WS}(?:(?:{_IRI}|{_PNAME}){_WS})++")
 
 
 def is_lookup(job: QueryJob) -> bool:
-    """Whether the job is one triple pattern anchored at a constant subject or object, over the default dataset."""
+    """Whether the job is one triple pattern anchored at a constant subject or object, or a DESCRIBE of constant
+    IRIs, over the default dataset."""
     if job.default_graphs is not None or job.named_graphs is not None:
         return False
+    if _DESCRIBE.fullmatch(job.query):
+        return True
     match = _LOOKUP.fullmatch(job.query)
     if match is None:
         return False

@@ -152,9 +152,10 @@ class Store(ABC):
         return bool(ox.parse_query_results(outcome.body, format=ox.QueryResultsFormat.TSV))
 
     def mentions(self, iri: str) -> bool:
-        """Whether any triple names the IRI, as subject or object (what tells a resource from a typo)."""
+        """Whether any triple names the IRI, as subject or object (what tells a resource from a typo); two
+        lookups rather than one UNION, which a worker would have to answer (see lookups)."""
         node = str(ox.NamedNode(iri))
-        return self.ask(f"ASK {{ {{ {node} ?p ?o }} UNION {{ ?s ?p {node} }} }}")
+        return self.ask(f"ASK {{ {node} ?p ?o }}") or self.ask(f"ASK {{ ?s ?p {node} }}")
 
     def has_graph(self, graph: str) -> bool:
         return self.ask(f"ASK {{ GRAPH <{ox.NamedNode(graph).value}> {{ }} }}", union_default_graph=False)

@@ -3,8 +3,8 @@
 pyoxigraph cannot cancel a running query, so each query runs in a child process forked from the process
 that holds the loaded in-memory store (fork is copy-on-write: children share its pages). At the deadline
 the child is killed with SIGKILL and a fresh one is forked; other requests, served by other workers, go on.
-The parent evaluates only lookups itself (see lookups), and only while holding the pool's fork guard, which
-every fork holds too: no store lock can be held at fork time.
+The parent evaluates only lookups itself (see lookups), and only while sharing the pool's fork guard (an
+EngineGuard), which every fork holds alone: no store lock can be held at fork time.
 """
 
 import asyncio
@@ -410,13 +410,53 @@ class _Turn:
 StoreOpener = Callable[[], ox.Store]
 
 
+class EngineGuard:
+    """Who may be inside the engine of this process: writers and forks one at a time (re-entrant, as a write
+    forks new workers), or any number of in-process readers (lookups), never both, since a fork must not copy
+    the engine in the middle of a query. Readers never wait: while a writer holds it or waits for it, `reading`
+    says no and the query goes to a worker."""
+
+    def __init__(self):
+        self._exclusive = threading.RLock()
+        self._state = threading.Condition()
+        self._readers = 0
+        self._writers = 0  # exclusive holds and waits, nested ones included
+
+    def __enter__(self) -> "EngineGuard":
+        with self._state:
+            self._writers += 1  # from now on no new reader comes in
+        self._exclusive.acquire()
+        with self._state:
+            self._state.wait_for(lambda: not self._readers)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._exclusive.release()
+        with self._state:
+            self._writers -= 1
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[bool]:
+        """Whether this thread may read the engine here now (without waiting); the guard is shared meanwhile."""
+        with self._state:
+            here = not self._writers
+            self._readers += here
+        try:
+            yield here
+        finally:
+            if here:
+                with self._state:
+                    self._readers -= 1
+                    self._state.notify_all()
+
+
 class QueryPool:
     """A fixed number of forked workers over one store snapshot; replaced whenever the data changes.
 
     Each worker gets its store from an opener called in the child right after the fork: the in-memory
     store inherited from the parent, or its own read-only handle on an on-disk store. Queries come from
     threads (`run`) and from the event loop (`run_async`, no thread hop); both wait in one line for a free
-    worker. Every fork holds `fork_guard`, which the store holds while it writes or answers a lookup itself.
+    worker. Every fork holds `fork_guard` (an EngineGuard of the store's: it writes under it too).
     """
 
     def __init__(

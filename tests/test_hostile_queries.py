@@ -17,6 +17,7 @@ from tests.live import stancegraph_server
 
 LIMIT = 2.0  # the server's query time limit in these tests
 ASK = "ASK { <https://stancegraph.org/id/Russia> ?p ?o }"  # a lookup: answered without a worker
+DESCRIBE = "DESCRIBE <https://stancegraph.org/id/Russia>"  # a lookup too
 ANY_TRIPLE = "ASK { ?s ?p ?o }"  # as quick, but not anchored at a constant: a worker's job
 HOSTILE = {
     "cross join": "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }",
@@ -91,10 +92,14 @@ def test_a_saturated_server_answers_503_with_retry_after_but_still_answers_looku
             time.sleep(0.5)
             refused = httpx.get(f"{base}/sparql", params={"query": ANY_TRIPLE}, timeout=30)
             lookup = httpx.get(f"{base}/sparql", params={"query": ASK, "format": "json"}, timeout=30)
+            described = httpx.get(f"{base}/sparql", params={"query": DESCRIBE, "format": "nt"}, timeout=30)
+            dereferenced = httpx.get(f"{base}/id/Russia", headers={"accept": "text/turtle"}, timeout=30)
             assert slow.result().status_code == 503
         assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
         assert "busy" in refused.text
         assert lookup.status_code == 200 and lookup.json()["boolean"] is True, "lookups need no worker"
+        assert described.status_code == 200 and "Russia" in described.text, "nor does a DESCRIBE of an IRI"
+        assert dereferenced.status_code == 200 and "rdfs:label" in dereferenced.text, "nor an RDF dereference"
         assert httpx.get(f"{base}/sparql", params={"query": ANY_TRIPLE}, timeout=30).status_code == 200
 
 

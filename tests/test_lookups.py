@@ -24,6 +24,10 @@ LOOKUPS = [
     # what rdflib's SPARQLStore sends for graph.triples((s, None, None)) and graph.subjects(None, o)
     "SELECT ?p ?o  { <https://stancegraph.org/id/Russia> ?p ?o }",
     "SELECT ?s ?p  { ?s ?p <https://stancegraph.org/id/Russia> }",
+    # what linked-data browsers, YASGUI's links and our RDF dereference ask
+    "DESCRIBE <https://stancegraph.org/id/Russia>",
+    SG + "describe id:Russia id:UnitedStates # both\n",
+    "BASE <https://stancegraph.org/id/>\nDESCRIBE<Russia><UnitedStates>",
 ]
 NOT_LOOKUPS = {
     "no constant subject or object": "SELECT * { ?s ?p ?o }",
@@ -44,7 +48,13 @@ NOT_LOOKUPS = {
     "a string with an escape": 'SELECT ?s { ?s ?p "a\\"b" }',
     "VALUES": "SELECT ?o { <x:s> ?p ?o } VALUES ?o { 1 }",
     "CONSTRUCT": "CONSTRUCT WHERE { <x:s> ?p ?o }",
-    "DESCRIBE": "DESCRIBE <x:s>",
+    "DESCRIBE of a variable": "DESCRIBE ?s WHERE { ?s ?p ?o }",
+    "DESCRIBE with a WHERE": "DESCRIBE <x:s> WHERE { ?a ?b ?c }",
+    "DESCRIBE *": "DESCRIBE * WHERE { <x:s> ?p ?o }",
+    "DESCRIBE FROM": "DESCRIBE <x:s> FROM <x:g>",
+    "DESCRIBE of a blank node": "DESCRIBE _:b",
+    "DESCRIBE with a solution modifier": "DESCRIBE <x:s> LIMIT 1",
+    "DESCRIBE with more after a comment ended by a CR": "DESCRIBE <x:s> #\r?x WHERE { ?x ?p ?o }",
     "a local name the engine reads as one term": "PREFIX ex: <x:>\nSELECT ?o { ex:s:p ?o }",
     "a decimal the engine reads as one number": "SELECT ?s { ?s ?p 5.0 }",
     # a comment ends at a CR for the engine: after it, a cross join of the whole store
@@ -94,6 +104,36 @@ def test_a_lookup_answers_what_a_worker_answers(client, accept):
     assert sorted(answers[0].text.splitlines()) == sorted(answers[1].text.splitlines())
 
 
+@pytest.mark.parametrize("media_type", ["application/n-triples", "text/turtle", "application/ld+json"])
+def test_a_describe_answers_what_a_worker_answers(make_client, media_type):
+    """`DESCRIBE <iri>` is answered in-process, with the blank nodes it reaches; the same DESCRIBE with an
+    empty WHERE goes to a worker: the triples are the same."""
+    import rdflib
+    from rdflib.compare import isomorphic
+
+    client = make_client(admin_token=TOKEN)
+    nested = '<x:hub> <x:has> [ <x:name> "n" ; <x:more> [ <x:deep> 1 ] ] ; <x:next> <x:other> .'
+    _update(client, f"INSERT DATA {{ GRAPH <x:nested> {{ {nested} }} }}")
+    in_process, worker = "DESCRIBE <x:hub>", "DESCRIBE <x:hub> WHERE {}"
+    assert is_lookup(QueryJob(in_process)) and not is_lookup(QueryJob(worker))
+    answers = [client.get("/sparql", params={"query": q}, headers={"accept": media_type}) for q in (in_process, worker)]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].headers["content-type"] == answers[1].headers["content-type"]
+    assert answers[0].headers["stancegraph-rows"] == answers[1].headers["stancegraph-rows"] == "5"
+    rdflib_format = {"application/n-triples": "nt", "text/turtle": "turtle", "application/ld+json": "json-ld"}
+    graphs = [rdflib.Graph().parse(data=a.text, format=rdflib_format[media_type]) for a in answers]
+    assert isomorphic(*graphs) and len(graphs[0]) == 5
+
+
+def test_a_describe_with_more_rows_than_answered_in_process_gets_every_row(make_client):
+    client = make_client(admin_token=TOKEN)
+    _insert_many(client, INLINE_ROWS + 500)
+    response = client.get("/sparql", params={"query": "DESCRIBE <x:hub>", "format": "nt"})
+    assert response.headers["stancegraph-rows"] == str(INLINE_ROWS + 500)
+    assert len(response.text.splitlines()) == INLINE_ROWS + 500
+    assert response.headers["stancegraph-truncated"] == "false"
+
+
 def test_a_lookup_with_a_syntax_error_is_a_400_that_says_where(client):
     response = client.get("/sparql", params={"query": "SELECT ?o { undeclared:s ?p ?o }"})
     assert response.status_code == 400 and "line 1" in response.text
@@ -101,9 +141,13 @@ def test_a_lookup_with_a_syntax_error_is_a_400_that_says_where(client):
 
 def _insert_many(client, count: int) -> None:
     triples = " ".join(f"<x:hub> <x:has> <x:item{i}> ." for i in range(count))
+    _update(client, f"INSERT DATA {{ GRAPH <x:many> {{ {triples} }} }}")
+
+
+def _update(client, update: str) -> None:
     response = client.post(
         "/sparql",
-        content=f"INSERT DATA {{ GRAPH <x:many> {{ {triples} }} }}",
+        content=update,
         headers={"content-type": "application/sparql-update", "authorization": f"Bearer {TOKEN}"},
     )
     assert response.status_code == 204, response.text
@@ -240,6 +284,27 @@ def test_what_is_taken_for_a_lookup_is_what_the_engine_reads(separators, subject
     assert {variable.value for variable in seen.variables} == variables, repr(text)
     plain = f"PREFIX ex: <x:> SELECT * WHERE {{ {subject} {predicate} {obj} }}"
     assert _rows(seen) == _rows(store.query(plain, use_default_graph_as_union=True)), repr(text)
+
+
+@hypothesis.settings(max_examples=200, deadline=None, derandomize=True)
+@hypothesis.given(
+    separators=hypothesis.strategies.lists(hypothesis.strategies.sampled_from(SEPARATORS), min_size=3, max_size=3),
+    described=hypothesis.strategies.lists(
+        hypothesis.strategies.sampled_from(["<x:s>", "ex:s", "<x:o>", "ex:o"]), min_size=1, max_size=2
+    ),
+)
+def test_what_is_taken_for_a_describe_lookup_is_what_the_engine_reads(separators, described):
+    """The same for DESCRIBE: a text taken for a lookup describes exactly its IRIs, nothing hidden after them."""
+    one, two, three = separators
+    text = f"PREFIX ex: <x:>{one}DESCRIBE{two}{' '.join(described)}{three}"
+    if not is_lookup(QueryJob(text)):
+        return
+    store = _small_store()
+    plain = "DESCRIBE " + " ".join(
+        term.replace("ex:", "<x:") + (">" if term.startswith("ex:") else "") for term in described
+    )
+    seen = {str(t) for t in store.query(text, use_default_graph_as_union=True)}
+    assert seen == {str(t) for t in store.query(plain, use_default_graph_as_union=True)} != set(), repr(text)
 
 
 def _small_store():

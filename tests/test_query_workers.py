@@ -11,7 +11,7 @@ import pytest
 
 from app.settings import Settings
 from app.store import open_store
-from app.workers import QueryJob, QueryTimeout
+from app.workers import EngineGuard, QueryJob, QueryTimeout
 from tests.live import stancegraph_process
 
 CROSS_JOIN = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
@@ -104,3 +104,47 @@ def test_app_processes_share_the_machines_query_workers_unless_told_otherwise(ex
         while (workers := _query_workers_of_app_processes(server.pid)) != expected and time.monotonic() < deadline:
             time.sleep(0.2)  # each app process forks its workers once it has loaded data/
     assert workers == expected
+
+
+def test_lookups_share_the_engine_guard_and_a_write_or_fork_has_it_alone():
+    """In-process lookups from several threads (linked-data pages run in a thread pool) read side by side; a
+    writer waits for the readers in the engine and keeps new ones out (they go to a worker) until it is done."""
+    guard = EngineGuard()
+    inside, release = threading.Barrier(2), threading.Event()
+
+    def reader() -> bool:
+        with guard.reading() as here:
+            inside.wait(timeout=5)  # both readers are in at once: neither waited for the other
+            release.wait(timeout=5)
+        return here
+
+    readers = [threading.Thread(target=lambda: seen.append(reader())) for _ in range(2)]
+    seen: list[bool] = []
+    for thread in readers:
+        thread.start()
+    time.sleep(0.1)
+    entered, written = threading.Event(), threading.Event()
+
+    def write() -> None:
+        with guard:
+            entered.set()
+            written.wait(timeout=5)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    time.sleep(0.1)
+    assert not entered.is_set(), "the writer waits for the readers in the engine"
+    with guard.reading() as here:
+        assert not here, "no new reader while a writer waits"
+    release.set()
+    for thread in readers:
+        thread.join(timeout=5)
+    assert entered.wait(timeout=5) and seen == [True, True]
+    with guard.reading() as here:
+        assert not here, "nor while it writes"
+    written.set()
+    writer.join(timeout=5)
+    with guard, guard:  # re-entrant: a write forks new workers under it
+        pass
+    with guard.reading() as here:
+        assert here, "readers are back once the writer is done"

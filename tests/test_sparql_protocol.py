@@ -221,6 +221,19 @@ def test_read_only_by_default(client):
     assert client.get("/sparql", params={"query": "ASK { <http://example.org/a> ?p ?o }"}).json()["boolean"] is False
 
 
+def test_an_empty_named_graph_exists_and_an_absent_one_does_not(make_client):
+    """Whether a graph exists is a seek in the graph index on the embedded stores, a query on a remote one."""
+    client = make_client(admin_token=TOKEN)
+    update = {"content-type": "application/sparql-update", "authorization": f"Bearer {TOKEN}"}
+    created = client.post("/sparql", content="CREATE GRAPH <http://example.org/empty>", headers=update)
+    assert created.status_code == 204, created.text
+    empty = client.get("/store?graph=http://example.org/empty", headers={"accept": "application/n-triples"})
+    assert empty.status_code == 200 and empty.text.strip() == ""
+    assert client.get("/store?graph=http://example.org/absent").status_code == 404
+    redirect = client.get("/id/graph/000_dcc2f28bf5a60eb8", headers={"accept": "text/turtle"}, follow_redirects=False)
+    assert redirect.status_code == 303 and "graph%2F000_dcc2f28bf5a60eb8" in redirect.headers["location"]
+
+
 def test_graph_store_protocol(make_client):
     store = make_client(admin_token=TOKEN)
     auth = {"authorization": f"Bearer {TOKEN}"}
