@@ -148,3 +148,14 @@ def test_lookups_share_the_engine_guard_and_a_write_or_fork_has_it_alone():
         pass
     with guard.reading() as here:
         assert here, "readers are back once the writer is done"
+
+
+def test_a_job_and_an_answer_larger_than_one_read_cross_whole(one_worker):
+    """A worker reads the first 64 KB of a message, then exactly what its length says is missing: a 2 MB query
+    and its 1.9 MB answer arrive whole, from a thread and from the event loop."""
+    values = " ".join(str(i) for i in range(300_000))
+    job = QueryJob(f"SELECT ?i WHERE {{ VALUES ?i {{ {values} }} }}", result_format="text/tab-separated-values")
+    for outcome in (one_worker.run(job), asyncio.run(one_worker.run_async(job))):
+        lines = outcome.body.decode().splitlines()
+        assert outcome.rows == 300_000 and len(lines) == 300_001
+        assert lines[1] == "0" and lines[-1] == "299999" and len(outcome.body) > 1_900_000
