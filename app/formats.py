@@ -5,6 +5,7 @@ Query-string `format=` short names (json, csv, ttl, ...) override the Accept hea
 curl users expect.
 """
 
+import functools
 from dataclasses import dataclass
 
 import mimeparse
@@ -103,6 +104,12 @@ def negotiate(accept: str | None, format_param: str | None, offered: list[str], 
     With `aliases`, types clients send for SPARQL results and RDF (application/json, text/plain, ...) count
     as the canonical type they stand for; the REST API turns that off, as its application/json is its own.
     """
+    return _negotiated(accept, format_param, tuple(offered), aliases)
+
+
+@functools.lru_cache(maxsize=512)
+def _negotiated(accept: str | None, format_param: str | None, offered: tuple[str, ...], aliases: bool) -> str:
+    """Clients send the same few Accept headers again and again; parsing one costs more than a page's query."""
     solutions = offered[0] in RESULT_FORMATS
     table = (RESULT_ALIASES if solutions else RDF_ALIASES) if aliases else {}
     if format_param:
@@ -115,7 +122,7 @@ def negotiate(accept: str | None, format_param: str | None, offered: list[str], 
     if not accept or not accept.strip():
         return offered[0]
     # mimeparse breaks ties in favour of the later candidate: list ours so the default comes last.
-    candidates = [alias for alias, target in table.items() if target in offered] + offered[::-1]
+    candidates = [alias for alias, target in table.items() if target in offered] + list(offered[::-1])
     try:
         best = mimeparse.best_match(candidates, accept)
     except (mimeparse.MimeTypeParseException, ValueError) as err:

@@ -144,6 +144,13 @@ def _graph_size(store: Store, iri: str) -> int | None:
     return int(store.select(count, union_default_graph=False)[0]["n"].value)
 
 
+def graph_or_rdf(store: Store, iri: str, media_type: str, context_url: str, context: dict) -> tuple[bool, bytes | None]:
+    """(True, None) if the IRI names a graph, else (False, its description or None): one trip to a thread."""
+    if store.has_graph(iri):
+        return True, None
+    return False, resource_rdf(store, iri, media_type, context_url, context)
+
+
 def resource_rdf(store: Store, iri: str, media_type: str, context_url: str, context: dict) -> bytes | None:
     """The concise bounded description in `media_type`, or None for an IRI the data does not mention.
 
@@ -247,12 +254,13 @@ async def resource(
         if description is None:
             return HTMLResponse(_not_found_page(iri), status_code=404, headers=headers)
         return HTMLResponse(render_page(request, description), headers=headers | {"ETag": etag})
-    if await run_in_threadpool(store.has_graph, iri):  # a graph's IRI stands for its triples
+    jsonld = media_type == "application/ld+json"
+    context_url = str(request.url_for("jsonld_context")) if jsonld else ""  # finding a route's URL takes a while
+    context = load_context(store.settings.context_file) if jsonld else {}
+    is_graph, body = await run_in_threadpool(graph_or_rdf, store, iri, media_type, context_url, context)
+    if is_graph:  # a graph's IRI stands for its triples
         triples = graph_triples_url(str(request.base_url).rstrip("/"), iri, RDF_FORMATS[media_type][0].name)
         return RedirectResponse(triples, status_code=303, headers=headers)
-    context_url = str(request.url_for("jsonld_context"))
-    context = load_context(store.settings.context_file)
-    body = await run_in_threadpool(resource_rdf, store, iri, media_type, context_url, context)
     if body is None:
         raise HTTPException(404, f"{iri} is not described in this dataset")
     content_type = RDF_FORMATS[media_type][0].content_type
