@@ -65,6 +65,24 @@ def test_unknown_iris_are_404_in_every_format(client):
     assert response.status_code == 404 and "not described" in response.json()["detail"]
 
 
+def test_an_iri_only_ever_an_object_has_an_empty_description_not_a_404(make_client):
+    """Its DESCRIBE is empty, so whether anything mentions it decides between 200 and 404."""
+    client = make_client(admin_token="ld-token")
+    update = f"INSERT DATA {{ GRAPH <x:g> {{ <x:s> <x:p> <{ID}OnlyAnObject> }} }}"
+    headers = {"content-type": "application/sparql-update", "authorization": "Bearer ld-token"}
+    assert client.post("/sparql", content=update, headers=headers).status_code == 204
+    for fmt, name in (("text/turtle", "turtle"), ("application/n-triples", "nt"), ("application/ld+json", "json-ld")):
+        response = client.get("/id/OnlyAnObject", headers={"accept": fmt})
+        assert response.status_code == 200, fmt
+        text = response.text
+        if name == "json-ld":  # the published context, inlined: the test server is not on the network
+            document = response.json()
+            document["@context"] = client.get("/ontology/context.jsonld").json()["@context"]
+            text = json.dumps(document)
+        assert len(rdflib.Graph().parse(data=text, format=name)) == 0
+    assert client.get("/id/NotEvenAnObject", headers={"accept": "text/turtle"}).status_code == 404
+
+
 @pytest.mark.parametrize("page", ["/id/Russia", "/id/doc/000_dcc2f28bf5a60eb8", "/id/graph/derived"])
 def test_every_link_of_a_page_to_this_server_leads_somewhere(client, page):
     """Each statement's "stated in" tag links to its graph's IRI: for …/graph/derived, entities, links and
