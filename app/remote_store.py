@@ -194,6 +194,8 @@ class RemoteStore(Store):
         self._commit("", fingerprint=fingerprint, version=version_of(fingerprint))
 
     def _put_graph(self, iri: str, ntriples: bytes) -> None:
+        if iri == DERIVED_GRAPH:
+            _warn_about_blank_nodes(ntriples)
         if self.endpoints.store:
             try:
                 graph_url, headers = _with_graph(self.endpoints.store, iri), {"Content-Type": N_TRIPLES}
@@ -367,6 +369,23 @@ class RemoteStore(Store):
             return False
         self._commit_deriving(f"DROP {_graph_clause(graph)}")
         return True
+
+
+def _warn_about_blank_nodes(derived: bytes) -> None:
+    """Say when the rules derived triples about blank nodes (a stance held by an unnamed coalition): put into a
+    remote store they are about new nodes, since neither protocol can name a blank node the store holds."""
+    if b"_:" not in derived:  # no blank node (or a literal that says `_:`): nothing to parse
+        return
+    about = sum(
+        isinstance(quad.subject, ox.BlankNode) or isinstance(quad.object, ox.BlankNode)
+        for quad in ox.parse(derived, format=ox.RdfFormat.N_TRIPLES)
+    )
+    if about:
+        log.warning(
+            "%d derived triples are about blank nodes: in a sparql: store they are about new nodes, not the ones "
+            "the data holds (give such holders IRIs)",
+            about,
+        )
 
 
 def _insert(graph: str | None, data: bytes, media_type: str) -> str:

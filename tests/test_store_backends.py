@@ -116,6 +116,24 @@ def test_a_derived_triple_about_a_blank_node_is_about_that_node_after_a_load_and
     store.release()
 
 
+def test_a_remote_store_says_that_derived_triples_about_blank_nodes_are_about_new_nodes(data_copy, caplog):
+    """Neither protocol can name a blank node the remote store holds: the log says so at the load and after
+    a write, rather than the derived graph silently holding triples about nameless new nodes."""
+    coalition = with_an_unnamed_coalition(data_copy)
+    with oxigraph_server(union_default_graph=True) as base:
+        remote = coalition.model_copy(update={"store": f"sparql:{base}/query,{base}/update,{base}/store"})
+        with caplog.at_level("WARNING", logger="stancegraph.store"):
+            store = open_store(remote)
+            store.update(f"INSERT DATA {{ {MARKER} }}")
+        warnings = [r.getMessage() for r in caplog.records if "about blank nodes" in r.getMessage()]
+        assert len(warnings) == 2 and warnings[0].startswith("2 derived triples are about blank nodes")
+        store.release()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="stancegraph.store"):
+        open_store(coalition.model_copy(update={"store": "memory"})).release()
+    assert not [r for r in caplog.records if "about blank nodes" in r.getMessage()]
+
+
 def test_an_on_disk_load_holds_the_dataset_built_in_memory_blank_nodes_included(data_copy, tmp_path):
     """The load is built in memory and copied to disk: every quad, and a blank node in two graphs (the
     unnamed coalition in its encoding and in the derived graph) still one node."""
