@@ -18,10 +18,11 @@ from urllib.parse import urlencode
 
 import jinja2
 import pyoxigraph as ox
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from app.cache import VersionedCache
 from app.exports import gzipped_dump
 from app.formats import RDF_FORMATS, BadAccept, NotAcceptable, negotiate
 from app.http_common import client_has, version_etag
@@ -45,6 +46,8 @@ GRAPH_ROLES = {
     LINKS_GRAPH: "links to external datasets (data/links/)",
     ONTOLOGY_GRAPH: "the vocabulary (ontology/)",
 }
+
+PAGE_CACHE_BYTES = 64 << 20  # pages and descriptions kept per app (an actor's page at 1M triples: 0.2 s to build)
 
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("app", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
@@ -244,16 +247,36 @@ async def resource(
         ox.NamedNode(iri)
     except (ValueError, IndexError):
         raise HTTPException(400, f"/id/{path} is not a valid IRI path") from None
-    headers = {"Vary": "Accept", "Stancegraph-Data-Version": store.data_version}
-    etag = version_etag(store.data_version, (str(request.url), media_type))  # the page's links name its host
+    version = store.data_version
+    headers = {"Vary": "Accept", "Stancegraph-Data-Version": version}
+    key = (str(request.url), media_type)  # the page's links name its host
+    etag = version_etag(version, key)
     if client_has(request, etag):
         return Response(status_code=304, headers=headers | {"ETag": etag})
+    fresh = "no-cache" in request.headers.get("cache-control", "")
+    pages: VersionedCache = request.app.state.pages
+    page = None if fresh else pages.peek(version, key)
+    if page is None:
+        page = await _page(request, store, iri, media_type, headers)
+        if isinstance(page, Response):
+            return page  # a 404 or a graph's 303: cheap, not kept
+        pages.put(version, key, page)
+    if media_type == "text/html":
+        return HTMLResponse(page, headers=headers | {"ETag": etag})
+    content_type = RDF_FORMATS[media_type][0].content_type
+    return Response(
+        page, media_type=content_type, headers=headers | {"ETag": etag, "Content-Location": str(request.url)}
+    )
+
+
+async def _page(request: Request, store: Store, iri: str, media_type: str, headers: dict) -> str | bytes | Response:
+    """The resource's HTML page or RDF description, or the response that stands instead (404, a graph's 303)."""
     if media_type == "text/html":
         evidence = request.app.state.named_queries.queries.get("evidence")
         description = await run_in_threadpool(describe_resource, store, iri, evidence)
         if description is None:
             return HTMLResponse(_not_found_page(iri), status_code=404, headers=headers)
-        return HTMLResponse(render_page(request, description), headers=headers | {"ETag": etag})
+        return render_page(request, description)
     jsonld = media_type == "application/ld+json"
     context_url = str(request.url_for("jsonld_context")) if jsonld else ""  # finding a route's URL takes a while
     context = load_context(store.settings.context_file) if jsonld else {}
@@ -263,9 +286,13 @@ async def resource(
         return RedirectResponse(triples, status_code=303, headers=headers)
     if body is None:
         raise HTTPException(404, f"{iri} is not described in this dataset")
-    content_type = RDF_FORMATS[media_type][0].content_type
-    located = headers | {"ETag": etag, "Content-Location": str(request.url)}
-    return Response(body, media_type=content_type, headers=located)
+    return body
+
+
+def add_routes(app: FastAPI) -> None:
+    """The linked-data routes, with the app's own cache of pages and descriptions (until the data changes)."""
+    app.include_router(router)
+    app.state.pages = VersionedCache(size=1024, budget=PAGE_CACHE_BYTES, weigh=len)
 
 
 def graph_triples_url(base: str, graph: str, format_name: str) -> str:

@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     admin.add_routes(app, settings.writable)
     named_query_routes.add_routes(app, store)
     graph_view_routes.add_routes(app)
-    app.include_router(linked_data.router)
+    linked_data.add_routes(app)
     api_docs.add_routes(app)
     mount_assets(app)
     mount_graph_assets(app)

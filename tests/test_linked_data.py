@@ -121,6 +121,43 @@ def test_a_crawler_revalidates_a_page_with_its_etag(client):
     assert unknown.status_code == 404, "'any representation' of an IRI nothing mentions is no 304"
 
 
+def test_pages_and_descriptions_are_built_once_per_data_version(make_client, monkeypatch):
+    """A repeated page comes from the app's cache until the data changes; `Cache-Control: no-cache` rebuilds it."""
+    from app import linked_data
+
+    client = make_client(admin_token="ld-token")
+    built: list[str] = []
+
+    def counted(name: str):
+        build = getattr(linked_data, name)
+
+        def counting(*args):
+            built.append(name)
+            return build(*args)
+
+        return counting
+
+    for name in ("describe_resource", "graph_or_rdf"):
+        monkeypatch.setattr(linked_data, name, counted(name))
+
+    def fetch(accept: str, **headers: str):
+        response = client.get("/id/Russia", headers={"accept": accept, **headers})
+        assert response.status_code == 200 and "Russia" in response.text
+        return response
+
+    first = [fetch(accept) for accept in ("text/html", "text/turtle", "text/html", "text/turtle")]
+    assert built == ["describe_resource", "graph_or_rdf"], "each built once, then kept"
+    assert first[0].text == first[2].text and first[1].text == first[3].text
+    assert first[0].headers["etag"] == first[2].headers["etag"] != first[1].headers["etag"]
+    fetch("text/turtle", **{"cache-control": "no-cache"})
+    assert built[-1] == "graph_or_rdf" and len(built) == 3
+    update = 'INSERT DATA { GRAPH <x:g> { <https://stancegraph.org/id/Russia> <x:says> "something new" } }'
+    headers = {"content-type": "application/sparql-update", "authorization": "Bearer ld-token"}
+    assert client.post("/sparql", content=update, headers=headers).status_code == 204
+    assert "something new" in fetch("text/turtle").text and len(built) == 4
+    assert "something new" in fetch("text/html").text and len(built) == 5
+
+
 def test_a_json_client_gets_json_ld(client):
     response = client.get("/id/Russia", headers={"accept": "application/json"})
     assert response.status_code == 200 and response.headers["content-type"] == "application/ld+json"
