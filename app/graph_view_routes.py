@@ -1,7 +1,6 @@
 """Graph views over HTTP: `GET /views/{name}` in the format asked for, cached per data version with ETags."""
 
 import datetime
-import gzip
 import itertools
 import sys
 from collections.abc import Hashable
@@ -16,23 +15,18 @@ from app import graph_formats, graph_views
 from app.cache import VersionedCache
 from app.formats import BadAccept, NotAcceptable, negotiate
 from app.graph_page import graph_page
-from app.http_common import (
-    GZIP_FROM,
-    GZIP_LEVEL,
-    accepts_gzip,
-    client_has,
-    declared_parameters_only,
-    version_etag,
-)
+from app.http_common import client_has, declared_parameters_only, kept_response, version_etag
 from app.named_queries import expand_iri
 from app.store import Store
 
 router = APIRouter(prefix="/views", tags=["graph views"], dependencies=[Depends(declared_parameters_only)])
 
 
-def _weight(value: nx.Graph | tuple[bytes, str]) -> int:
-    """Bytes a cached value holds: an answer's body, or a graph's attributes and adjacency (within about a third
-    of what tracemalloc counts for the views of a 1M-triple corpus)."""
+def _weight(value: nx.Graph | tuple[bytes, str] | bytes) -> int:
+    """Bytes a cached value holds: an answer's body (or its gzipped copy), or a graph's attributes and adjacency
+    (within about a third of what tracemalloc counts for the views of a 1M-triple corpus)."""
+    if isinstance(value, bytes):
+        return len(value)
     if isinstance(value, tuple):
         return len(value[0])
     attributes = itertools.chain(
@@ -128,12 +122,7 @@ async def _answer(request: Request, graph_key: Hashable, compute, format_name: s
         except graph_views.UnknownResource as err:
             raise HTTPException(404, str(err)) from None
     body, content_type = answer
-    if len(body) < GZIP_FROM or not accepts_gzip(request.scope["headers"]):
-        return Response(body, media_type=content_type, headers=headers)
-    zipped = _cache.peek(store.data_version, (*key, "gzip")) or await run_in_threadpool(
-        _cache.get, store.data_version, (*key, "gzip"), lambda: (gzip.compress(body, GZIP_LEVEL), content_type)
-    )  # kept beside the answer: a browser asking a cached 1M view again pays 2 ms, not 30 ms of compression
-    return Response(zipped[0], media_type=content_type, headers=headers | {"Content-Encoding": "gzip"})
+    return await kept_response(request, _cache, store.data_version, key, body, content_type, headers)
 
 
 @router.get("", summary="The graph views and what they show")

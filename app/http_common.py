@@ -1,5 +1,6 @@
 """What every HTTP router shares: bounded request bodies, plain-text errors, the admin token check."""
 
+import gzip
 import hashlib
 import hmac
 import logging
@@ -8,8 +9,10 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote_plus
 
 from fastapi import HTTPException, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
 
+from app.cache import VersionedCache
 from app.settings import Settings
 
 log = logging.getLogger("stancegraph.http")
@@ -94,6 +97,21 @@ GZIP_FROM = 1024  # bytes: a smaller answer is sent as it is
 def accepts_gzip(headers: list[tuple[bytes, bytes]]) -> bool:
     """Whether a request's raw headers accept a gzipped answer."""
     return any(name == b"accept-encoding" and b"gzip" in value for name, value in headers)
+
+
+async def kept_response(
+    request: Request, cache: VersionedCache, version: str, key: tuple, body: bytes, media_type: str, headers: dict
+) -> Response:
+    """A body kept in `cache` under `key`, sent as it is or, to a client that accepts it, gzipped, the gzipped
+    copy kept beside it (the app's middleware leaves it as it is): a browser asking a cached 1M view again pays
+    2 ms, not 30 ms of compression."""
+    if len(body) < GZIP_FROM or not accepts_gzip(request.scope["headers"]):
+        return Response(body, media_type=media_type, headers=headers)
+    zipped_key = (*key, "gzip")
+    zipped = cache.peek(version, zipped_key) or await run_in_threadpool(
+        cache.get, version, zipped_key, lambda: gzip.compress(body, GZIP_LEVEL)
+    )
+    return Response(zipped, media_type=media_type, headers=headers | {"Content-Encoding": "gzip"})
 
 
 def client_has(request: Request, etag: str) -> bool:

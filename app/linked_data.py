@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from app.cache import VersionedCache
 from app.exports import gzipped_dump
 from app.formats import RDF_FORMATS, BadAccept, NotAcceptable, negotiate
-from app.http_common import client_has, version_etag
+from app.http_common import client_has, kept_response, version_etag
 from app.jsonld import compact, load_context
 from app.named_queries import Answer, NamedQuery, answer, json_rows, labels_of
 from app.namespaces import DERIVED_GRAPH, ENTITIES_GRAPH, GRAPH, ID, IMPORT_GRAPHS, LINKS_GRAPH, ONTOLOGY_GRAPH, RDF
@@ -262,21 +262,19 @@ async def resource(
             return page  # a 404 or a graph's 303: cheap, not kept
         pages.put(version, key, page)
     if media_type == "text/html":
-        return HTMLResponse(page, headers=headers | {"ETag": etag})
-    content_type = RDF_FORMATS[media_type][0].content_type
-    return Response(
-        page, media_type=content_type, headers=headers | {"ETag": etag, "Content-Location": str(request.url)}
-    )
+        return await kept_response(request, pages, version, key, page, media_type, headers | {"ETag": etag})
+    located = headers | {"ETag": etag, "Content-Location": str(request.url)}
+    return await kept_response(request, pages, version, key, page, RDF_FORMATS[media_type][0].content_type, located)
 
 
-async def _page(request: Request, store: Store, iri: str, media_type: str, headers: dict) -> str | bytes | Response:
+async def _page(request: Request, store: Store, iri: str, media_type: str, headers: dict) -> bytes | Response:
     """The resource's HTML page or RDF description, or the response that stands instead (404, a graph's 303)."""
     if media_type == "text/html":
         evidence = request.app.state.named_queries.queries.get("evidence")
         description = await run_in_threadpool(describe_resource, store, iri, evidence)
         if description is None:
             return HTMLResponse(_not_found_page(iri), status_code=404, headers=headers)
-        return render_page(request, description)
+        return render_page(request, description).encode()
     jsonld = media_type == "application/ld+json"
     context_url = str(request.url_for("jsonld_context")) if jsonld else ""  # finding a route's URL takes a while
     context = load_context(store.settings.context_file) if jsonld else {}

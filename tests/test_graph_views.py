@@ -531,12 +531,12 @@ def test_a_view_is_gzipped_once_and_sent_gzipped_again_from_the_cache(client, mo
     cached answer itself (2 ms)."""
     import gzip
 
-    from app import graph_view_routes
+    from app import graph_view_routes, http_common
     from app.cache import VersionedCache
 
     monkeypatch.setattr(graph_view_routes, "_cache", VersionedCache(size=16))  # the backends share data versions
     compressions, compress = [], gzip.compress
-    monkeypatch.setattr(graph_view_routes.gzip, "compress", lambda *a: compressions.append(1) or compress(*a))
+    monkeypatch.setattr(http_common.gzip, "compress", lambda *a: compressions.append(1) or compress(*a))
     params = {"format": "json", "as_of": "2031-01-01"}
     answers = [client.get("/views/stances", params=params, headers={"accept-encoding": "gzip"}) for _ in range(3)]
     plain = client.get("/views/stances", params=params, headers={"accept-encoding": "identity"})

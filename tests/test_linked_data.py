@@ -123,7 +123,7 @@ def test_a_crawler_revalidates_a_page_with_its_etag(client):
 
 def test_pages_and_descriptions_are_built_once_per_data_version(make_client, monkeypatch):
     """A repeated page comes from the app's cache until the data changes; `Cache-Control: no-cache` rebuilds it."""
-    from app import linked_data
+    from app import http_common, linked_data
 
     client = make_client(admin_token="ld-token")
     built: list[str] = []
@@ -139,6 +139,8 @@ def test_pages_and_descriptions_are_built_once_per_data_version(make_client, mon
 
     for name in ("describe_resource", "graph_or_rdf"):
         monkeypatch.setattr(linked_data, name, counted(name))
+    compressions, compress = [], http_common.gzip.compress
+    monkeypatch.setattr(http_common.gzip, "compress", lambda *a: compressions.append(1) or compress(*a))
 
     def fetch(accept: str, **headers: str):
         response = client.get("/id/Russia", headers={"accept": accept, **headers})
@@ -149,6 +151,9 @@ def test_pages_and_descriptions_are_built_once_per_data_version(make_client, mon
     assert built == ["describe_resource", "graph_or_rdf"], "each built once, then kept"
     assert first[0].text == first[2].text and first[1].text == first[3].text
     assert first[0].headers["etag"] == first[2].headers["etag"] != first[1].headers["etag"]
+    assert first[2].headers["content-encoding"] == "gzip" and len(compressions) == 2, "gzipped once each, kept"
+    plain = fetch("text/html", **{"accept-encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.text == first[2].text
     fetch("text/turtle", **{"cache-control": "no-cache"})
     assert built[-1] == "graph_or_rdf" and len(built) == 3
     update = 'INSERT DATA { GRAPH <x:g> { <https://stancegraph.org/id/Russia> <x:says> "something new" } }'
