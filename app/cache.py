@@ -77,6 +77,12 @@ class VersionedCache:
             while len(self._entries) > self.size or (self.budget is not None and self.weight > self.budget):
                 self._drop(next(iter(self._entries)))
 
+    def clear(self) -> None:
+        """Forget every value (a new app over another store that holds the same files, hence the same versions)."""
+        with self._lock:
+            self._entries.clear()
+            self.weight = 0
+
     def _drop(self, entry: tuple[str, Hashable]) -> None:
         if entry in self._entries:
             self.weight -= self._entries.pop(entry)[1]

@@ -104,6 +104,7 @@ def make_client(request, tmp_path: Path):
             remote = lambda: stack.enter_context(oxigraph_server(union_default_graph=True))  # noqa: E731
             overrides.setdefault("store", store_setting(request.param, tmp_path / f"store{number}", remote))
             settings = Settings(data_dir=data_dir, queries_dir=queries_dir, **overrides)
+            empty_caches()
             return stack.enter_context(TestClient(create_app(settings)))
 
         yield factory
@@ -117,8 +118,24 @@ def client(store: Store):
 
     from app.server import create_app
 
+    empty_caches()
     with TestClient(create_app(store.settings)) as test_client:
         yield test_client
+
+
+def empty_caches() -> None:
+    """Each app starts with empty caches, as a new process does: the backends load the same files, hence share
+    data versions, and answers kept by another backend's app would stand in for this one's."""
+    from app import exports, graph_view_routes, named_queries, service_description, sparql_protocol
+
+    for cache in (
+        sparql_protocol._answers,
+        graph_view_routes._cache,
+        named_queries._cache,
+        service_description._cache,
+        exports._dumps,
+    ):
+        cache.clear()
 
 
 def quad_count(store: Store) -> int:
