@@ -57,9 +57,11 @@ class EmbeddedStore(Store):
         super().__init__(settings)
         self._store = ox.Store()
         self._version = new_version()
-        self._write_lock = EngineGuard()  # writes and forks of query workers one at a time, lookups beside each other
+        self._engine_guard = EngineGuard()  # writes and forks of query workers one at a time, lookups side by side
         self._pool = (
-            QueryPool(settings.query_workers, settings.max_waiting_queries, settings.query_memory_mb, self._write_lock)
+            QueryPool(
+                settings.query_workers, settings.max_waiting_queries, settings.query_memory_mb, self._engine_guard
+            )
             if pooled
             else None
         )
@@ -69,7 +71,7 @@ class EmbeddedStore(Store):
         return self._version
 
     def _install(self, built: ox.Store, fingerprint: str) -> None:
-        with self._write_lock:
+        with self._engine_guard:
             self._publish(built, version_of(fingerprint))
 
     def _publish(self, store: ox.Store, version: str) -> None:
@@ -105,7 +107,7 @@ class EmbeddedStore(Store):
     def _lookup(self, job: QueryJob) -> QueryOutcome | None:
         """A lookup answered here, or None: not a lookup, too many rows or bytes, or a write or a fork at work.
 
-        Lookups share the write lock (an EngineGuard) and never wait for it: while a writer or a worker being
+        Lookups share the engine guard and never wait for it: while a writer or a worker being
         forked holds it (a fork must not copy the engine in the middle of a query), the query goes to a worker.
         """
         if not is_lookup(job):
@@ -121,10 +123,9 @@ class EmbeddedStore(Store):
 
     def has_graph(self, graph: str) -> bool:
         """A seek in the engine's graph index: here when lookups are answered here, else as a query."""
-        if self._pool:
-            with self._here() as here:
-                if here:
-                    return self._store.contains_named_graph(ox.NamedNode(graph))
+        with self._here() as here:
+            if here:
+                return self._store.contains_named_graph(ox.NamedNode(graph))
         return super().has_graph(graph)
 
     @contextlib.contextmanager
@@ -133,7 +134,7 @@ class EmbeddedStore(Store):
         if not self.answers_lookups:
             yield False
             return
-        with self._write_lock.reading() as here:
+        with self._engine_guard.reading() as here:
             yield here
 
     def dump(self, output: BinaryIO, format: ox.RdfFormat, graph: str | None = None) -> None:
@@ -143,14 +144,14 @@ class EmbeddedStore(Store):
 
     def _write(self, action: Write) -> None:
         """Serialize writers, keep workers from forking mid-write, and publish a new version afterwards."""
-        with self._write_lock:
+        with self._engine_guard:
             try:
                 action(self._store)
             finally:
                 self._publish(self._store, new_version())
 
     def _write_deriving(self, action: Write) -> None:
-        """`action`, then the derived graph rebuilt from what it left, in the same turn of the write lock:
+        """`action`, then the derived graph rebuilt from what it left, in the same turn of the engine guard:
         no reader sees a stance written without its direct triple, label or quote."""
 
         def then_derive(store: ox.Store) -> None:
@@ -387,7 +388,7 @@ class OnDiskStore(EmbeddedStore):
         target.optimize()  # RocksDB may leave the load in overlapping files: then joins take 1.5 times as long
         del target
         gc.collect()
-        with self._write_lock, self._access.writing():
+        with self._engine_guard, self._access.writing():
             self._write_current(generation)
             self._serve(generation)
         self._remove_other_generations(generation)
@@ -396,7 +397,7 @@ class OnDiskStore(EmbeddedStore):
         """Close the read-only handles, commit `action` read-write, and reopen them on the new state."""
         if self._generation is None:
             raise UpdateError("the store is not open")
-        with self._write_lock, self._access.writing():
+        with self._engine_guard, self._access.writing():
             self._store = ox.Store()  # drop this process's read-only handle
             gc.collect()
             writer = ox.Store(self._path(self._generation))
