@@ -1,8 +1,8 @@
 """Benchmark: Stancegraph on each store backend against `oxigraph serve`, Virtuoso and rdflib-endpoint, same
 corpus, same run.
 
-    python bench/run.py                                  # ~100k triples, 4 concurrent clients, 5 s per query
-    python bench/run.py --documents 2000 --seconds 10    # ~1M triples
+    python bench/run.py                                  # ~100k triples, 4 concurrent clients, 3 rounds of 3 s
+    python bench/run.py --documents 2000 --rounds 5      # ~1M triples, 5 rounds per query and server
     python bench/run.py --skip rdflib-endpoint           # leave a server out (or Virtuoso, oxigraph serve, memory…)
 
 Virtuoso is measured when Debian's `virtuoso-opensource-7-bin` is installed (`virtuoso-t` on PATH).
@@ -13,7 +13,9 @@ It measures, side by side:
   and Virtuoso's bulk loader; and Stancegraph's load with SHACL, the first time it sees the files, again
   over the same files (which reuses the kept verdict), and with one document edited (only it is checked);
 - a fixed query mix over HTTP under concurrent load (wrk when installed — `apt-get install wrk` — else an
-  asyncio client): throughput and p50/p99 latency per query, for every server;
+  asyncio client): throughput, p50/p99 latency and CPU time per answer, per query, for every server; all the
+  servers run side by side and are measured in interleaved rounds (medians reported), so that a slow moment
+  of the shared machine falls on all of them;
 - Stancegraph's named queries and graph views, cold and cached, on each backend.
 It prints Markdown tables with the ratios against the baselines. Stancegraph is measured evaluating every
 request (`Cache-Control: no-cache`), and on `memory` also with its answer cache (the mix repeats identical
@@ -32,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -151,24 +154,65 @@ def accept_for(query: str) -> str:
 WARM_UP = 1.0  # seconds of the same load before each measure: connection pools, threads and caches fill up
 
 
-def run_mix(endpoint: str, clients: int, seconds: float, pids: list[int], cached: bool = True) -> dict[str, Measure]:
-    """The mix; `cached=False` asks Stancegraph to evaluate every request (Cache-Control: no-cache). `pids` are
-    the server's processes (with their descendants), whose CPU time per request is measured too."""
-    load = wrk if shutil.which("wrk") else hammer
-    measures = {}
+@dataclass(frozen=True)
+class Target:
+    """A server as the mix asks it: its SPARQL endpoint, its processes (whose CPU counts), and whether it may
+    answer from its cache (`cached=False` sends Stancegraph `Cache-Control: no-cache`: every request evaluated)."""
+
+    label: str
+    endpoint: str
+    pids: tuple[int, ...]
+    cached: bool = True
+
+    def request(self, query: str) -> tuple[str, dict[str, str]]:
+        url = f"{self.endpoint}?{urlencode({'query': PREFIXES + query})}"
+        return url, {"Accept": accept_for(query), **({} if self.cached else {"Cache-Control": "no-cache"})}
+
+
+def run_mixes(
+    targets: list[Target], clients: int, seconds: float, rounds: int, load: Callable[..., Measure] | None = None
+) -> dict[str, dict[str, Measure]]:
+    """Each query of the mix on every server, in `rounds` interleaved rounds, each starting one server later;
+    the medians are kept (and the worst p99: see _median). The servers run side by side for the whole mix: on
+    this VM the same server measured minutes apart spends up to twice the CPU per answer (oxigraph serve:
+    0.10 and 0.19 ms per path query ten minutes apart), so servers measured one after the other compare
+    moments as much as servers. `load` is wrk when installed, else an asyncio client."""
+    load = load or (wrk if shutil.which("wrk") else hammer)
+    mixes: dict[str, dict[str, Measure]] = {target.label: {} for target in targets}
     for name, query in MIX.items():
-        url = f"{endpoint}?{urlencode({'query': PREFIXES + query})}"
-        headers = {"Accept": accept_for(query), **({} if cached else {"Cache-Control": "no-cache"})}
-        refusal = _refusal(url, headers)
-        if refusal:
-            measures[name] = Measure(0, math.nan, math.nan, 0, refusal)
-            continue
-        load(url, headers, clients, WARM_UP)
-        before = cpu_seconds(pids)
-        measure = load(url, headers, clients, seconds)
-        measure.cpu_ms = (cpu_seconds(pids) - before) * 1000 / max(1, measure.requests)
-        measures[name] = measure
-    return measures
+        asking = []
+        for target in targets:
+            refusal = _refusal(*target.request(query))
+            if refusal:
+                mixes[target.label][name] = Measure(0, math.nan, math.nan, 0, refusal)
+            else:
+                asking.append(target)
+        samples: dict[str, list[Measure]] = {target.label: [] for target in asking}
+        for round_ in range(rounds if asking else 0):
+            shift = round_ % len(asking)
+            for target in asking[shift:] + asking[:shift]:
+                url, headers = target.request(query)
+                load(url, headers, clients, WARM_UP)
+                before = cpu_seconds(list(target.pids))
+                measure = load(url, headers, clients, seconds)
+                measure.cpu_ms = (cpu_seconds(list(target.pids)) - before) * 1000 / max(1, measure.requests)
+                samples[target.label].append(measure)
+        for label, measures in samples.items():
+            mixes[label][name] = _median(measures)
+    return mixes
+
+
+def _median(measures: list[Measure]) -> Measure:
+    """The median of each figure over the rounds, except the p99: the worst round's, so that a stall is never
+    smoothed away (errors and requests summed)."""
+    return Measure(
+        statistics.median(m.throughput for m in measures),
+        statistics.median(m.p50 for m in measures),
+        max(m.p99 for m in measures),
+        sum(m.errors for m in measures),
+        requests=sum(m.requests for m in measures),
+        cpu_ms=statistics.median(m.cpu_ms for m in measures),
+    )
 
 
 def cpu_seconds(roots: list[int]) -> float:
@@ -453,7 +497,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--documents", type=int, default=200, help="corpus size (200 documents ~ 100k triples)")
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--seconds", type=float, default=3, help="length of one measure (after 1 s of warm-up)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per query; medians are reported")
     parser.add_argument("--skip", action="append", default=[], help="a server to leave out (repeatable)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -477,62 +522,69 @@ def main() -> None:
         )
         triples = sum(1 for _ in quads.open("rb"))
         loads = timed_loads(data, quads, tmp_path)
-        mixes: dict[str, dict[str, Measure]] = {}
         extras: dict[str, dict[str, Timing]] = {}
-        # Served as the baselines are: without a log line per request (STANCEGRAPH_ACCESS_LOG=false).
-        common = {
-            "data_dir": data,
-            "validate_on_load": "false",
-            "query_timeout": 300,
-            "max_rows": 10_000_000,
-            "access_log": "false",
-        }
         with ExitStack() as stack:
-            remote, remote_pid = stack.enter_context(oxigraph_process(union_default_graph=True))
-            backends = {
-                "memory": ("memory", 1),
-                f"memory, {PROCESSES} processes": ("memory", PROCESSES),
-                "oxigraph:PATH": (f"oxigraph:{tmp_path / 'served-disk'}", 1),
-                "sparql: (oxigraph serve)": (f"sparql:{remote}/query,{remote}/update,{remote}/store", 1),
-            }
-            for label, (store, processes) in backends.items():
-                if label in args.skip:
-                    continue
-                with stancegraph_process("--workers", str(processes), store=store, **common) as (base, server):
-                    _started(server, processes)
-                    # the remote store's CPU counts too: it evaluates the queries of a sparql: backend
-                    pids = [server.pid, remote_pid] if store.startswith("sparql:") else [server.pid]
-                    if processes == 1:
-                        extras[label] = {**views(base), **named_queries(base)}
-                    mixes[f"stancegraph {label}"] = run_mix(
-                        f"{base}/sparql", args.clients, args.seconds, pids, cached=False
-                    )
-                    if store == "memory":
-                        mixes[f"stancegraph {label}, answer cache"] = run_mix(
-                            f"{base}/sparql", args.clients, args.seconds, pids
-                        )
-        if "oxigraph serve" not in args.skip:
-            with oxigraph_process(union_default_graph=True) as (oxigraph, pid):
-                httpx.post(
-                    f"{oxigraph}/store",
-                    content=quads.read_bytes(),
-                    headers={"content-type": "application/n-quads"},
-                    timeout=3600,
-                ).raise_for_status()
-                mixes["oxigraph serve"] = run_mix(f"{oxigraph}/query", args.clients, args.seconds, [pid])
-        if "Virtuoso" not in args.skip and not shutil.which("virtuoso-t"):
-            print("Virtuoso left out: apt-get install virtuoso-opensource-7-bin to measure it", file=sys.stderr)
-        elif "Virtuoso" not in args.skip:
-            with virtuoso(quads) as (endpoint, load, pid):
-                loads["Virtuoso bulk load (ld_dir, rdf_loader_run, checkpoint)"] = load
-                mixes["Virtuoso"] = run_mix(endpoint, args.clients, args.seconds, [pid])
-        if "rdflib-endpoint" not in args.skip:
-            binary = rdflib_endpoint_binary()
-            started = time.perf_counter()
-            with rdflib_endpoint(binary, quads) as (endpoint, pid):
-                loads["rdflib-endpoint (start and parse)"] = (time.perf_counter() - started, float("nan"))
-                mixes["rdflib-endpoint"] = run_mix(endpoint, args.clients, args.seconds, [pid])
+            targets = _start_servers(stack, args, data, quads, tmp_path, loads, extras)
+            mixes = run_mixes(targets, args.clients, args.seconds, args.rounds)
     report(triples, args, loads, mixes, extras)
+
+
+def _start_servers(
+    stack: ExitStack, args, data: Path, quads: Path, scratch: Path, loads: dict, extras: dict
+) -> list[Target]:
+    """Every server of the run, started side by side (each stays up until the stack closes), in the tables'
+    order; Stancegraph's named queries and views are timed on each backend as it starts, and the baselines'
+    load times go into `loads`."""
+    # Served as the baselines are: without a log line per request (STANCEGRAPH_ACCESS_LOG=false).
+    common = {
+        "data_dir": data,
+        "validate_on_load": "false",
+        "query_timeout": 300,
+        "max_rows": 10_000_000,
+        "access_log": "false",
+    }
+    targets = []
+    remote, remote_pid = stack.enter_context(oxigraph_process(union_default_graph=True))
+    backends = {
+        "memory": ("memory", 1),
+        f"memory, {PROCESSES} processes": ("memory", PROCESSES),
+        "oxigraph:PATH": (f"oxigraph:{scratch / 'served-disk'}", 1),
+        "sparql: (oxigraph serve)": (f"sparql:{remote}/query,{remote}/update,{remote}/store", 1),
+    }
+    for label, (store, processes) in backends.items():
+        if label in args.skip:
+            continue
+        base, server = stack.enter_context(stancegraph_process("--workers", str(processes), store=store, **common))
+        _started(server, processes)
+        # the remote store's CPU counts too: it evaluates the queries of a sparql: backend
+        pids = (server.pid, remote_pid) if store.startswith("sparql:") else (server.pid,)
+        if processes == 1:
+            extras[label] = {**views(base), **named_queries(base)}
+        targets.append(Target(f"stancegraph {label}", f"{base}/sparql", pids, cached=False))
+        if store == "memory":
+            targets.append(Target(f"stancegraph {label}, answer cache", f"{base}/sparql", pids))
+    if "oxigraph serve" not in args.skip:
+        oxigraph, pid = stack.enter_context(oxigraph_process(union_default_graph=True))
+        httpx.post(
+            f"{oxigraph}/store",
+            content=quads.read_bytes(),
+            headers={"content-type": "application/n-quads"},
+            timeout=3600,
+        ).raise_for_status()
+        targets.append(Target("oxigraph serve", f"{oxigraph}/query", (pid,)))
+    if "Virtuoso" not in args.skip and not shutil.which("virtuoso-t"):
+        print("Virtuoso left out: apt-get install virtuoso-opensource-7-bin to measure it", file=sys.stderr)
+    elif "Virtuoso" not in args.skip:
+        endpoint, load, pid = stack.enter_context(virtuoso(quads))
+        loads["Virtuoso bulk load (ld_dir, rdf_loader_run, checkpoint)"] = load
+        targets.append(Target("Virtuoso", endpoint, (pid,)))
+    if "rdflib-endpoint" not in args.skip:
+        binary = rdflib_endpoint_binary()
+        started = time.perf_counter()
+        endpoint, pid = stack.enter_context(rdflib_endpoint(binary, quads))
+        loads["rdflib-endpoint (start and parse)"] = (time.perf_counter() - started, float("nan"))
+        targets.append(Target("rdflib-endpoint", endpoint, (pid,)))
+    return targets
 
 
 def _started(server: subprocess.Popen, processes: int) -> None:
@@ -542,6 +594,8 @@ def _started(server: subprocess.Popen, processes: int) -> None:
         while "Application startup complete" not in (line := server.stderr.readline()):
             if not line:
                 raise RuntimeError("stancegraph serve ended before its processes started")
+    # it stays up for the whole mix: what it logs meanwhile must not fill the pipe and stop it
+    threading.Thread(target=server.stderr.read, daemon=True).start()
 
 
 def _no_validation() -> dict[str, str]:
@@ -552,7 +606,10 @@ def _no_validation() -> dict[str, str]:
 
 def report(triples: int, args, loads, mixes: dict[str, dict[str, Measure]], extras) -> None:
     client = "wrk" if shutil.which("wrk") else "an asyncio httpx client (install wrk for server-bound numbers)"
-    print(f"\n{triples:,} quads; {args.clients} concurrent clients ({client}), {args.seconds:g} s per query\n")
+    print(
+        f"\n{triples:,} quads; {args.clients} concurrent clients ({client}); each figure the median of"
+        f" {args.rounds} interleaved rounds of {args.seconds:g} s per query and server (p99: the worst round's)\n"
+    )
     print("| load | seconds | peak MB |\n|---|---|---|")
     for name, (seconds, megabytes) in loads.items():
         print(f"| {name} | {seconds:.1f} | {'-' if math.isnan(megabytes) else f'{megabytes:,.0f}'} |")
@@ -565,8 +622,8 @@ def report(triples: int, args, loads, mixes: dict[str, dict[str, Measure]], extr
     for failure in failures:
         print(f"\n- {failure}")
     print("\nServer CPU per request in ms: all of a server's processes (app, query workers, remote store);")
-    print("ratios are ours ÷ the baseline, below 1 = less CPU per answer. Unlike requests/s, this does not move")
-    print("with the share of the machine the VM gets.\n")
+    print("ratios are ours ÷ the baseline, below 1 = less CPU per answer. It moves less than requests/s with")
+    print("the share of the machine the VM gets, but it moves too (hence the interleaved rounds).\n")
     _mix_table(mixes, pairs, lambda m: "-" if m.failure else f"{m.cpu_ms:.3f}", lambda m: m.cpu_ms)
     if extras:
         labels = list(extras)
