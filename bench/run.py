@@ -497,7 +497,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--documents", type=int, default=200, help="corpus size (200 documents ~ 100k triples)")
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=3, help="length of one measure (after 1 s of warm-up)")
+    parser.add_argument(
+        "--seconds", type=_whole_seconds, default=3, help="length of one measure in whole seconds (wrk's unit)"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per query; medians are reported")
     parser.add_argument("--skip", action="append", default=[], help="a server to leave out (repeatable)")
     args = parser.parse_args()
@@ -585,6 +587,13 @@ def _start_servers(
         loads["rdflib-endpoint (start and parse)"] = (time.perf_counter() - started, float("nan"))
         targets.append(Target("rdflib-endpoint", endpoint, (pid,)))
     return targets
+
+
+def _whole_seconds(text: str) -> int:
+    """wrk takes whole seconds only (it refuses `-d2.5s` with no more than a usage line)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of seconds, at least 1")
+    return int(text)
 
 
 def _started(server: subprocess.Popen, processes: int) -> None:

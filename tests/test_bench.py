@@ -4,6 +4,7 @@ import http.server
 import os
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from bench.run import MIX, PREFIXES, WARM_UP, Measure, Target, cpu_seconds, run_mixes
@@ -74,3 +75,11 @@ def test_servers_are_measured_in_interleaved_rounds_and_their_medians_reported()
     assert mixes["a"]["lookup"].requests == 300 and not mixes["a"]["lookup"].failure
     assert "transitive temp memory" in mixes["a"]["path"].failure
     assert not [query for _, query in measured if "requires+" in query]
+
+
+def test_a_measure_length_wrk_cannot_take_is_refused_before_anything_runs():
+    """wrk takes whole seconds: `--seconds 2.5` would fail after minutes of loading, so it is refused at once."""
+    bench = Path(__file__).parent.parent / "bench" / "run.py"
+    ran = subprocess.run([sys.executable, str(bench), "--seconds", "2.5"], capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 2
+    assert "'2.5': give a whole number of seconds, at least 1" in ran.stderr
