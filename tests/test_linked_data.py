@@ -1,5 +1,6 @@
 """Linked data: IRIs dereference (HTML, Turtle, JSON-LD), VoID counts match the store, the dump and the context."""
 
+import asyncio
 import gzip
 import json
 import re
@@ -9,6 +10,7 @@ import pytest
 import rdflib
 from rdflib.compare import isomorphic
 
+from app import linked_data
 from app.namespaces import ID, PREFIXES, SKOS
 from app.settings import PROJECT_ROOT
 from tests.conftest import quad_count, replace_in
@@ -28,6 +30,24 @@ def test_an_actor_page_shows_label_links_quotes_and_neighbours(client):
     assert "does not consider it possible to take part in the third site" in page or "third site" in page
     assert 'href="http://testserver/id/ThirdSite"' in page  # neighbours link to their own pages on this host
     assert "Evidence: 48 quotes" in page
+
+
+def test_a_page_is_built_off_the_event_loop(client, monkeypatch):
+    """Queries and rendering of a page take tens of ms at scale: on the loop they would stall every request."""
+    loops = []
+    render = linked_data.render_page
+
+    def rendering(*args):
+        try:
+            loops.append(asyncio.get_running_loop())
+        except RuntimeError:
+            loops.append(None)
+        return render(*args)
+
+    monkeypatch.setattr(linked_data, "render_page", rendering)
+    response = client.get("/id/Russia", headers={"accept": "text/html", "cache-control": "no-cache"})
+    assert response.status_code == 200 and "Russia" in response.text
+    assert loops == [None], "rendered in a worker thread, where no event loop runs"
 
 
 def test_a_statement_page_shows_its_own_quotes(client):
@@ -137,7 +157,7 @@ def test_pages_and_descriptions_are_built_once_per_data_version(make_client, mon
 
         return counting
 
-    for name in ("describe_resource", "graph_or_rdf"):
+    for name in ("html_page", "graph_or_rdf"):
         monkeypatch.setattr(linked_data, name, counted(name))
     compressions, compress = [], http_common.gzip.compress
     monkeypatch.setattr(http_common.gzip, "compress", lambda *a: compressions.append(1) or compress(*a))
@@ -148,7 +168,7 @@ def test_pages_and_descriptions_are_built_once_per_data_version(make_client, mon
         return response
 
     first = [fetch(accept) for accept in ("text/html", "text/turtle", "text/html", "text/turtle")]
-    assert built == ["describe_resource", "graph_or_rdf"], "each built once, then kept"
+    assert built == ["html_page", "graph_or_rdf"], "each built once, then kept"
     assert first[0].text == first[2].text and first[1].text == first[3].text
     assert first[0].headers["etag"] == first[2].headers["etag"] != first[1].headers["etag"]
     assert first[2].headers["content-encoding"] == "gzip" and len(compressions) == 2, "gzipped once each, kept"
