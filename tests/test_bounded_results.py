@@ -157,3 +157,21 @@ def test_an_answer_past_its_byte_limit_is_refused_whole(media_type):
         execute(store, QueryJob(query, max_bytes=12_000, **kind))
     whole = execute(store, QueryJob(query, max_bytes=20_000, **kind))
     assert whole.rows == 3 and not whole.truncated and len(whole.body) <= 20_000
+
+
+def test_json_answers_of_many_chunks_are_cut_exactly_at_any_row():
+    """Solutions counted by their anchors are found again only in the chunk that is cut: a cut anywhere in a
+    long answer keeps exactly the rows before it, with literals that look like the array's start (`[{`), an
+    anchor (`,{"o`) or an empty solution (`,{}`) in the later chunks."""
+    tricky = ["x[{", '[{"o', ',{"o', "y,{}", "[{}", ',{",', None]
+    values = [tricky[i % 7] if i % 50 == 49 else f"v{i}" for i in range(3_000)]
+    store = store_of(values)
+    expected = [value_of(solution["o"]) for solution in store.query(ROWS)]
+    for limit in (1, 149, 150, 151, 999, 1_000, 1_777, 2_998, 2_999, 3_000, None):
+        outcome = execute(
+            store,
+            QueryJob(ROWS, union_default_graph=False, result_format="application/sparql-results+json", max_rows=limit),
+        )
+        kept = expected[:limit]
+        assert (outcome.rows, outcome.truncated) == (len(kept), len(kept) < len(expected)), limit
+        assert values_in(outcome.body, "application/sparql-results+json") == kept, limit
