@@ -546,16 +546,18 @@ def _start_servers(
         "access_log": "false",
     }
     targets = []
-    remote, remote_pid = stack.enter_context(oxigraph_process(union_default_graph=True))
     backends = {
         "memory": ("memory", 1),
         f"memory, {PROCESSES} processes": ("memory", PROCESSES),
         "oxigraph:PATH": (f"oxigraph:{scratch / 'served-disk'}", 1),
-        "sparql: (oxigraph serve)": (f"sparql:{remote}/query,{remote}/update,{remote}/store", 1),
+        "sparql: (oxigraph serve)": ("sparql:", 1),
     }
     for label, (store, processes) in backends.items():
         if label in args.skip:
             continue
+        if store == "sparql:":  # the remote store it is served from, started only when measured
+            remote, remote_pid = stack.enter_context(oxigraph_process(union_default_graph=True))
+            store = f"sparql:{remote}/query,{remote}/update,{remote}/store"
         base, server = stack.enter_context(stancegraph_process("--workers", str(processes), store=store, **common))
         _started(server, processes)
         # the remote store's CPU counts too: it evaluates the queries of a sparql: backend
