@@ -5,6 +5,7 @@ JSON structure (`,{"`, `,{}`, `[{`, quotes, backslashes), long enough to straddl
 and empty solutions are what the cases are made of.
 """
 
+import contextlib
 import csv
 import io
 import os
@@ -175,3 +176,27 @@ def test_json_answers_of_many_chunks_are_cut_exactly_at_any_row():
         kept = expected[:limit]
         assert (outcome.rows, outcome.truncated) == (len(kept), len(kept) < len(expected)), limit
         assert values_in(outcome.body, "application/sparql-results+json") == kept, limit
+
+
+@CASES
+@given(
+    values=st.lists(st.one_of(st.none(), tricky), min_size=0, max_size=30),
+    sizes=st.lists(st.integers(1, 64), min_size=1, max_size=8),
+    limit=st.one_of(st.none(), st.integers(0, 31)),
+)
+def test_json_rows_are_counted_and_cut_however_the_writer_chunks_them(values, sizes, limit):
+    """The sink reads whatever chunks it is given: anchors, empty solutions and the array's start split at
+    any byte, in chunks far smaller than the engine's."""
+    store = store_of(values)
+    body = store.query(ROWS).serialize(format=ox.QueryResultsFormat.JSON)
+    sink, at, turn = JsonSink(limit), 0, 0
+    with contextlib.suppress(Enough):
+        while at < len(body):
+            size = sizes[turn % len(sizes)]
+            sink.write(body[at : at + size])
+            at, turn = at + size, turn + 1
+    document, rows, truncated = sink.document()
+    expected = [value_of(solution["o"]) for solution in store.query(ROWS)]
+    kept = expected if limit is None else expected[:limit]
+    assert values_in(document, "application/sparql-results+json") == kept
+    assert (rows, truncated) == (len(kept), len(kept) < len(expected))
