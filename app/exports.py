@@ -50,3 +50,8 @@ def gzipped_dump(store: Store) -> bytes:
         return buffer.getvalue()
 
     return _dumps.get(store.data_version, "dump", build)
+
+
+def made_dump(store: Store) -> bytes | None:
+    """The gzipped dump if it is already made for the current data version, else None (nothing is made)."""
+    return _dumps.peek(store.data_version, "dump")

@@ -85,6 +85,14 @@ def _code_version() -> str:
 CODE_VERSION = _code_version()
 
 
+ASKED_METHOD = "stancegraph.asked_method"  # set by the app on a HEAD it answers as GET without the body
+
+
+def asked_head(request: Request) -> bool:
+    """Whether this GET answers a HEAD: a route whose headers can be known without making the body may skip it."""
+    return request.scope.get(ASKED_METHOD) == "HEAD"
+
+
 def version_etag(version: str, key: object) -> str:
     """A weak ETag for an answer that depends only on the data version, the code and the request `key`."""
     return 'W/"' + hashlib.sha256(f"{CODE_VERSION}{version}{key}".encode()).hexdigest()[:32] + '"'

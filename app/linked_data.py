@@ -23,9 +23,9 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 
 from app.cache import VersionedCache
-from app.exports import gzipped_dump
+from app.exports import gzipped_dump, made_dump
 from app.formats import RDF_FORMATS, BadAccept, NotAcceptable, negotiate
-from app.http_common import client_has, kept_response, version_etag
+from app.http_common import asked_head, client_has, kept_response, version_etag
 from app.jsonld import compact, load_context
 from app.named_queries import Answer, NamedQuery, answer, json_rows, labels_of
 from app.namespaces import DERIVED_GRAPH, ENTITIES_GRAPH, GRAPH, ID, IMPORT_GRAPHS, LINKS_GRAPH, ONTOLOGY_GRAPH, RDF
@@ -350,5 +350,8 @@ async def dump(request: Request) -> Response:
     headers = {"ETag": etag, "Content-Disposition": 'attachment; filename="stancegraph.nq.gz"'}
     if client_has(request, etag):
         return Response(status_code=304, headers=headers)
-    body = await run_in_threadpool(gzipped_dump, store)
-    return Response(body, media_type="application/gzip", headers=headers)
+    body = made_dump(store) if asked_head(request) else await run_in_threadpool(gzipped_dump, store)
+    response = Response(body, media_type="application/gzip", headers=headers)
+    if body is None:  # a HEAD before this version's dump is made: its length is not known (RFC 9110 9.3.2)
+        del response.headers["content-length"]
+    return response

@@ -24,7 +24,7 @@ from app import (
     sparql_protocol,
 )
 from app.graph_page import mount_assets as mount_graph_assets
-from app.http_common import GZIP_FROM, GZIP_LEVEL, accepts_gzip, plain_error
+from app.http_common import ASKED_METHOD, GZIP_FROM, GZIP_LEVEL, accepts_gzip, plain_error
 from app.query_ui import mount_assets
 from app.rate_limit import RateLimit, RateLimited, rate_limit
 from app.settings import Settings
@@ -32,7 +32,6 @@ from app.store import Store, open_store
 from app.workers import QueryError
 
 access_log = logging.getLogger("stancegraph.access")
-ASKED_METHOD = "stancegraph.asked_method"  # a HEAD answered as GET is still logged as HEAD
 
 PLAIN_PATHS = ("/sparql", "/store", "/admin")
 

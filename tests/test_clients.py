@@ -154,6 +154,7 @@ def test_allow_listed_service_is_federated(tmp_path):
         ("/sparql?query=ASK%7B%7D", "application/sparql-results+json"),
         ("/store?default", "text/turtle"),
         ("/health", "*/*"),
+        ("/dump.nq.gz", "*/*"),
     ],
 )
 def test_head_is_get_without_the_body(server, path, accept):

@@ -10,7 +10,7 @@ import pytest
 import rdflib
 from rdflib.compare import isomorphic
 
-from app import linked_data
+from app import exports, linked_data
 from app.namespaces import ID, PREFIXES, SKOS
 from app.settings import PROJECT_ROOT
 from tests.conftest import quad_count, replace_in
@@ -237,6 +237,20 @@ def test_the_dump_holds_every_quad_and_is_cached_by_version(client, store):
     assert len(quads) == quad_count(store)
     again = client.get("/dump.nq.gz", headers={"if-none-match": response.headers["etag"]})
     assert again.status_code == 304
+
+
+def test_a_head_of_the_dump_does_not_make_it(client, store):
+    """Link checkers ask HEAD of the VoID `dataDump`: its headers come at once, without making a dump that takes
+    seconds at a million triples; once a GET has made it, HEAD gives its length too."""
+    exports._dumps.clear()
+    head = client.head("/dump.nq.gz")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"] == "application/gzip" and "content-length" not in head.headers
+    assert exports.made_dump(store) is None
+    got = client.get("/dump.nq.gz")
+    again = client.head("/dump.nq.gz")
+    assert again.headers["content-length"] == got.headers["content-length"] == str(len(got.content))
+    assert head.headers["etag"] == again.headers["etag"] == got.headers["etag"]
 
 
 def test_the_vocabulary_and_its_context_are_served_and_current(client):
