@@ -131,23 +131,22 @@ class JsonSink(RowSink):
         super().__init__(budget, max_bytes)
         self._read_to = 0
         self._open: bytes | None = None  # at `_read_to`: None outside a string, else b"" or a pending b"\\"
-        self._begun = False  # whether the array's first solution is counted (a `[{` after it is a literal's text)
         self._starts: list[int] = []  # where the solutions of the latest chunk read exactly start (`,` or `[`)
         self._anchored: tuple[int, list[int]] | None = None  # or, if it was counted by anchors, from where, and
         # where its `[{` anchor is if it holds the array's start
 
     def _scan(self) -> int:
         counted = self._count_anchors()
-        if counted is None:
-            self._anchored, self._starts = None, self._read()
-            counted = len(self._starts)
-        self._begun = self._begun or counted > 0
-        return counted
+        if counted is not None:
+            return counted
+        self._anchored, self._starts = None, self._read()
+        return len(self._starts)
 
     def _count_anchors(self) -> int | None:
         """How many solutions begin from `_read_to` on, counted by their anchors; None to read them exactly."""
         start = self._read_to
-        brackets = [] if self._begun else _bracket_anchors(self.data, start)
+        # once a solution is counted the array has begun: a `[{` after it is a literal's text
+        brackets = [] if self.rows else _bracket_anchors(self.data, start)
         if brackets is None:
             return None
         found = _ANCHOR_OR_EMPTY.findall(self.data, start)

@@ -555,13 +555,14 @@ def _start_servers(
     for label, (store, processes) in backends.items():
         if label in args.skip:
             continue
+        remote_pids: tuple[int, ...] = ()
         if store == "sparql:":  # the remote store it is served from, started only when measured
             remote, remote_pid = stack.enter_context(oxigraph_process(union_default_graph=True))
             store = f"sparql:{remote}/query,{remote}/update,{remote}/store"
+            remote_pids = (remote_pid,)  # its CPU counts too: it evaluates the backend's queries
         base, server = stack.enter_context(stancegraph_process("--workers", str(processes), store=store, **common))
         _started(server, processes)
-        # the remote store's CPU counts too: it evaluates the queries of a sparql: backend
-        pids = (server.pid, remote_pid) if store.startswith("sparql:") else (server.pid,)
+        pids = (server.pid, *remote_pids)
         if processes == 1:
             extras[label] = {**views(base), **named_queries(base)}
         targets.append(Target(f"stancegraph {label}", f"{base}/sparql", pids, cached=False))
@@ -610,8 +611,6 @@ def _started(server: subprocess.Popen, processes: int) -> None:
 
 
 def _no_validation() -> dict[str, str]:
-    import os
-
     return {**os.environ, "STANCEGRAPH_VALIDATE_ON_LOAD": "false"}
 
 

@@ -164,8 +164,8 @@ def test_json_answers_of_many_chunks_are_cut_exactly_at_any_row():
     """Solutions counted by their anchors are found again only in the chunk that is cut: a cut anywhere in a
     long answer keeps exactly the rows before it, with literals that look like the array's start (`[{`), an
     anchor (`,{"o`) or an empty solution (`,{}`) in the later chunks."""
-    tricky = ["x[{", '[{"o', ',{"o', "y,{}", "[{}", ',{",', None]
-    values = [tricky[i % 7] if i % 50 == 49 else f"v{i}" for i in range(3_000)]
+    lookalikes = ["x[{", '[{"o', ',{"o', "y,{}", "[{}", ',{",', None]
+    values = [lookalikes[i % 7] if i % 50 == 49 else f"v{i}" for i in range(3_000)]
     store = store_of(values)
     expected = [value_of(solution["o"]) for solution in store.query(ROWS)]
     for limit in (1, 149, 150, 151, 999, 1_000, 1_777, 2_998, 2_999, 3_000, None):
