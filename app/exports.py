@@ -1,17 +1,18 @@
 """Exports of the dataset: files for `stancegraph export`, and the gzipped N-Quads dump for harvesters.
 
-The engine's serializers stream everything except JSON-LD, which is compacted with our context through
-rdflib so that it reads like JSON (slower: for large exports prefer N-Quads or TriG).
+The engine's serializers write every format; JSON-LD is then compacted with our context as it streams
+(see jsonld.Compactor), so that it reads like JSON.
 """
 
 import gzip
 import io
+import tempfile
 from typing import BinaryIO
 
 import pyoxigraph as ox
 
 from app.cache import VersionedCache
-from app.jsonld import compact
+from app.jsonld import write_compact
 from app.store import Store
 
 EXPORT_FORMATS = {
@@ -31,13 +32,11 @@ def export_dataset(store: Store, out: BinaryIO, format: str, graph: str | None, 
     if native != ox.RdfFormat.JSON_LD:
         store.dump(out, native, graph)
         return
-    buffer = io.BytesIO()
-    if graph is None:
-        store.dump(buffer, ox.RdfFormat.N_QUADS)
-        out.write(compact(buffer.getvalue(), "nquads", context))
-    else:
-        store.dump(buffer, ox.RdfFormat.N_TRIPLES, graph)
-        out.write(compact(buffer.getvalue(), "nt", context))
+    expanded = ox.RdfFormat.N_QUADS if graph is None else ox.RdfFormat.N_TRIPLES
+    with tempfile.TemporaryFile() as spool:  # on disk: a large dataset's N-Quads need not fit in memory
+        store.dump(spool, expanded, graph)
+        spool.seek(0)
+        write_compact(ox.parse(spool, format=expanded), out, context, context["@context"])
 
 
 def gzipped_dump(store: Store) -> bytes:

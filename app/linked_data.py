@@ -165,7 +165,7 @@ def resource_rdf(store: Store, iri: str, media_type: str, context_url: str, cont
     if not described.rows and not store.mentions(iri):
         return None
     body = described.body
-    return compact(body, "nt", context, context_url) if media_type == "application/ld+json" else body
+    return compact(body, context, context_url) if media_type == "application/ld+json" else body
 
 
 def html_page(store: Store, iri: str, evidence: NamedQuery | None, base: str) -> bytes | None:
