@@ -255,7 +255,7 @@ async def resource(
         raise HTTPException(400, f"/id/{path} is not a valid IRI path") from None
     version = store.data_version
     headers = {"Vary": "Accept", "Stancegraph-Data-Version": version}
-    key = (str(request.url), media_type)  # the page's links name its host
+    key = (str(request.base_url), iri, media_type)  # its links name the host; nothing else in the URL matters
     etag = version_etag(version, key)
     if client_has(request, etag):
         return Response(status_code=304, headers=headers | {"ETag": etag})

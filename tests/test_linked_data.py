@@ -172,6 +172,10 @@ def test_pages_and_descriptions_are_built_once_per_data_version(make_client, mon
     assert first[0].text == first[2].text and first[1].text == first[3].text
     assert first[0].headers["etag"] == first[2].headers["etag"] != first[1].headers["etag"]
     assert first[2].headers["content-encoding"] == "gzip" and len(compressions) == 2, "gzipped once each, kept"
+    asked = (({"format": "ttl"}, "text/html"), ({"utm_source": "feed"}, "text/turtle"), ({"x": "1"}, "text/html"))
+    variants = [client.get("/id/Russia", params=params, headers={"accept": accept}) for params, accept in asked]
+    assert len(built) == 2, "other query parameters (a crawler's, a campaign's) neither rebuild nor crowd the cache"
+    assert [v.headers["etag"] for v in variants] == [first[1].headers["etag"], *(f.headers["etag"] for f in first[1:3])]
     plain = fetch("text/html", **{"accept-encoding": "identity"})
     assert "content-encoding" not in plain.headers and plain.text == first[2].text
     fetch("text/turtle", **{"cache-control": "no-cache"})
