@@ -18,6 +18,7 @@ from typing import BinaryIO
 import pyoxigraph as ox
 
 from app.namespaces import DCTERMS, ID, IMPORT_GRAPHS, PROV, SG, XSD
+from app.problems import parser_reason
 
 VOID_TRIPLES = "http://rdfs.org/ns/void#triples"
 IMPORTED_GRAPH = SG + "ImportedGraph"
@@ -124,8 +125,8 @@ def import_file(
             count = _convert(_CountingReader(handle, advance), fmt, out)
     except SyntaxError as err:
         partial.unlink(missing_ok=True)
-        detail = re.sub(r"^Parser error at line \d+ column \d+: ", "", str(err.msg))
-        where = f"{source}:{err.lineno or 0}" + (f":{err.offset}" if err.offset else "")
+        detail = parser_reason(re.sub(r"^Parser error at line \d+ column \d+: ", "", str(err.msg)))
+        where = f"{source}:{err.lineno}" + (f":{err.offset}" if err.offset else "") if err.lineno else str(source)
         raise ImportRefused(f"{where}: does not parse as {fmt.name}: {detail}") from None
     except OSError as err:
         partial.unlink(missing_ok=True)

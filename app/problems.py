@@ -37,6 +37,17 @@ def unparsable(file: str, err: SyntaxError | OSError) -> Problem:
     return Problem(file, 0, f"cannot read: {err.strerror or err}")
 
 
+_REMOTE_CONTEXT = "No LoadDocumentCallback has been set to load remote contexts"
+
+
+def parser_reason(message: str) -> str:
+    """The parser's message, except where it names its own API instead of the document's fault: a JSON-LD
+    document whose `@context` is a URL (schema.org's, Wikidata's), which nothing here fetches."""
+    if _REMOTE_CONTEXT in message:
+        return "its @context is a URL, and nothing is fetched from the network here: put the context itself in the file"
+    return message
+
+
 class LoadFailed(Exception):
     """The load could not finish for a reason that is not in the files (a SHACL batch worker died). Nothing was
     installed, so the previous graph keeps serving; unlike DataError, the same files may load at another try."""

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from app.corpus import Corpus
 from app.loader import LoadReport, build
 from app.namespaces import DERIVED_GRAPH
+from app.problems import parser_reason
 from app.settings import Settings
 from app.update_targets import writes_to
 from app.workers import QueryError, QueryJob, QueryOutcome
@@ -78,7 +79,7 @@ def parse_payload(graph: str | None, data: bytes, media_type: str) -> list[ox.Qu
         triples = ox.parse(data, format=fmt, rename_blank_nodes=True)
         return [ox.Quad(t.subject, t.predicate, t.object, target) for t in triples]
     except SyntaxError as err:
-        raise UpdateError(f"payload does not parse as {media_type}: {err}") from None
+        raise UpdateError(f"payload does not parse as {media_type}: {parser_reason(str(err))}") from None
 
 
 class Store(ABC):

@@ -73,6 +73,7 @@ def test_imports_are_not_validated_as_our_own_data(data_copy):
         ("<http://a> <http://b> .\n", ".nt", None, "odd.nt:1:23: does not parse as N-Triples: The object"),
         ("<http://a> <http://b> <http://c> .\n", ".nt", "id:graph/entities", "one of the project's own graphs"),
         ("<http://a> <http://b> <http://c> .\n", ".docx", None, "cannot tell the RDF format"),
+        ('{"@context": "https://schema.org/"}', ".jsonld", None, "odd.jsonld: does not parse as JSON-LD: its @context"),
     ],
 )
 def test_bad_imports_are_refused_and_write_nothing(data_copy, content, suffix, graph, message):

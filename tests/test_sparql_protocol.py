@@ -249,6 +249,9 @@ def test_graph_store_protocol(make_client):
         '<http://e/a> <http://e/b> "3"^^<http://www.w3.org/2001/XMLSchema#integer> .',
     ]
     assert store.put(graph, content=b"<a> <b", headers=turtle).status_code == 400
+    schema_org = b'{"@context": "https://schema.org/", "@id": "http://e/a", "name": "a"}'  # nothing is fetched
+    remote = store.put(graph, content=schema_org, headers={"content-type": "application/ld+json", **auth})
+    assert remote.status_code == 400 and "its @context is a URL" in remote.text
     assert store.put(graph, content=b"x", headers={"content-type": "application/pdf", **auth}).status_code == 415
     assert store.put(graph, content=b"<http://e/a> <http://e/b> 4 .").status_code == 401
     assert store.delete(graph, headers=auth).status_code == 204
