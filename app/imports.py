@@ -126,7 +126,8 @@ def import_file(
     except SyntaxError as err:
         partial.unlink(missing_ok=True)
         detail = parser_reason(re.sub(r"^Parser error at line \d+ column \d+: ", "", str(err.msg)))
-        where = f"{source}:{err.lineno}" + (f":{err.offset}" if err.offset else "") if err.lineno else str(source)
+        position = f":{err.lineno}" + (f":{err.offset}" if err.offset else "") if err.lineno else ""
+        where = f"{source}{position}"  # JSON-LD's structural errors have no line
         raise ImportRefused(f"{where}: does not parse as {fmt.name}: {detail}") from None
     except OSError as err:
         partial.unlink(missing_ok=True)
