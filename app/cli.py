@@ -6,8 +6,9 @@ import csv
 import logging.config
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 import typer
 from rich.console import Console
@@ -248,6 +249,23 @@ def _import_with_progress(settings: Settings, file: Path, graph: str, format: st
     console.print(f"  {Corpus(settings).name(imported.data_file)} (provenance in {imported.provenance_file.name})")
 
 
+@contextlib.contextmanager
+def _whole_file(path: Path) -> Iterator[BinaryIO]:
+    """A file that appears at `path` only when complete: an export that fails midway (an IRI JSON-LD cannot
+    hold, a graph that is not there) leaves an earlier export at `path` as it was, not cut off."""
+    if path.exists() and not path.is_file():  # a device or a pipe (/dev/stdout): nothing to replace
+        with path.open("wb") as out:
+            yield out
+        return
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with partial.open("wb") as out:
+            yield out
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 @cli.command()
 def export(
     format: Annotated[str, typer.Option(help="trig, nquads, jsonld, ttl or nt (ttl and nt need --graph).")] = "trig",
@@ -269,7 +287,7 @@ def export(
     try:
         dataset = _loaded(lambda: open_store(settings))
         target = expand_iri(graph) if graph else None
-        with output.open("wb") if output else contextlib.nullcontext(sys.stdout.buffer) as out:
+        with _whole_file(output) if output else contextlib.nullcontext(sys.stdout.buffer) as out:
             export_dataset(dataset, out, format, target, load_context(settings.context_file))
     except KeyError as err:
         errors.print(f"no graph {err.args[0]} in the dataset")

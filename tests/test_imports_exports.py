@@ -127,6 +127,23 @@ def test_json_ld_export_of_one_graph_is_compact_and_complete(tmp_path):
     assert len(graph) == 14
 
 
+def test_an_export_that_fails_midway_leaves_the_earlier_file_as_it_was(data_copy, tmp_path):
+    """JSON-LD cannot hold an IRI that reads as one of the context's terms: the export stops partway, and the
+    file it was to replace kept the cut-off text (52 KB of invalid JSON for data/)."""
+    odd = tmp_path / "odd.nt"
+    odd.write_text('<sg:x> <http://example.org/p> "a" .\n')
+    assert run("import", str(odd), "--graph", "http://example.org/odd", "--data-dir", str(data_copy.data_dir))[0] == 0
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    earlier = exports / "stancegraph.jsonld"
+    earlier.write_text('{"an": "earlier export"}')
+    code, output = run("export", "--format", "jsonld", "-o", str(earlier), "--data-dir", str(data_copy.data_dir))
+    assert code == 2 and "<sg:x> cannot be written in JSON-LD" in output
+    assert earlier.read_text() == '{"an": "earlier export"}' and list(exports.iterdir()) == [earlier]
+    assert run("export", "--format", "trig", "-o", str(earlier), "--data-dir", str(data_copy.data_dir))[0] == 0
+    assert len(list(ox.parse(path=earlier, format=ox.RdfFormat.TRIG))) > 2_000
+
+
 def test_single_graph_formats_need_a_graph(tmp_path):
     code, output = run("export", "--format", "ttl")
     assert code == 2 and "Turtle holds one graph" in output
