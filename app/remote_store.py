@@ -7,6 +7,7 @@ checked when opening. Our default graph lives there in the named graph `DEFAULT_
 and the fingerprint of the files it was loaded from in `META_GRAPH`, so several app instances share one store.
 """
 
+import json
 import logging
 import re
 import threading
@@ -22,6 +23,7 @@ from app.namespaces import DERIVED_GRAPH, GRAPH, PREFIXES, SG
 from app.remote_http import Reply, StoreConnections, TooSlow, Unreachable
 from app.rules import rule_files
 from app.settings import Settings
+from app.sparql_text import in_order_of_appearance, select_star
 from app.store import (
     Store,
     StoreUnavailable,
@@ -259,7 +261,7 @@ class RemoteStore(Store):
         if reply.status >= 400:
             raise _refusal(reply, QuerySyntaxError, QueryEvaluationError, lines_added)
         if reply.media_type == SPARQL_JSON:
-            return ox.parse_query_results(reply.body, format=ox.QueryResultsFormat.JSON)
+            return ox.parse_query_results(_star_in_order(reply.body, query), format=ox.QueryResultsFormat.JSON)
         rdf = ox.RdfFormat.from_media_type(reply.media_type)
         if rdf is None:
             raise ServiceError(f"the SPARQL store answered in an unexpected format ({reply.media_type or 'none'})")
@@ -369,6 +371,27 @@ class RemoteStore(Store):
             return False
         self._commit_deriving(f"DROP {_graph_clause(graph)}")
         return True
+
+
+_HEAD_VARIABLES = re.compile(rb'\A\s*\{\s*"head"\s*:\s*\{[^{}]*?"vars"\s*:\s*(\[[^\]]*\])')
+
+
+def _star_in_order(body: bytes, query: str) -> bytes:
+    """A SPARQL JSON answer to a `SELECT *` with its variables in the order the query first mentions them, as
+    the embedded stores answer (see workers): Oxigraph server lists them alphabetically (Fuseki, Virtuoso and
+    GraphDB in that order already). Only the head's list changes; an answer not written head first is kept."""
+    star = select_star(query)
+    head = _HEAD_VARIABLES.match(body) if star is not None else None
+    if head is None:
+        return body
+    try:
+        names = json.loads(head[1])
+    except ValueError:
+        return body  # the parser below says what is wrong with it
+    ordered = in_order_of_appearance(query, names, star)
+    if ordered == names:
+        return body
+    return body[: head.start(1)] + json.dumps(ordered).encode() + body[head.end(1) :]
 
 
 def _warn_about_blank_nodes(derived: bytes) -> None:

@@ -8,18 +8,21 @@ wrap a query, and USING clauses can be added to an update. Values are always RDF
 
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pyoxigraph as ox
 
 _IRI = re.compile(r"<[^<>\"{}|^`\\\s]*>")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_VARNAME = re.compile(r"[\w\u00B7\u0300-\u036F\u203F\u2040]+")
 _PROLOGUE = re.compile(r"\A(?:\s+|#[^\n]*\n?|(?i:PREFIX)\s+[\w.-]*:\s*<[^>]*>|(?i:BASE)\s*<[^>]*>)*")
 
 
-def tokens(text: str) -> Iterator[tuple[int, int, str]]:
-    """(position, brace depth, token) for every word, brace and parenthesis outside strings, IRIs and comments."""
-    depth, i, n = 0, 0, len(text)
+def tokens(text: str, variables: bool = False, start: int = 0) -> Iterator[tuple[int, int, str]]:
+    """(position, brace depth, token) for every word, brace and parenthesis outside strings, IRIs and comments;
+    with `variables`, every variable too, as written (`?name` or `$name`). From `start`, a position at depth 0
+    outside strings, IRIs and comments."""
+    depth, i, n = 0, start, len(text)
     while i < n:
         char = text[i]
         if char == "#":
@@ -42,6 +45,9 @@ def tokens(text: str) -> Iterator[tuple[int, int, str]]:
         elif char in "()":
             yield i, depth, char
             i += 1
+        elif variables and char in "?$" and (name := _VARNAME.match(text, i + 1)):
+            yield i, depth, char + name.group(0)
+            i = name.end()
         elif char in "?$:" or char.isalnum():
             word = _WORD.match(text, i)
             if word and (i == 0 or text[i - 1] not in "?$:") and not (i > 0 and text[i - 1].isalnum()):
@@ -161,10 +167,15 @@ class UnreadableService(ValueError):
     scanner reads: refused, and said where, since it is nearly always a typo (`SERVICE <https://x/sparql {`)."""
 
 
+def calls_service(query: str) -> bool:
+    """Whether the query may have a SERVICE clause (the word anywhere: a cheap test that errs on the safe side)."""
+    return bool(_SERVICE_WORD.search(query))
+
+
 def service_endpoints(query: str) -> list[str | None]:
     """The endpoint of every SERVICE clause (None where it is a variable); UnreadableService where it cannot
     be read, which is never taken for an endpoint the engine might call."""
-    if not _SERVICE_WORD.search(query):
+    if not calls_service(query):
         return []  # most queries: no need to scan
     prefixes = dict(_PREFIX_DECLARATION.findall(query))
     endpoints: list[str | None] = []
@@ -187,3 +198,35 @@ def service_endpoints(query: str) -> list[str | None]:
                 "(<https://...>) or a prefixed name declared by the query, right after SERVICE or SERVICE SILENT"
             )
     return endpoints
+
+
+_SELECT_STAR = re.compile(rf"(?i:SELECT)(?:{_GAP}+(?i:DISTINCT|REDUCED))?{_GAP}*\*")
+
+
+def select_star(query: str) -> int | None:
+    """Where the `*` of the query's own `SELECT *` (or `SELECT DISTINCT *`) is; None for any other query."""
+    prologue, body = split_prologue(query)
+    match = _SELECT_STAR.match(body)
+    return len(prologue) + match.end() - 1 if match else None
+
+
+def in_order_of_appearance(query: str, names: Sequence[str], start: int = 0) -> list[str]:
+    """Variable `names` in the order the query (from `start` on) first mentions them; unmentioned ones last."""
+    first: dict[str, int] = {}
+    for pos, _, token in tokens(query, variables=True, start=start):
+        if token[0] in "?$":
+            first.setdefault(token[1:], pos)
+    return sorted(names, key=lambda name: first.get(name, len(query)))
+
+
+def star_in_order(query: str, star: int, in_scope: Sequence[str]) -> str | None:
+    """The query with its `SELECT *` (the `*` at `star`, see select_star) written out as its variables
+    (`in_scope`, as the engine lists them) in the order they first appear; None when they are in that order.
+
+    Why: the engine lists them alphabetically, so `SELECT * { ?s ?p ?o }` had the columns o, p, s in every
+    table, CSV file and DataFrame, where Jena, Fuseki, Virtuoso and GraphDB give s, p, o. The set is the
+    engine's own, so the query means what it meant: only the columns' order changes."""
+    ordered = in_order_of_appearance(query, in_scope, star)
+    if ordered == list(in_scope):
+        return None
+    return f"{query[:star]} {' '.join(f'?{name}' for name in ordered)} {query[star + 1 :]}"

@@ -30,6 +30,7 @@ import pyoxigraph as ox
 from app.bounded_results import Enough, JsonSink, LineSink, RowSink, XmlSink
 from app.formats import RDF_FORMATS, RESULT_FORMATS
 from app.namespaces import PREFIXES
+from app.sparql_text import calls_service, select_star, star_in_order
 
 PREFIXED = (ox.RdfFormat.TURTLE, ox.RdfFormat.TRIG)
 
@@ -129,7 +130,7 @@ def execute(store: ox.Store, job: QueryJob) -> QueryOutcome:
     if job.base_iri:
         options["base_iri"] = job.base_iri
     try:
-        result = store.query(job.query, **options)
+        result = store.query(_star_in_order(job.query, options), **options)
         return serialize(result, job)
     except SyntaxError as err:
         raise QuerySyntaxError(syntax_message(err)) from None
@@ -137,6 +138,22 @@ def execute(store: ox.Store, job: QueryJob) -> QueryOutcome:
         raise ServiceError(f"a SERVICE request failed: {err}") from None
     except (ValueError, TypeError, RuntimeError) as err:
         raise QueryEvaluationError(f"query evaluation failed: {err}") from None
+
+
+def _star_in_order(query: str, options: dict[str, object]) -> str:
+    """The query, its `SELECT *` written out in the order its variables appear (see star_in_order).
+
+    The engine names the variables in scope when it prepares the query on a store without data (a parse and
+    nothing to read; here in the worker, under the query's deadline). Not with a SERVICE: preparing the query
+    calls it, so it would be called twice."""
+    star = select_star(query)
+    if star is None or calls_service(query):
+        return query
+    try:
+        in_scope = [variable.value for variable in ox.Store().query(query, **options).variables]
+    except (SyntaxError, ValueError, TypeError, RuntimeError, OSError):
+        return query  # evaluated as written, it says what is wrong
+    return star_in_order(query, star, in_scope) or query
 
 
 def syntax_position(err: SyntaxError) -> tuple[int, int, str]:

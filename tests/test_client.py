@@ -104,6 +104,9 @@ def test_sparql_gives_frames_graphs_and_booleans(embedded, remote):
     pd.testing.assert_frame_equal(local, remote.sparql(query))
     assert list(local.columns) == ["stance", "stance_label", "holder", "holder_label", "date"]
     assert pd.api.types.is_datetime64_any_dtype(local["date"])
+    star = query.replace("?stance ?holder ?date WHERE", "* WHERE")  # the columns as the query names them
+    pd.testing.assert_frame_equal(embedded.sparql(star), local)
+    pd.testing.assert_frame_equal(remote.sparql(star), local)
     graph = embedded.sparql("DESCRIBE <https://stancegraph.org/id/Russia>")
     assert isinstance(graph, rdflib.Graph) and len(graph) > 5
     assert remote.sparql("ASK { <https://stancegraph.org/id/Russia> ?p ?o }") is True

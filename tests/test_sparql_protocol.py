@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 import logging
 import re
 
@@ -12,12 +13,19 @@ import rdflib
 
 from app.formats import RDF_ALIASES
 from app.namespaces import DERIVED_GRAPH, ID, SG, sparql_prologue
+from app.remote_store import _star_in_order as remote_star_in_order
+from app.sparql_text import select_star, star_in_order
 from tests.live import stancegraph_process
 
 TOKEN = "test-admin-token"
 STANCES = sparql_prologue() + "SELECT (COUNT(?s) AS ?n) WHERE { ?s a sg:Stance }"
 RUSSIA_REJECTS = sparql_prologue() + "ASK { id:Russia sg:rejects id:ThirdSite }"
 GRAPH_2009 = ID + "graph/000_dcc2f28bf5a60eb8"
+
+
+def rows(response) -> list[str]:
+    """A SPARQL JSON answer's solutions, in an order of their own (the engine's order is not the query's)."""
+    return sorted(json.dumps(row, sort_keys=True) for row in response.json()["results"]["bindings"])
 
 
 def count(response) -> int:
@@ -105,6 +113,71 @@ def test_csv_keeps_every_value_in_its_column(client):
         ["http://dbpedia.org/resource/Washington,_D.C.", 'Washington, "D.C."'],
     ]
     assert all(row[2].startswith("_:") and len(row) == 3 for row in rows)
+
+
+STAR_QUERIES = {  # STAR: the projection, `*` or the variables written out
+    "a graph pattern": ("SELECT STAR WHERE { GRAPH ?g { ?stance sg:holder ?holder } }", ["g", "stance", "holder"]),
+    "a lookup (answered in the server process)": (
+        "SELECT STAR { ?thing ?property id:ThirdSite }",
+        ["thing", "property"],
+    ),
+    "distinct, $, optional, a subquery; what is not in scope left out": (
+        "# ?zzz in a comment\nSELECT DISTINCT STAR{ ?stance sg:holder $holder OPTIONAL { ?stance sg:date ?date }"
+        ' FILTER NOT EXISTS { ?stance sg:nothing ?hidden } FILTER (?holder != "?aaa")'
+        " { SELECT ?stance (COUNT(*) AS ?evidence) WHERE { ?stance sg:evidence ?quote } GROUP BY ?stance } }",
+        ["stance", "holder", "date", "evidence"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", STAR_QUERIES)
+def test_select_star_lists_the_variables_in_the_order_the_query_mentions_them(client, name):
+    """Not alphabetically, as the engine (and Oxigraph server) would: `SELECT * { ?s ?p ?o }` gave o, p, s."""
+    query, variables = STAR_QUERIES[name]
+    star = client.get("/sparql", params={"query": sparql_prologue() + query.replace("STAR", "*")})
+    assert star.status_code == 200, star.text
+    assert star.json()["head"]["vars"] == variables
+    explicit = client.get(
+        "/sparql", params={"query": sparql_prologue() + query.replace("STAR", " ?".join(["", *variables]))}
+    )
+    assert star.json()["head"] == explicit.json()["head"]
+    assert rows(star) == rows(explicit) and rows(star)
+    as_csv = client.get("/sparql", params={"query": sparql_prologue() + query.replace("STAR", "*"), "format": "csv"})
+    assert as_csv.text.split("\r\n")[0] == ",".join(variables)
+
+
+@pytest.mark.parametrize(
+    ("query", "written"),
+    [
+        ("SELECT * { ?b ?a }", "SELECT  ?b ?a  { ?b ?a }"),
+        (
+            "PREFIX p: <x:?a> # ?a\nselect reduced*{ <x:?a> ?b ?a }",
+            "PREFIX p: <x:?a> # ?a\nselect reduced ?b ?a { <x:?a> ?b ?a }",
+        ),
+        ("SELECT * { { SELECT * { ?b ?a } } }", "SELECT  ?b ?a  { { SELECT * { ?b ?a } } }"),
+        ('SELECT * { ?a ?b FILTER (?c = "?b ?a") }', None),
+        ("SELECT (COUNT(*) AS ?n) { ?b ?a }", None),
+        ("ASK { ?b ?a }", None),
+    ],
+)
+def test_only_the_querys_own_select_star_is_written_out(query, written):
+    star = select_star(query)
+    assert (star_in_order(query, star, ["a", "b"]) if star is not None else None) == written
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b'{"head":{"vars":["a","b"]},',  # Oxigraph server
+        b'{ "head": { "link": [], "vars": ["a", "b"] },\n',  # Virtuoso
+        b'{ "head": {\n    "vars": [ "a" , "b" ]\n  } ,\n',  # Fuseki
+    ],
+)
+def test_a_remote_answer_to_select_star_is_read_with_its_variables_in_the_querys_order(head):
+    body = head + b' "results": { "bindings": [ { "a": { "type": "literal", "value": "1" } } ] } }'
+    answer = ox.parse_query_results(remote_star_in_order(body, "SELECT * { ?b ?a }"), format=ox.QueryResultsFormat.JSON)
+    assert [variable.value for variable in answer.variables] == ["b", "a"]
+    assert answer.serialize(format=ox.QueryResultsFormat.CSV) == b"b,a\r\n,1\r\n"
 
 
 def test_nothing_acceptable_is_406(client):
