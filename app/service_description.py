@@ -34,7 +34,9 @@ FORMAT_IRIS = {
     "application/n-quads": "N-Quads",
 }
 
-_cache = VersionedCache(size=16)
+# the statistics, and each description written (per base URL and format, and gzipped): at 1M triples the
+# statistics take 1.8 s and writing the description (2,000 graphs, 440 KB of Turtle) 60-220 ms
+description_cache = VersionedCache(size=32)
 
 LINK_PREDICATES = (SKOS + "exactMatch", SKOS + "closeMatch", PREFIXES["owl"] + "sameAs")
 
@@ -91,12 +93,18 @@ def dataset_statistics(store: Store) -> DatasetStatistics:
             },
         )
 
-    return _cache.get(store.data_version, "statistics", compute)
+    return description_cache.get(store.data_version, "statistics", compute)
 
 
 def dataset_iri(base: str) -> str:
     """The dataset's IRI on the host that serves it: `BASE/.well-known/void#dataset`."""
     return base.rstrip("/") + "/.well-known/void#dataset"
+
+
+def description(store: Store, base: str, native: ox.RdfFormat) -> bytes:
+    """The service description written in `native` (called once per data version, base URL and format)."""
+    prefixes = {"sd": SD, "void": VOID, "formats": FORMATS, **PREFIXES}
+    return ox.serialize(description_triples(store, base), format=native, prefixes=prefixes)
 
 
 def description_triples(store: Store, base: str) -> list[ox.Triple]:

@@ -13,10 +13,17 @@ from starlette.concurrency import run_in_threadpool
 
 from app.cache import VersionedCache
 from app.formats import RDF_FORMATS, RDF_TYPES, RESULT_FORMATS, RESULT_TYPES, BadAccept, NotAcceptable, negotiate
-from app.http_common import client_has, form_fields, plain_error, read_body, require_admin, version_etag
-from app.namespaces import PREFIXES
+from app.http_common import (
+    client_has,
+    form_fields,
+    kept_response,
+    plain_error,
+    read_body,
+    require_admin,
+    version_etag,
+)
 from app.query_ui import query_page
-from app.service_description import description_triples
+from app.service_description import description, description_cache
 from app.sparql_text import TooDeep, UnreadableService, check_nesting, service_endpoints
 from app.store import Store, UpdateError
 from app.update_dataset import DatasetConflict, with_using
@@ -207,10 +214,16 @@ async def service_description(request: Request) -> Response:
         raise HTTPException(406, str(err)) from None
     except BadAccept as err:
         raise HTTPException(400, str(err)) from None
-    fmt, native = RDF_FORMATS[media_type]
-    triples = await run_in_threadpool(description_triples, store, str(request.base_url))
-    body = ox.serialize(triples, format=native, prefixes=_sd_prefixes())
-    return Response(body, media_type=fmt.content_type, headers={"Vary": "Accept"})
+    version, key = store.data_version, ("description", str(request.base_url), media_type)
+    headers = {"Vary": "Accept", "ETag": version_etag(version, key)}
+    if client_has(request, headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    body = description_cache.peek(version, key) or await run_in_threadpool(
+        description_cache.get, version, key, lambda: description(store, key[1], RDF_FORMATS[media_type][1])
+    )
+    return await kept_response(
+        request, description_cache, version, key, body, RDF_FORMATS[media_type][0].content_type, headers
+    )
 
 
 router.add_api_route(
@@ -221,15 +234,6 @@ router.add_api_route(
     response_class=Response,
     tags=["linked data"],
 )
-
-
-def _sd_prefixes() -> dict[str, str]:
-    return {
-        "sd": "http://www.w3.org/ns/sparql-service-description#",
-        "void": "http://rdfs.org/ns/void#",
-        "formats": "http://www.w3.org/ns/formats/",
-        **PREFIXES,
-    }
 
 
 def wants_html(request: Request) -> bool:

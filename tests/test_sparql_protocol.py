@@ -383,10 +383,15 @@ def test_an_update_writing_to_the_derived_graph_is_refused_and_changes_nothing(m
 
 def test_service_description_has_void_statistics_that_stay_current(make_client):
     writable = make_client(admin_token=TOKEN)
+    etags: list[str] = []
 
     def links_triples() -> int:
         response = writable.get("/sparql", headers={"accept": "text/turtle"})
         assert response.status_code == 200
+        etags.append(response.headers["etag"])
+        again = writable.get("/.well-known/void", headers={"accept": "text/turtle", "if-none-match": etags[-1]})
+        assert again.status_code == 304 and again.headers["etag"] == etags[-1]  # nothing computed or sent again
+        assert writable.get("/.well-known/void", headers={"accept": "text/turtle"}).content == response.content
         store = ox.Store()
         store.load(response.content, format=ox.RdfFormat.TURTLE)
         (row,) = store.query(
@@ -404,6 +409,7 @@ def test_service_description_has_void_statistics_that_stay_current(make_client):
         headers={"content-type": "application/sparql-update", "authorization": f"Bearer {TOKEN}"},
     )
     assert links_triples() == 15
+    assert etags[0] != etags[1]  # the data changed: a client that kept the old description gets the new one
 
 
 def test_browsers_get_the_query_editor(client):
