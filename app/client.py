@@ -25,7 +25,14 @@ import rdflib
 
 from app.graph_formats import COLOURS, draw, node_colours, node_link
 from app.graph_views import RESOURCE_VIEWS
-from app.named_queries import ParameterError, answer, answer_document, labels_query, load_named_queries
+from app.named_queries import (
+    ParameterError,
+    answer,
+    answer_document,
+    calendar_date,
+    labels_query,
+    load_named_queries,
+)
 from app.namespaces import XSD
 
 SPARQL_JSON = "application/sparql-results+json"
@@ -167,7 +174,7 @@ class EmbeddedTransport:
         try:
             sources = params.get("source") or []
             view = ViewFilter(
-                as_of=datetime.date.fromisoformat(str(params["as_of"])) if params.get("as_of") else None,
+                as_of=calendar_date(params["as_of"]) if params.get("as_of") else None,
                 sources=tuple(expand_iri(s) for s in ([sources] if isinstance(sources, str) else sources)),
                 min_weight=int(params.get("min_weight", 1)),
             )
@@ -292,7 +299,7 @@ class Stancegraph:
         if name not in self._listing:
             raise StancegraphError(f"no named query {name!r}; known: {', '.join(sorted(self._listing))}")
         known = {p["name"] for p in self._listing[name]["parameters"]}
-        values = {key.rstrip("_"): _plain(value) for key, value in params.items() if value is not None}
+        values = _plain_values(params)
         unknown = set(values) - known
         if unknown:
             raise StancegraphError(
@@ -331,8 +338,7 @@ class Stancegraph:
         attributes. Filters: as_of, source, min_weight; actors: mode, normalisation; ego: depth."""
         if name in RESOURCE_VIEWS and not resource:
             raise StancegraphError(f"400: the {name} view needs a resource (e.g. resource='id:ThirdSite')")
-        values = {key.rstrip("_"): _plain(value) for key, value in params.items() if value is not None}
-        return nx.node_link_graph(self.transport.view(name, resource, values), edges="links")
+        return nx.node_link_graph(self.transport.view(name, resource, _plain_values(params)), edges="links")
 
     def draw(self, graph: nx.Graph | str, interactive: bool = False, resource: str | None = None, **params: Any):
         """A picture of a view (or of a graph you built): a matplotlib Figure, or with `interactive=True`
@@ -346,9 +352,17 @@ def _path(value: Path | str | None) -> Path | None:
     return Path(value) if value is not None else None
 
 
+def _plain_values(params: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments as the service takes them (`from_` is `from`; days as YYYY-MM-DD), the unset left out."""
+    try:
+        return {key.rstrip("_"): _plain(value) for key, value in params.items() if value is not None}
+    except ValueError as err:
+        raise StancegraphError(f"400: {err}") from None
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime.date):
-        return value.isoformat()
+        return calendar_date(value).isoformat()  # a datetime at midnight (a pandas Timestamp) is its day
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value

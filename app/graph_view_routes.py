@@ -1,6 +1,5 @@
 """Graph views over HTTP: `GET /views/{name}` in the format asked for, cached per data version with ETags."""
 
-import datetime
 import itertools
 import sys
 from collections.abc import Hashable
@@ -15,7 +14,7 @@ from app import graph_formats, graph_views
 from app.cache import VersionedCache
 from app.formats import BadAccept, NotAcceptable, negotiate
 from app.graph_page import graph_page
-from app.http_common import client_has, declared_parameters_only, kept_response, version_etag
+from app.http_common import Day, client_has, declared_parameters_only, kept_response, version_etag
 from app.named_queries import expand_iri
 from app.store import Store
 
@@ -40,7 +39,7 @@ def _weight(value: nx.Graph | tuple[bytes, str] | bytes) -> int:
 _cache = VersionedCache(size=256, budget=1024 << 20, weigh=_weight)
 FormatName = Literal["json", "cytoscape", "graphml", "gexf", "csv", "dot", "svg", "html"]
 
-AsOf = Annotated[datetime.date | None, Query(description="Only statements made on or before this day.")]
+AsOf = Annotated[Day | None, Query(description="Only statements made on or before this day.")]
 Sources = Annotated[list[str] | None, Query(alias="source", description="Only statements from these documents.")]
 MinWeight = Annotated[
     int,

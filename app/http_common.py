@@ -1,21 +1,28 @@
 """What every HTTP router shares: bounded request bodies, plain-text errors, the admin token check."""
 
+import datetime
 import gzip
 import hashlib
 import hmac
 import logging
 from importlib import metadata
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import parse_qsl, unquote_plus
 
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from pydantic import BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
 from app.cache import VersionedCache
+from app.named_queries import calendar_date
 from app.settings import Settings
 
 log = logging.getLogger("stancegraph.http")
+
+# A query parameter that is a day, YYYY-MM-DD only (see calendar_date; documented as a date all the same)
+Day = Annotated[datetime.date, BeforeValidator(calendar_date)]
 
 
 class PayloadTooLarge(HTTPException):

@@ -65,8 +65,7 @@ class Param:
             if self.type == "iri":
                 return ox.NamedNode(expand_iri(str(value), self.prefix))
             if self.type == "date":
-                day = value if isinstance(value, datetime.date) else datetime.date.fromisoformat(str(value))
-                return ox.Literal(day.isoformat(), datatype=ox.NamedNode(XSD + "date"))
+                return ox.Literal(calendar_date(value).isoformat(), datatype=ox.NamedNode(XSD + "date"))
             if self.type == "integer":
                 return ox.Literal(str(int(value)), datatype=ox.NamedNode(XSD + "integer"))
             if self.type == "decimal":
@@ -76,6 +75,27 @@ class Param:
             return ox.Literal(str(value))
         except ValueError as err:
             raise ParameterError(f"{self.name}: {value!r} is not a valid {self.type} ({err})") from None
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def calendar_date(value: object) -> datetime.date:
+    """A day, written YYYY-MM-DD (or a date; a datetime at midnight counts as its day), else a ValueError that
+    says how to write it. Why: pydantic's dates also take Unix timestamps (`from=0` was 1970-01-01, and
+    `from=2009` was refused as a moment 'with time'), and Python's fromisoformat takes 20090101 and week dates."""
+    if isinstance(value, datetime.datetime):
+        if value.time() != datetime.time(0):
+            raise ValueError(f"{value.isoformat()} is a moment, not a day")
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    if not _DAY.fullmatch(str(value)):
+        raise ValueError(f"{str(value)!r} is not a date: write the day as YYYY-MM-DD, e.g. 2009-06-11")
+    try:
+        return datetime.date.fromisoformat(str(value))
+    except ValueError as err:
+        raise ValueError(f"{str(value)!r} is not a day of the calendar ({err})") from None
 
 
 def _boolean(value: Any) -> str:

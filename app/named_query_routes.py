@@ -6,7 +6,6 @@ parameters (typed, with defaults, allowed values and examples in the OpenAPI doc
 """
 
 import csv
-import datetime
 import inspect
 import io
 from typing import Any, Literal
@@ -18,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api_docs import BAD_REQUEST
 from app.formats import BadAccept, NotAcceptable, negotiate
-from app.http_common import client_has, declared_parameters_only, version_etag
+from app.http_common import Day, client_has, declared_parameters_only, version_etag
 from app.named_queries import (
     Answer,
     NamedQuery,
@@ -36,7 +35,7 @@ from app.workers import QueryError
 PREFIX = "/api/queries"
 MAX_LIMIT = 10_000
 FORMATS = {"json": "application/json", "csv": "text/csv", "sparql-json": "application/sparql-results+json"}
-PYTHON_TYPES = {"iri": str, "string": str, "date": datetime.date, "integer": int, "decimal": float, "boolean": bool}
+PYTHON_TYPES = {"iri": str, "string": str, "date": Day, "integer": int, "decimal": float, "boolean": bool}
 
 
 class NamedQueryRoutes:

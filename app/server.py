@@ -5,6 +5,7 @@ import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
@@ -233,4 +234,5 @@ async def validation_error(request: Request, exc: RequestValidationError) -> Res
     messages = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
     if request.url.path.startswith(PLAIN_PATHS):
         return plain_error(400, f"invalid request: {messages}")
-    return JSONResponse({"detail": exc.errors()}, status_code=400)
+    # a validator's error object in `ctx` (calendar_date's) becomes its message: json.dumps refused it (a 500)
+    return JSONResponse({"detail": jsonable_encoder(exc.errors(), custom_encoder={Exception: str})}, status_code=400)

@@ -1,9 +1,11 @@
 """Named queries over HTTP: the real answers on the two source texts, safe binding, true pages, formats."""
 
 import csv
+import datetime
 import io
 import threading
 
+import pandas as pd
 import pyoxigraph as ox
 import pytest
 from typer.testing import CliRunner
@@ -345,6 +347,32 @@ def test_bad_parameters_are_400_with_the_reason(client):
     assert typo.json()["detail"] == (
         "unknown parameter(s) acter; this operation takes actor, format, limit, offset, polarity, target"
     )
+
+
+@pytest.mark.parametrize(
+    "written", ["0", "86400", "2009", "2009-06", "20090611", "2009-6-11", "2009-02-30", "2009-06-11T00:00"]
+)
+def test_a_day_is_written_yyyy_mm_dd_or_refused_saying_so(client, written):
+    """A Unix timestamp was taken for a day (`from=0` or `as_of=0`: 1970-01-01, `86400`: the 2nd), a year was
+    refused as a moment 'with time', and the Python client took 20090611 and week dates."""
+    for url, name in (("/api/queries/timeline", "from"), ("/views/stances", "as_of")):
+        refused = client.get(url, params={name: written})
+        assert refused.status_code == 400, (url, refused.text)
+        assert f"'{written}' is not a" in refused.json()["detail"][0]["msg"]
+    sg = Stancegraph.embedded()
+    for ask in (lambda: sg.query("timeline", **{"from": written}), lambda: sg.view("stances", as_of=written)):
+        with pytest.raises(StancegraphError, match=f"'{written}' is not a"):
+            ask()
+
+
+def test_a_day_is_taken_as_text_a_date_or_a_midnight(client):
+    dated = [r["date"] for r in rows(client, "timeline", **{"from": "2009-06-11"})]
+    assert dated and set(dated) == {"2009-06-11"}
+    sg = Stancegraph.embedded()
+    for day in (datetime.date(2009, 6, 11), datetime.datetime(2009, 6, 11), pd.Timestamp("2009-06-11")):
+        assert set(sg.query("timeline", **{"from": day})["date"].dt.date.astype(str)) == {"2009-06-11"}
+    with pytest.raises(StancegraphError, match="is a moment, not a day"):
+        sg.query("timeline", **{"from": datetime.datetime(2009, 6, 11, 12, 30)})
 
 
 def test_every_query_is_a_documented_operation(client):
