@@ -227,7 +227,7 @@ def _node_object(subject: str, entries: dict[str, list]) -> dict:
 
 
 def _distinct(values: list) -> object:
-    """Each value once: a DESCRIBE over the union of the graphs repeats a triple that two graphs hold."""
+    """Each value once, whatever the quads given repeat (a graph is a set of triples)."""
     kept = list({value if isinstance(value, str) else tuple(value.items()): value for value in values}.values())
     return kept[0] if len(kept) == 1 else kept
 

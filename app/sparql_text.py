@@ -200,6 +200,11 @@ def service_endpoints(query: str) -> list[str | None]:
     return endpoints
 
 
+def describes(query: str) -> bool:
+    """Whether the query is a DESCRIBE."""
+    return split_prologue(query)[1][:8].upper() == "DESCRIBE"
+
+
 _SELECT_STAR = re.compile(rf"(?i:SELECT)(?:{_GAP}+(?i:DISTINCT|REDUCED))?{_GAP}*\*")
 
 

@@ -180,6 +180,21 @@ def test_a_remote_answer_to_select_star_is_read_with_its_variables_in_the_querys
     assert answer.serialize(format=ox.QueryResultsFormat.CSV) == b"b,a\r\n,1\r\n"
 
 
+@pytest.mark.parametrize("accept", ["application/n-triples", "text/turtle", "application/rdf+xml"])
+def test_a_describe_writes_each_triple_once_and_counts_it_once(client, accept):
+    """The engine's DESCRIBE over the union of the graphs writes a triple once per graph that holds it: the
+    entities and a document both say the US proposed the third site, which came twice, and counted as 15 rows."""
+    described = client.get("/sparql", params={"query": f"DESCRIBE <{ID}ThirdSite>"}, headers={"accept": accept})
+    page = client.get("/id/ThirdSite", headers={"accept": accept})
+    fmt = ox.RdfFormat.from_media_type(accept)
+    for answer in (described, page):
+        assert answer.status_code == 200, answer.text
+        triples = list(ox.parse(answer.content, format=fmt))
+        assert len(triples) == len(set(triples)) == 14
+        assert sum(t.predicate == ox.NamedNode(SG + "proposedBy") for t in triples) == 1
+    assert described.headers["stancegraph-rows"] == "14"
+
+
 def test_nothing_acceptable_is_406(client):
     response = client.get("/sparql", params={"query": STANCES}, headers={"accept": "image/png"})
     assert response.status_code == 406
