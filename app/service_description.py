@@ -34,9 +34,9 @@ FORMAT_IRIS = {
     "application/n-quads": "N-Quads",
 }
 
-# the statistics, and each description written (per base URL and format, and gzipped): at 1M triples the
-# statistics take 1.8 s and writing the description (2,000 graphs, 440 KB of Turtle) 60-220 ms
-description_cache = VersionedCache(size=32)
+_statistics = VersionedCache(size=16)  # at 1M triples the statistics take 1.8 s
+# each description written (per base URL and format, and gzipped): 2,000 graphs at 1M, 440 KB of Turtle, 60-220 ms
+description_cache = VersionedCache(size=64)
 
 LINK_PREDICATES = (SKOS + "exactMatch", SKOS + "closeMatch", PREFIXES["owl"] + "sameAs")
 
@@ -93,7 +93,7 @@ def dataset_statistics(store: Store) -> DatasetStatistics:
             },
         )
 
-    return description_cache.get(store.data_version, "statistics", compute)
+    return _statistics.get(store.data_version, "statistics", compute)
 
 
 def dataset_iri(base: str) -> str:

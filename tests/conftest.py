@@ -132,6 +132,7 @@ def empty_caches() -> None:
         sparql_protocol._answers,
         graph_view_routes._cache,
         named_queries._cache,
+        service_description._statistics,
         service_description.description_cache,
         exports._dumps,
     ):
