@@ -181,6 +181,8 @@ def test_timeline_in_date_order(client):
     assert dates == sorted(dates) and dates[0] == "2007-10-12" and max(dates) <= "2008-01-01"
     assert {r["kind"] for r in until_2008} == {"stance", "proposal", "event"}
     assert any(iri(r["item"]) == "TwoPlusTwoMeeting2007" for r in until_2008)
+    (proposal,) = [r for r in until_2008 if r["kind"] == "proposal"]  # dated by the 2007 commentary: its source
+    assert iri(proposal["item"]) == "USCounterIdeas2007" and iri(proposal["source"]) == "doc/003_cf8b46a4843bbcf9"
     everything = rows(client, "timeline")
     assert everything[-1]["date"] == "2009-06-11" and len(everything) > len(until_2008)
 
