@@ -4,11 +4,14 @@
 neither returns the whole dataset as quads. Write methods exist only when an admin token is configured.
 """
 
-import io
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import BinaryIO
 
 import pyoxigraph as ox
 from fastapi import APIRouter, FastAPI, HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.formats import RDF_FORMATS, RDF_TYPES, BadAccept, NotAcceptable, negotiate
@@ -44,11 +47,25 @@ def _payload_type(request: Request) -> str:
     return media_type
 
 
-def _dataset_dump(store: Store, fmt: ox.RdfFormat) -> bytes:
-    """Every quad of the store, serialized (blocking: called from the thread pool)."""
-    buffer = io.BytesIO()
-    store.dump(buffer, fmt)
-    return buffer.getvalue()
+def _dataset_dump(store: Store, fmt: ox.RdfFormat) -> BinaryIO:
+    """Every quad of the store, written to a temporary file and sent from there (blocking: called from the thread
+    pool). Held in memory, each request for it took the whole dataset's size: 195 MB of N-Quads at 1M triples."""
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by _chunks once sent
+    try:
+        store.dump(spool, fmt)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool
+
+
+def _chunks(spool: BinaryIO) -> Iterator[bytes]:
+    """The file's bytes a megabyte at a time (read in the thread pool), closing (and so deleting) it at the end
+    or when the client goes away."""
+    with spool:
+        while chunk := spool.read(1 << 20):
+            yield chunk
 
 
 async def read_graph(request: Request) -> Response:
@@ -60,8 +77,10 @@ async def read_graph(request: Request) -> Response:
     except (NotAcceptable, BadAccept) as err:
         raise HTTPException(406 if isinstance(err, NotAcceptable) else 400, str(err)) from None
     if whole:
-        body = await run_in_threadpool(_dataset_dump, store, RDF_FORMATS[media_type][1])
-        return Response(body, media_type=RDF_FORMATS[media_type][0].content_type)
+        spool = await run_in_threadpool(_dataset_dump, store, RDF_FORMATS[media_type][1])
+        size = str(os.fstat(spool.fileno()).st_size)
+        content_type = RDF_FORMATS[media_type][0].content_type
+        return StreamingResponse(_chunks(spool), media_type=content_type, headers={"Content-Length": size})
     graph = _target(request)
     if graph is not None and not await run_in_threadpool(store.has_graph, graph):
         return plain_error(404, f"no graph {graph}")
