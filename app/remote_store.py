@@ -23,7 +23,7 @@ from app.namespaces import DERIVED_GRAPH, GRAPH, PREFIXES, SG
 from app.remote_http import Reply, StoreConnections, TooSlow, Unreachable
 from app.rules import rule_files
 from app.settings import Settings
-from app.sparql_text import in_order_of_appearance, select_star
+from app.sparql_text import in_order_of_appearance, names_dataset, query_dataset, select_star
 from app.store import (
     Store,
     StoreUnavailable,
@@ -221,12 +221,17 @@ class RemoteStore(Store):
             return serialize(result, job)
 
     def _dataset(self, job: QueryJob) -> Dataset:
-        """SPARQL Protocol dataset parameters for the job (none: the store's union default graph)."""
+        """SPARQL Protocol dataset parameters for the job (none: the store's union default graph). The query's
+        own FROM and FROM NAMED are named this way too, since a store whose default graph is the union ignores
+        them (Oxigraph server does)."""
         if job.default_graphs is not None or job.named_graphs is not None:
             return {
                 "default-graph-uri": list(job.default_graphs or ()),
                 "named-graph-uri": list(job.named_graphs or ()),
             }
+        if names_dataset(job.query):
+            default, named = query_dataset(job.query, job.base_iri)
+            return {"default-graph-uri": default, "named-graph-uri": named}
         if job.union_default_graph:
             return {}
         return {"default-graph-uri": [DEFAULT_GRAPH], "named-graph-uri": self._graph_names()}

@@ -14,6 +14,7 @@ import pyoxigraph as ox
 
 from app.namespaces import DERIVED_GRAPH
 from app.problems import Problem
+from app.sparql_text import names_dataset
 from app.workers import syntax_position
 
 
@@ -79,7 +80,8 @@ def _add_derived(store: ox.Store, derived: ox.NamedNode, ntriples: bytes) -> Non
 def _derive(store: ox.Store, rule: Path, name: Callable[[Path], str]) -> bytes | Problem:
     """A rule's triples as N-Triples (the terms stay inside the engine instead of becoming Python objects)."""
     try:
-        triples = store.query(rule.read_text(encoding="utf-8"), use_default_graph_as_union=True)
+        text = rule.read_text(encoding="utf-8")
+        triples = store.query(text, use_default_graph_as_union=not names_dataset(text))
     except SyntaxError as err:
         line, column, detail = syntax_position(err)
         return Problem(name(rule), line, f"rule does not parse: {detail}", column=column)
@@ -118,7 +120,7 @@ def _triples(store: ox.Store, rule: str) -> set[tuple[str, str, str]]:
     template is a new one at each evaluation, so only what is not a blank node can tell two evaluations apart.
     None for a rule that does not parse (the load said so)."""
     try:
-        triples = store.query(rule, use_default_graph_as_union=True)
+        triples = store.query(rule, use_default_graph_as_union=not names_dataset(rule))
     except SyntaxError:
         return set()
     return {tuple("[]" if isinstance(term, ox.BlankNode) else str(term) for term in triple) for triple in triples}

@@ -8,6 +8,7 @@ wrap a query, and USING clauses can be added to an update. Values are always RDF
 
 import itertools
 import re
+import urllib.parse
 from collections.abc import Iterator, Sequence
 
 import pyoxigraph as ox
@@ -198,6 +199,44 @@ def service_endpoints(query: str) -> list[str | None]:
                 "(<https://...>) or a prefixed name declared by the query, right after SERVICE or SERVICE SILENT"
             )
     return endpoints
+
+
+def names_dataset(query: str) -> bool:
+    """Whether the query names its own dataset (FROM, FROM NAMED). Why: told to make the union of the graphs
+    the default graph, the engine (pyoxigraph 0.5.13, and `oxigraph serve --union-default-graph`) ignores a
+    FROM: `SELECT ... FROM <entities graph>` counted every graph's triples."""
+    if "from" not in query.lower():
+        return False  # most queries: no need to scan
+    words = top_level_words(query)
+    return any(word == "FROM" and not query.startswith(":", pos + 4) for pos, word in words)
+
+
+_DATASET_CLAUSE = re.compile(rf"(?i:FROM){_GAP}+(?:(?i:(NAMED)){_GAP}+)?(<[^<>\s]*>|[\w.-]*:[^\s{{}}#]*)")
+_BASE_DECLARATION = re.compile(r"(?i)BASE\s*<([^>]*)>")
+
+
+def query_dataset(query: str, base_iri: str | None) -> tuple[list[str], list[str]]:
+    """The IRIs of the query's FROM and of its FROM NAMED clauses (prefixed names expanded, relative IRIs
+    resolved against its BASE, else `base_iri`), to name them to a store that ignores them (see names_dataset).
+    A clause the scanner cannot read is left out: the store says what is wrong with it."""
+    prologue = split_prologue(query)[0]
+    prefixes = dict(_PREFIX_DECLARATION.findall(prologue))
+    base = ([*_BASE_DECLARATION.findall(prologue)] or [base_iri or ""])[-1]
+    default: list[str] = []
+    named: list[str] = []
+    for pos, word in top_level_words(query):
+        clause = _DATASET_CLAUSE.match(query, pos) if word == "FROM" else None
+        if clause is None:
+            continue
+        prefix, _, local = clause[2].partition(":")
+        if clause[2].startswith("<"):
+            iri = urllib.parse.urljoin(base, clause[2][1:-1])
+        elif prefix in prefixes:
+            iri = prefixes[prefix] + local
+        else:
+            continue
+        (named if clause[1] else default).append(iri)
+    return default, named
 
 
 def describes(query: str) -> bool:

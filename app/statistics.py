@@ -4,6 +4,7 @@ import pyoxigraph as ox
 
 from app.corpus import Corpus
 from app.loader import build
+from app.sparql_text import names_dataset
 
 
 def plain(term: ox.NamedNode | ox.BlankNode | ox.Literal | None) -> object:
@@ -18,6 +19,6 @@ def plain(term: ox.NamedNode | ox.BlankNode | ox.Literal | None) -> object:
 def document_statistics(corpus: Corpus) -> list[dict[str, object]]:
     store, _ = build(corpus, shacl=False)
     query = (corpus.settings.queries_dir / "document-statistics.rq").read_text(encoding="utf-8")
-    solutions = store.query(query, use_default_graph_as_union=True)
+    solutions = store.query(query, use_default_graph_as_union=not names_dataset(query))
     names = [v.value for v in solutions.variables]
     return [{name: plain(row[name]) for name in names} for row in solutions]

@@ -30,7 +30,7 @@ import pyoxigraph as ox
 from app.bounded_results import Enough, JsonSink, LineSink, RowSink, XmlSink
 from app.formats import RDF_FORMATS, RESULT_FORMATS
 from app.namespaces import PREFIXES
-from app.sparql_text import calls_service, describes, select_star, star_in_order
+from app.sparql_text import calls_service, describes, names_dataset, select_star, star_in_order
 
 PREFIXED = (ox.RdfFormat.TURTLE, ox.RdfFormat.TRIG)
 
@@ -119,7 +119,9 @@ class ResultNotAcceptable(QueryError):
 
 def execute(store: ox.Store, job: QueryJob) -> QueryOutcome:
     """Evaluate and serialize with the engine's own serializers; raise QueryError subclasses on failure."""
-    options: dict[str, object] = {"use_default_graph_as_union": job.union_default_graph}
+    options: dict[str, object] = {
+        "use_default_graph_as_union": job.union_default_graph and not names_dataset(job.query)
+    }
     if job.default_graphs is not None or job.named_graphs is not None:
         # A dataset named by the request: exactly those graphs; the part not named is empty (SPARQL protocol).
         options = {

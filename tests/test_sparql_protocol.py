@@ -214,6 +214,30 @@ def test_default_graph_is_the_union_unless_the_request_names_a_dataset(client):
     assert count(client.get("/sparql", params={"query": STANCES, "named-graph-uri": GRAPH_2009})) == 0
 
 
+def test_the_querys_own_from_names_its_dataset(client):
+    """Told to make the union of the graphs the default graph, the engine (and Oxigraph server) ignored FROM:
+    a query `FROM` the 2009 document's graph counted the stances of every document."""
+    stances = "SELECT (COUNT(?s) AS ?n) %s WHERE { ?s a sg:Stance }"
+    in_2009 = sparql_prologue() + f"PREFIX graph: <{ID}graph/> " + stances % "FROM graph:000_dcc2f28bf5a60eb8"
+    assert count(client.get("/sparql", params={"query": in_2009})) == 15
+    assert count(client.get("/sparql", params={"query": in_2009, "union-default-graph": "false"})) == 15
+    both = sparql_prologue() + stances % f"FROM <{GRAPH_2009}> FROM <{ID}graph/003_cf8b46a4843bbcf9>"
+    assert count(client.get("/sparql", params={"query": both})) == 29
+    relative = f"BASE <{ID}graph/> " + sparql_prologue() + stances % "FROM <000_dcc2f28bf5a60eb8>"
+    assert count(client.get("/sparql", params={"query": relative})) == 15
+    named = (
+        sparql_prologue()
+        + f"SELECT (COUNT(?s) AS ?n) FROM NAMED <{GRAPH_2009}> WHERE {{ GRAPH ?g {{ ?s a sg:Stance }} }}"
+    )
+    assert count(client.get("/sparql", params={"query": named})) == 15
+    nothing_by_default = sparql_prologue() + stances % f"FROM NAMED <{GRAPH_2009}>"  # the default graph is empty
+    assert count(client.get("/sparql", params={"query": nothing_by_default})) == 0
+    overridden = client.get(
+        "/sparql", params={"query": in_2009, "default-graph-uri": f"{ID}graph/003_cf8b46a4843bbcf9"}
+    )
+    assert count(overridden) == 14  # the request's dataset comes before the query's (SPARQL 1.1 Protocol 2.1.4)
+
+
 @pytest.mark.parametrize(
     ("request_kwargs", "status", "message"),
     [

@@ -212,6 +212,23 @@ def test_rules_read_the_hand_made_graphs_not_each_others_output(data_copy, tmp_p
     assert shipped.exit_code == 0, shipped.output
 
 
+def test_a_rule_that_names_its_graphs_with_from_reads_only_those(data_copy, tmp_path):
+    """The engine ignored FROM when the union of the graphs was the default graph: such a rule read them all."""
+    queries = tmp_path / "queries"
+    shutil.copytree(data_copy.queries_dir, queries)
+    (queries / "rules" / "90-stated-in-2009.rq").write_text(
+        f"CONSTRUCT {{ ?holder <{SG}statedIn2009> ?target }} FROM <{ID}graph/000_dcc2f28bf5a60eb8>\n"
+        f"WHERE {{ ?stance <{SG}holder> ?holder ; <{SG}target> ?target }}\n"
+    )
+    store, problems = check(Corpus(data_copy.model_copy(update={"queries_dir": queries})))
+    assert not [p for p in problems if p.is_error]
+    stated = store.query(f"SELECT ?s ?o {{ GRAPH <{DERIVED_GRAPH}> {{ ?s <{SG}statedIn2009> ?o }} }}")
+    derived = {(str(row["s"]), str(row["o"])) for row in stated}
+    in_2009 = f"GRAPH <{ID}graph/000_dcc2f28bf5a60eb8> {{ ?s <{SG}holder> ?h ; <{SG}target> ?t }}"
+    from_2009 = store.query(f"SELECT DISTINCT ?h ?t WHERE {{ {in_2009} }}")
+    assert derived == {(str(row["h"]), str(row["t"])) for row in from_2009} and len(derived) >= 10
+
+
 def test_a_rule_that_makes_blank_nodes_is_not_taken_for_one_reading_the_derived_graph(data_copy, tmp_path):
     """A blank node in a rule's template is a new node at every evaluation: compared node by node, the rule's
     triples always differed with and without the derived graph, and validate refused a correct rule."""
