@@ -241,7 +241,7 @@ def query_dataset(query: str, base_iri: str | None) -> tuple[list[str], list[str
 
 def describes(query: str) -> bool:
     """Whether the query is a DESCRIBE."""
-    return split_prologue(query)[1][:8].upper() == "DESCRIBE"
+    return "DESCRIBE" in query.upper() and split_prologue(query)[1][:8].upper() == "DESCRIBE"
 
 
 _SELECT_STAR = re.compile(rf"(?i:SELECT)(?:{_GAP}+(?i:DISTINCT|REDUCED))?{_GAP}*\*")
@@ -249,6 +249,8 @@ _SELECT_STAR = re.compile(rf"(?i:SELECT)(?:{_GAP}+(?i:DISTINCT|REDUCED))?{_GAP}*
 
 def select_star(query: str) -> int | None:
     """Where the `*` of the query's own `SELECT *` (or `SELECT DISTINCT *`) is; None for any other query."""
+    if "*" not in query:
+        return None  # most queries: no need to read the prologue
     prologue, body = split_prologue(query)
     match = _SELECT_STAR.match(body)
     return len(prologue) + match.end() - 1 if match else None
