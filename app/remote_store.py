@@ -350,7 +350,8 @@ class RemoteStore(Store):
         derived = []
         for rule in rule_files(self.settings.rules_dir):
             try:
-                triples = self._query(rule.read_text(encoding="utf-8"), {})
+                text = rule.read_text(encoding="utf-8")
+                triples = self._query(text, self._dataset(QueryJob(text)))  # a rule's FROM, named to the store
             except QueryError as err:
                 log.warning("the derived graph is left as it was: rule %s failed: %s", rule.name, err.message)
                 return None

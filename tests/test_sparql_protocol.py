@@ -469,6 +469,28 @@ def test_an_update_reads_the_graphs_it_names_alike_on_every_backend(make_client,
         assert count(writable.get("/sparql", params={"query": copied})) == stated > 15
 
 
+def test_a_rule_with_from_derives_from_that_graph_alone_after_a_write(make_client):
+    """Rules run again after every write, on the remote store too, where its union default graph ignored FROM."""
+    writable = make_client(admin_token=TOKEN)
+    rules_dir = writable.app.state.store.settings.rules_dir
+    (rules_dir / "90-stated-in-2009.rq").write_text(
+        f"CONSTRUCT {{ ?holder <http://e/statedIn2009> ?target }} FROM <{GRAPH_2009}>\n"
+        f"WHERE {{ ?stance <{SG}holder> ?holder ; <{SG}target> ?target }}\n"
+    )
+    write = {"content-type": "application/sparql-update", "authorization": f"Bearer {TOKEN}"}
+    assert (
+        writable.post("/sparql", content="INSERT DATA { <http://e/a> <http://e/b> 1 }", headers=write).status_code
+        == 204
+    )
+    pairs = "SELECT (COUNT(*) AS ?n) WHERE {{ {} }}"
+    derived = pairs.format(f"GRAPH <{DERIVED_GRAPH}> {{ ?h <http://e/statedIn2009> ?t }}")
+    in_2009 = pairs.format(
+        f"SELECT DISTINCT ?h ?t WHERE {{ GRAPH <{GRAPH_2009}> {{ ?s <{SG}holder> ?h ; <{SG}target> ?t }} }}"
+    )
+    expected = count(writable.get("/sparql", params={"query": in_2009}))
+    assert count(writable.get("/sparql", params={"query": derived})) == expected > 10
+
+
 def test_service_description_has_void_statistics_that_stay_current(make_client):
     writable = make_client(admin_token=TOKEN)
     etags: list[str] = []
