@@ -223,13 +223,7 @@ def _graph_run(
 
 def _node_object(subject: str, entries: dict[str, list]) -> dict:
     ordered = sorted(entries.items())
-    return {"@id": subject} | {key: values[0] if len(values) == 1 else _distinct(values) for key, values in ordered}
-
-
-def _distinct(values: list) -> object:
-    """Each value once, whatever the quads given repeat (a graph is a set of triples)."""
-    kept = list({value if isinstance(value, str) else tuple(value.items()): value for value in values}.values())
-    return kept[0] if len(kept) == 1 else kept
+    return {"@id": subject} | {key: values[0] if len(values) == 1 else values for key, values in ordered}
 
 
 def compact(data: bytes, context: dict, context_url: str) -> bytes:

@@ -23,7 +23,7 @@ from app.namespaces import DERIVED_GRAPH, GRAPH, PREFIXES, SG
 from app.remote_http import Reply, StoreConnections, TooSlow, Unreachable
 from app.rules import rule_files
 from app.settings import Settings
-from app.sparql_text import in_order_of_appearance, names_dataset, query_dataset, select_star
+from app.sparql_text import in_order_of_appearance, query_dataset, select_star
 from app.store import (
     Store,
     StoreUnavailable,
@@ -229,9 +229,8 @@ class RemoteStore(Store):
                 "default-graph-uri": list(job.default_graphs or ()),
                 "named-graph-uri": list(job.named_graphs or ()),
             }
-        if names_dataset(job.query):
-            default, named = query_dataset(job.query, job.base_iri)
-            return {"default-graph-uri": default, "named-graph-uri": named}
+        if (own := query_dataset(job.query, job.base_iri)) is not None:
+            return {"default-graph-uri": own[0], "named-graph-uri": own[1]}
         if job.union_default_graph:
             return {}
         return {"default-graph-uri": [DEFAULT_GRAPH], "named-graph-uri": self._graph_names()}
@@ -266,7 +265,7 @@ class RemoteStore(Store):
         if reply.status >= 400:
             raise _refusal(reply, QuerySyntaxError, QueryEvaluationError, lines_added)
         if reply.media_type == SPARQL_JSON:
-            return ox.parse_query_results(_star_in_order(reply.body, query), format=ox.QueryResultsFormat.JSON)
+            return ox.parse_query_results(_head_in_order(reply.body, query), format=ox.QueryResultsFormat.JSON)
         rdf = ox.RdfFormat.from_media_type(reply.media_type)
         if rdf is None:
             raise ServiceError(f"the SPARQL store answered in an unexpected format ({reply.media_type or 'none'})")
@@ -382,7 +381,7 @@ class RemoteStore(Store):
 _HEAD_VARIABLES = re.compile(rb'\A\s*\{\s*"head"\s*:\s*\{[^{}]*?"vars"\s*:\s*(\[[^\]]*\])')
 
 
-def _star_in_order(body: bytes, query: str) -> bytes:
+def _head_in_order(body: bytes, query: str) -> bytes:
     """A SPARQL JSON answer to a `SELECT *` with its variables in the order the query first mentions them, as
     the embedded stores answer (see workers): Oxigraph server lists them alphabetically (Fuseki, Virtuoso and
     GraphDB in that order already). Only the head's list changes; an answer not written head first is kept."""

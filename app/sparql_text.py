@@ -205,29 +205,33 @@ def names_dataset(query: str) -> bool:
     """Whether the query names its own dataset (FROM, FROM NAMED). Why: told to make the union of the graphs
     the default graph, the engine (pyoxigraph 0.5.13, and `oxigraph serve --union-default-graph`) ignores a
     FROM: `SELECT ... FROM <entities graph>` counted every graph's triples."""
+    return bool(_dataset_clauses(query))
+
+
+def _dataset_clauses(query: str) -> list[int]:
+    """Where the query's FROM keywords are (not a prefix named `from:`)."""
     if "from" not in query.lower():
-        return False  # most queries: no need to scan
-    words = top_level_words(query)
-    return any(word == "FROM" and not query.startswith(":", pos + 4) for pos, word in words)
+        return []  # most queries: no need to scan
+    return [pos for pos, word in top_level_words(query) if word == "FROM" and not query.startswith(":", pos + 4)]
 
 
 _DATASET_CLAUSE = re.compile(rf"(?i:FROM){_GAP}+(?:(?i:(NAMED)){_GAP}+)?(<[^<>\s]*>|[\w.-]*:[^\s{{}}#]*)")
 _BASE_DECLARATION = re.compile(r"(?i)BASE\s*<([^>]*)>")
 
 
-def query_dataset(query: str, base_iri: str | None) -> tuple[list[str], list[str]]:
+def query_dataset(query: str, base_iri: str | None) -> tuple[list[str], list[str]] | None:
     """The IRIs of the query's FROM and of its FROM NAMED clauses (prefixed names expanded, relative IRIs
-    resolved against its BASE, else `base_iri`), to name them to a store that ignores them (see names_dataset).
-    A clause the scanner cannot read is left out: the store says what is wrong with it."""
+    resolved against its BASE, else `base_iri`), to name them to a store that ignores them (see names_dataset);
+    None for a query without any. A clause the scanner cannot read is left out: the store says what is wrong."""
+    clauses = _dataset_clauses(query)
+    if not clauses:
+        return None
     prologue = split_prologue(query)[0]
     prefixes = dict(_PREFIX_DECLARATION.findall(prologue))
     base = ([*_BASE_DECLARATION.findall(prologue)] or [base_iri or ""])[-1]
     default: list[str] = []
     named: list[str] = []
-    for pos, word in top_level_words(query):
-        clause = _DATASET_CLAUSE.match(query, pos) if word == "FROM" else None
-        if clause is None:
-            continue
+    for clause in filter(None, (_DATASET_CLAUSE.match(query, pos) for pos in clauses)):
         prefix, _, local = clause[2].partition(":")
         if clause[2].startswith("<"):
             iri = urllib.parse.urljoin(base, clause[2][1:-1])
@@ -256,7 +260,7 @@ def select_star(query: str) -> int | None:
     return len(prologue) + match.end() - 1 if match else None
 
 
-def in_order_of_appearance(query: str, names: Sequence[str], start: int = 0) -> list[str]:
+def in_order_of_appearance(query: str, names: Sequence[str], start: int) -> list[str]:
     """Variable `names` in the order the query (from `start` on) first mentions them; unmentioned ones last."""
     first: dict[str, int] = {}
     for pos, _, token in tokens(query, variables=True, start=start):

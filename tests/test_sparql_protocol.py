@@ -13,7 +13,7 @@ import rdflib
 
 from app.formats import RDF_ALIASES
 from app.namespaces import DERIVED_GRAPH, ID, SG, sparql_prologue
-from app.remote_store import _star_in_order as remote_star_in_order
+from app.remote_store import _head_in_order
 from app.sparql_text import select_star, star_in_order
 from tests.live import stancegraph_process
 
@@ -175,7 +175,7 @@ def test_only_the_querys_own_select_star_is_written_out(query, written):
 )
 def test_a_remote_answer_to_select_star_is_read_with_its_variables_in_the_querys_order(head):
     body = head + b' "results": { "bindings": [ { "a": { "type": "literal", "value": "1" } } ] } }'
-    answer = ox.parse_query_results(remote_star_in_order(body, "SELECT * { ?b ?a }"), format=ox.QueryResultsFormat.JSON)
+    answer = ox.parse_query_results(_head_in_order(body, "SELECT * { ?b ?a }"), format=ox.QueryResultsFormat.JSON)
     assert [variable.value for variable in answer.variables] == ["b", "a"]
     assert answer.serialize(format=ox.QueryResultsFormat.CSV) == b"b,a\r\n,1\r\n"
 
