@@ -33,8 +33,8 @@ from app.store import (
     StoreUnavailable,
     UpdateError,
     check_dump_target,
+    check_payload,
     new_version,
-    parse_payload,
     version_of,
 )
 from app.workers import PREFIXED, EngineGuard, QueryJob, QueryOutcome, QueryPool, execute, syntax_message
@@ -165,12 +165,12 @@ class EmbeddedStore(Store):
         self._write_deriving(lambda store: apply_update(store, sparql, base_iri))
 
     def _replace_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
-        quads = parse_payload(graph, data, media_type)
-        self._write_deriving(lambda store: replace_graph(store, graph, quads))
+        fmt = check_payload(data, media_type)
+        self._write_deriving(lambda store: replace_graph(store, graph, data, fmt))
 
     def _add_to_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
-        quads = parse_payload(graph, data, media_type)
-        self._write_deriving(lambda store: add_to_graph(store, graph, quads))
+        fmt = check_payload(data, media_type)
+        self._write_deriving(lambda store: add_to_graph(store, graph, data, fmt))
 
     def _delete_graph(self, graph: str | None) -> bool:
         if graph is not None and not self.has_graph(graph):
@@ -192,21 +192,22 @@ def apply_update(store: ox.Store, sparql: str, base_iri: str | None) -> None:
         raise UpdateError(f"update failed: {err}") from None
 
 
-def replace_graph(store: ox.Store, graph: str | None, quads: list[ox.Quad]) -> None:
+def replace_graph(store: ox.Store, graph: str | None, payload: bytes, fmt: ox.RdfFormat) -> None:
+    """The graph's content becomes a checked payload (see check_payload)."""
     target = ox.NamedNode(graph) if graph else ox.DefaultGraph()
     if graph is None:
         store.clear_graph(target)
     elif store.contains_named_graph(target):
         store.remove_graph(target)
-    store.extend(quads)
-    if graph is not None:
-        store.add_graph(target)
+    add_to_graph(store, graph, payload, fmt)
 
 
-def add_to_graph(store: ox.Store, graph: str | None, quads: list[ox.Quad]) -> None:
-    store.extend(quads)
+def add_to_graph(store: ox.Store, graph: str | None, payload: bytes, fmt: ox.RdfFormat) -> None:
+    """A checked payload merged into the graph by the engine's loader (one transaction; new blank nodes)."""
+    target = ox.NamedNode(graph) if graph else ox.DefaultGraph()
+    store.load(payload, format=fmt, to_graph=target)
     if graph is not None:
-        store.add_graph(ox.NamedNode(graph))
+        store.add_graph(target)  # an empty payload makes the graph too
 
 
 def delete_graph(store: ox.Store, graph: str | None) -> None:

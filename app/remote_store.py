@@ -29,8 +29,8 @@ from app.store import (
     StoreUnavailable,
     UpdateError,
     check_dump_target,
+    check_payload,
     new_version,
-    parse_payload,
     version_of,
 )
 from app.workers import (
@@ -418,8 +418,8 @@ def _warn_about_blank_nodes(derived: bytes) -> None:
 
 def _insert(graph: str | None, data: bytes, media_type: str) -> str:
     """INSERT DATA of a Graph Store payload into its graph on the remote store (parsed and checked first)."""
-    quads = parse_payload(None, data, media_type)
-    body = ox.serialize([ox.Triple(q.subject, q.predicate, q.object) for q in quads], format=ox.RdfFormat.N_TRIPLES)
+    fmt = check_payload(data, media_type)
+    body = ox.serialize(ox.parse(data, format=fmt, rename_blank_nodes=True), format=ox.RdfFormat.N_TRIPLES)
     return f"INSERT DATA {{ {_graph_clause(graph or DEFAULT_GRAPH)} {{ {body.decode('utf-8')} }} }}"
 
 

@@ -399,6 +399,39 @@ def test_the_whole_dataset_is_sent_complete_and_its_length_said_first(client, ac
     )
 
 
+def test_a_graph_store_payload_is_one_graph_in_any_rdf_format(make_client):
+    """A payload fills the graph the request names; one naming graphs of its own is refused and writes nothing
+    (it was merged into the target, losing its graphs; written by the loader as it reads, it would have filled
+    those graphs, the derived one among them)."""
+    store = make_client(admin_token=TOKEN)
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    graph = "/store?graph=http://example.org/g"
+    payloads = {
+        "text/turtle": b"<http://e/a> <http://e/b> 1 .",
+        "application/n-triples": b'<http://e/a> <http://e/b> "1"^^<http://www.w3.org/2001/XMLSchema#integer> .',
+        "application/ld+json": b'{"@id": "http://e/a", "http://e/b": 1}',
+        "application/rdf+xml": b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:e="http://e/">'
+        b'<rdf:Description rdf:about="http://e/a"><e:b rdf:datatype="http://www.w3.org/2001/XMLSchema#integer">1'
+        b"</e:b></rdf:Description></rdf:RDF>",
+        "application/trig": b"<http://e/a> <http://e/b> 1 .",  # a dataset format holding the default graph only
+    }
+    for media_type, payload in payloads.items():
+        assert store.put(graph, content=payload, headers={"content-type": media_type, **auth}).is_success, media_type
+        got = store.get(graph, headers={"accept": "application/n-triples"}).text.strip()
+        assert got == payloads["application/n-triples"].decode(), media_type
+    before = store.get("/store", headers={"accept": "application/n-quads"}).text
+    for media_type, payload in {
+        "application/trig": b"<http://e/a> <http://e/b> 2 . GRAPH <http://e/other> { <http://e/a> <http://e/b> 3 }",
+        "application/n-quads": f"<http://e/a> <http://e/b> <http://e/c> <{DERIVED_GRAPH}> .".encode(),
+        "application/ld+json": b'{"@id": "http://e/other", "@graph": [{"@id": "http://e/a", "http://e/b": 3}]}',
+    }.items():
+        for method in ("PUT", "POST"):
+            refused = store.request(method, graph, content=payload, headers={"content-type": media_type, **auth})
+            assert refused.status_code == 400, (media_type, method)
+            assert "names a graph of its own" in refused.text and "send that graph's triples alone" in refused.text
+    assert store.get("/store", headers={"accept": "application/n-quads"}).text == before
+
+
 def test_blank_nodes_of_separate_graph_store_writes_are_separate_nodes(make_client):
     """A blank node label is local to its document: `_:b0` in two uploads is two nodes (the embedded stores
     kept the label, so every client that numbers its blank nodes from b0 wrote into one node)."""
