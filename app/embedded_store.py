@@ -29,11 +29,13 @@ from app.namespaces import PREFIXES
 from app.rules import apply_rules
 from app.settings import Settings
 from app.store import (
+    Payload,
     Store,
     StoreUnavailable,
     UpdateError,
     check_dump_target,
     check_payload,
+    from_start,
     new_version,
     version_of,
 )
@@ -164,11 +166,11 @@ class EmbeddedStore(Store):
     def _update(self, sparql: str, base_iri: str | None) -> None:
         self._write_deriving(lambda store: apply_update(store, sparql, base_iri))
 
-    def _replace_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
+    def _replace_graph(self, graph: str | None, data: Payload, media_type: str) -> None:
         fmt = check_payload(data, media_type)
         self._write_deriving(lambda store: replace_graph(store, graph, data, fmt))
 
-    def _add_to_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
+    def _add_to_graph(self, graph: str | None, data: Payload, media_type: str) -> None:
         fmt = check_payload(data, media_type)
         self._write_deriving(lambda store: add_to_graph(store, graph, data, fmt))
 
@@ -192,7 +194,7 @@ def apply_update(store: ox.Store, sparql: str, base_iri: str | None) -> None:
         raise UpdateError(f"update failed: {err}") from None
 
 
-def replace_graph(store: ox.Store, graph: str | None, payload: bytes, fmt: ox.RdfFormat) -> None:
+def replace_graph(store: ox.Store, graph: str | None, payload: Payload, fmt: ox.RdfFormat) -> None:
     """The graph's content becomes a checked payload (see check_payload)."""
     target = ox.NamedNode(graph) if graph else ox.DefaultGraph()
     if graph is None:
@@ -202,10 +204,10 @@ def replace_graph(store: ox.Store, graph: str | None, payload: bytes, fmt: ox.Rd
     add_to_graph(store, graph, payload, fmt)
 
 
-def add_to_graph(store: ox.Store, graph: str | None, payload: bytes, fmt: ox.RdfFormat) -> None:
+def add_to_graph(store: ox.Store, graph: str | None, payload: Payload, fmt: ox.RdfFormat) -> None:
     """A checked payload merged into the graph by the engine's loader (one transaction; new blank nodes)."""
     target = ox.NamedNode(graph) if graph else ox.DefaultGraph()
-    store.load(payload, format=fmt, to_graph=target)
+    store.load(from_start(payload), format=fmt, to_graph=target)
     if graph is not None:
         store.add_graph(target)  # an empty payload makes the graph too
 

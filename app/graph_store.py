@@ -15,7 +15,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.formats import RDF_FORMATS, RDF_TYPES, BadAccept, NotAcceptable, negotiate
-from app.http_common import plain_error, read_body, require_admin
+from app.http_common import plain_error, require_admin, spool_body
 from app.store import Store, UpdateError
 from app.workers import QueryError, QueryJob
 
@@ -106,9 +106,9 @@ async def write_graph(request: Request) -> Response:
                 return plain_error(404, f"no graph {graph}")
             return Response(status_code=204)
         media_type = _payload_type(request)
-        data = await read_body(request, store.settings.max_upload_bytes)
         write = store.replace_graph if request.method == "PUT" else store.add_to_graph
-        await run_in_threadpool(write, graph, data, media_type)
+        with await spool_body(request, store.settings.max_upload_bytes) as payload:
+            await run_in_threadpool(write, graph, payload, media_type)
     except UpdateError as err:  # a write to the derived graph among them: 403
         return plain_error(err.status, err.message)
     return Response(status_code=204 if existed else 201)

@@ -5,9 +5,11 @@ import gzip
 import hashlib
 import hmac
 import logging
+import tempfile
+from collections.abc import AsyncIterator
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 from urllib.parse import parse_qsl, unquote_plus
 
 from fastapi import HTTPException, Request
@@ -32,16 +34,48 @@ class PayloadTooLarge(HTTPException):
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it passes `limit` (never read whole into memory first)."""
+    return b"".join([chunk async for chunk in _bounded_chunks(request, limit)])
+
+
+SPOOL_IN_MEMORY = 16 << 20  # an upload's bytes past this go to a temporary file
+SPOOL_BATCH = 1 << 20  # written to it a megabyte at a time, in the thread pool (a disk write, off the event loop)
+
+
+async def spool_body(request: Request, limit: int) -> BinaryIO:
+    """The request body in a temporary file, from its start, refused with 413 as soon as it passes `limit`.
+
+    For uploads (up to STANCEGRAPH_MAX_UPLOAD_BYTES, 1 GB): read into memory, a body was held twice at the
+    end (its chunks, then the bytes joined from them), and once more while it was parsed and loaded; from a
+    file, the parser and the loader read it as they go."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - the caller closes it
+    try:
+        batch: list[bytes] = []
+        batched = 0
+        async for chunk in _bounded_chunks(request, limit):
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched >= SPOOL_BATCH:
+                await run_in_threadpool(spool.write, b"".join(batch))
+                batch, batched = [], 0
+        await run_in_threadpool(spool.write, b"".join(batch))
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return spool
+
+
+async def _bounded_chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive; 413 as soon as they pass `limit` (or its declared length does)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(limit)
-    chunks, size = [], 0
+    size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        yield chunk
 
 
 def form_fields(encoded: str) -> list[tuple[str, str]]:

@@ -25,11 +25,13 @@ from app.rules import rule_files
 from app.settings import Settings
 from app.sparql_text import in_order_of_appearance, query_dataset, select_star
 from app.store import (
+    Payload,
     Store,
     StoreUnavailable,
     UpdateError,
     check_dump_target,
     check_payload,
+    from_start,
     new_version,
     version_of,
 )
@@ -360,11 +362,11 @@ class RemoteStore(Store):
     def _update(self, sparql: str, base_iri: str | None) -> None:
         self._commit_deriving(f"BASE <{ox.NamedNode(base_iri).value}> {sparql}" if base_iri else sparql)
 
-    def _replace_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
+    def _replace_graph(self, graph: str | None, data: Payload, media_type: str) -> None:
         target = _graph_clause(graph or DEFAULT_GRAPH)
         self._commit_deriving(f"DROP SILENT {target} ;\nCREATE SILENT {target} ;\n{_insert(graph, data, media_type)}")
 
-    def _add_to_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
+    def _add_to_graph(self, graph: str | None, data: Payload, media_type: str) -> None:
         target = _graph_clause(graph or DEFAULT_GRAPH)
         self._commit_deriving(f"CREATE SILENT {target} ;\n{_insert(graph, data, media_type)}")
 
@@ -416,10 +418,11 @@ def _warn_about_blank_nodes(derived: bytes) -> None:
         )
 
 
-def _insert(graph: str | None, data: bytes, media_type: str) -> str:
+def _insert(graph: str | None, data: Payload, media_type: str) -> str:
     """INSERT DATA of a Graph Store payload into its graph on the remote store (parsed and checked first)."""
     fmt = check_payload(data, media_type)
-    body = ox.serialize(ox.parse(data, format=fmt, rename_blank_nodes=True), format=ox.RdfFormat.N_TRIPLES)
+    triples = ox.parse(from_start(data), format=fmt, rename_blank_nodes=True)
+    body = ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES)
     return f"INSERT DATA {{ {_graph_clause(graph or DEFAULT_GRAPH)} {{ {body.decode('utf-8')} }} }}"
 
 

@@ -66,7 +66,17 @@ class StoreUnavailable(Exception):
     """The configured store cannot be opened (bad setting, locked directory, unreachable server)."""
 
 
-def check_payload(data: bytes, media_type: str) -> ox.RdfFormat:
+Payload = bytes | BinaryIO  # an upload: bytes, or a file the server spooled it to (read from its start each time)
+
+
+def from_start(payload: Payload) -> Payload:
+    """The payload to read once more from its beginning (a file is read to its end by each parse)."""
+    if not isinstance(payload, bytes):
+        payload.seek(0)
+    return payload
+
+
+def check_payload(data: Payload, media_type: str) -> ox.RdfFormat:
     """The format of a Graph Store payload all of which parses, checked before anything is written; the engine's
     loader then writes it (its blank nodes new nodes, as in `INSERT DATA`: `_:b0` means something only in its
     own document). The check keeps nothing: holding the payload as Python terms took 7.7 times its size (100 MB
@@ -77,7 +87,7 @@ def check_payload(data: bytes, media_type: str) -> ox.RdfFormat:
     if fmt is None:
         raise UpdateError(f"unsupported RDF media type {media_type!r}")
     try:
-        for quad in ox.parse(data, format=fmt):
+        for quad in ox.parse(from_start(data), format=fmt):
             if fmt.supports_datasets and not isinstance(quad.graph_name, ox.DefaultGraph):
                 raise UpdateError(
                     f"the payload names a graph of its own, {quad.graph_name}: a Graph Store write fills the one"
@@ -179,12 +189,12 @@ class Store(ABC):
             raise DerivedGraphWrite()
         self._update(sparql, base_iri)
 
-    def replace_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
+    def replace_graph(self, graph: str | None, data: Payload, media_type: str) -> None:
         """Graph Store PUT: the graph's content becomes the payload."""
         self._refuse_derived(graph)
         self._replace_graph(graph, data, media_type)
 
-    def add_to_graph(self, graph: str | None, data: bytes, media_type: str) -> None:
+    def add_to_graph(self, graph: str | None, data: Payload, media_type: str) -> None:
         """Graph Store POST: merge the payload into the graph."""
         self._refuse_derived(graph)
         self._add_to_graph(graph, data, media_type)
@@ -203,10 +213,10 @@ class Store(ABC):
     def _update(self, sparql: str, base_iri: str | None) -> None: ...
 
     @abstractmethod
-    def _replace_graph(self, graph: str | None, data: bytes, media_type: str) -> None: ...
+    def _replace_graph(self, graph: str | None, data: Payload, media_type: str) -> None: ...
 
     @abstractmethod
-    def _add_to_graph(self, graph: str | None, data: bytes, media_type: str) -> None: ...
+    def _add_to_graph(self, graph: str | None, data: Payload, media_type: str) -> None: ...
 
     @abstractmethod
     def _delete_graph(self, graph: str | None) -> bool: ...
