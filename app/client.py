@@ -323,12 +323,12 @@ class Stancegraph:
         fmt = ox.RdfFormat.from_extension(path.suffix.lstrip("."))
         if fmt is None:
             raise StancegraphError(f"cannot tell the RDF format of {path.name} from its extension")
-        data = path.read_bytes()
-        try:
-            triples = sum(1 for _ in ox.parse(data, format=fmt))  # refuse a broken file before sending it
+        data, graph = path.read_bytes(), expand_iri(graph)
+        try:  # refuse a broken file before sending it; relative IRIs resolve against the graph's, as on the server
+            triples = sum(1 for _ in ox.parse(data, format=fmt, base_iri=graph))
         except SyntaxError as err:
             raise StancegraphError(f"{path}:{err.lineno or 0}: {err.msg}") from None
-        self.transport.add_graph(expand_iri(graph), data, fmt.media_type, token)
+        self.transport.add_graph(graph, data, fmt.media_type, token)
         return triples
 
     # ------------------------------------------------------------------ graph views

@@ -167,11 +167,11 @@ class EmbeddedStore(Store):
         self._write_deriving(lambda store: apply_update(store, sparql, base_iri))
 
     def _replace_graph(self, graph: str | None, data: Payload, media_type: str) -> None:
-        fmt = check_payload(data, media_type)
+        fmt = check_payload(data, media_type, graph)
         self._write_deriving(lambda store: replace_graph(store, graph, data, fmt))
 
     def _add_to_graph(self, graph: str | None, data: Payload, media_type: str) -> None:
-        fmt = check_payload(data, media_type)
+        fmt = check_payload(data, media_type, graph)
         self._write_deriving(lambda store: add_to_graph(store, graph, data, fmt))
 
     def _delete_graph(self, graph: str | None) -> bool:
@@ -207,7 +207,7 @@ def replace_graph(store: ox.Store, graph: str | None, payload: Payload, fmt: ox.
 def add_to_graph(store: ox.Store, graph: str | None, payload: Payload, fmt: ox.RdfFormat) -> None:
     """A checked payload merged into the graph by the engine's loader (one transaction; new blank nodes)."""
     target = ox.NamedNode(graph) if graph else ox.DefaultGraph()
-    store.load(from_start(payload), format=fmt, to_graph=target)
+    store.load(from_start(payload), format=fmt, base_iri=graph, to_graph=target)
     if graph is not None:
         store.add_graph(target)  # an empty payload makes the graph too
 

@@ -420,8 +420,8 @@ def _warn_about_blank_nodes(derived: bytes) -> None:
 
 def _insert(graph: str | None, data: Payload, media_type: str) -> str:
     """INSERT DATA of a Graph Store payload into its graph on the remote store (parsed and checked first)."""
-    fmt = check_payload(data, media_type)
-    triples = ox.parse(from_start(data), format=fmt, rename_blank_nodes=True)
+    fmt = check_payload(data, media_type, graph)
+    triples = ox.parse(from_start(data), format=fmt, base_iri=graph, rename_blank_nodes=True)
     body = ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES)
     return f"INSERT DATA {{ {_graph_clause(graph or DEFAULT_GRAPH)} {{ {body.decode('utf-8')} }} }}"
 

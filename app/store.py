@@ -76,18 +76,20 @@ def from_start(payload: Payload) -> Payload:
     return payload
 
 
-def check_payload(data: Payload, media_type: str) -> ox.RdfFormat:
+def check_payload(data: Payload, media_type: str, graph: str | None) -> ox.RdfFormat:
     """The format of a Graph Store payload all of which parses, checked before anything is written; the engine's
     loader then writes it (its blank nodes new nodes, as in `INSERT DATA`: `_:b0` means something only in its
     own document). The check keeps nothing: holding the payload as Python terms took 7.7 times its size (100 MB
     for 13 MB of N-Triples, and the limit is STANCEGRAPH_MAX_UPLOAD_BYTES), the loader alone takes the store's
     own growth. A payload is one graph: one naming graphs of its own (TriG, N-Quads, JSON-LD) is refused,
-    neither merged into the target nor written to those graphs (the derived one among them)."""
+    neither merged into the target nor written to those graphs (the derived one among them). Its relative IRIs
+    are resolved against the target graph's IRI, as Oxigraph server does (`<#a>` in a PUT to ?graph=G is G#a);
+    sent to the default graph, which has no IRI, they are refused."""
     fmt = ox.RdfFormat.from_media_type(media_type)
     if fmt is None:
         raise UpdateError(f"unsupported RDF media type {media_type!r}")
     try:
-        for quad in ox.parse(from_start(data), format=fmt):
+        for quad in ox.parse(from_start(data), format=fmt, base_iri=graph):
             if fmt.supports_datasets and not isinstance(quad.graph_name, ox.DefaultGraph):
                 raise UpdateError(
                     f"the payload names a graph of its own, {quad.graph_name}: a Graph Store write fills the one"

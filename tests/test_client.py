@@ -173,6 +173,15 @@ def test_added_graph_enriches_named_queries_over_http_with_the_token(remote):
     assert "NATO" in facts["memberOf"].dropna().iloc[0]
 
 
+def test_an_added_files_relative_iris_resolve_against_its_graph(tmp_path):
+    """As a Graph Store write resolves them (and Oxigraph server): the client refused such a file itself."""
+    embedded = Stancegraph.embedded()  # its own: the module's is shared
+    notes = tmp_path / "notes.ttl"
+    notes.write_text('<#note1> <http://www.w3.org/2000/01/rdf-schema#label> "a note" .', encoding="utf-8")
+    assert embedded.add_graph(notes, "https://example.org/notes") == 1
+    assert embedded.sparql('ASK { <https://example.org/notes#note1> ?p "a note" }') is True
+
+
 def test_adding_to_the_derived_graph_is_refused_embedded_and_over_http(embedded, remote):
     extract = PROJECT_ROOT / "examples" / "wikidata-extract.ttl"
     for client, token in ((embedded, None), (remote, TOKEN)):

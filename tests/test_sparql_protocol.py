@@ -439,6 +439,12 @@ def test_a_graph_store_payload_is_one_graph_in_any_rdf_format(make_client):
         assert store.put(graph, content=payload, headers={"content-type": media_type, **auth}).is_success, media_type
         got = store.get(graph, headers={"accept": "application/n-triples"}).text.strip()
         assert got == payloads["application/n-triples"].decode(), media_type
+    relative = {"content-type": "text/turtle", **auth}  # resolved against the graph's IRI, as Oxigraph server does
+    assert store.put(graph, content=b"<#a> <b> <../c> .", headers=relative).is_success
+    got = store.get(graph, headers={"accept": "application/n-triples"}).text.strip()
+    assert got == "<http://example.org/g#a> <http://example.org/b> <http://example.org/c> ."
+    no_base = store.post("/store?default", content=b"<#a> <b> <c> .", headers=relative)  # the default graph: no IRI
+    assert no_base.status_code == 400 and "does not parse" in no_base.text
     before = store.get("/store", headers={"accept": "application/n-quads"}).text
     for media_type, payload in {
         "application/trig": b"<http://e/a> <http://e/b> 2 . GRAPH <http://e/other> { <http://e/a> <http://e/b> 3 }",
