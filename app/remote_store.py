@@ -56,6 +56,7 @@ SPARQL_JSON = "application/sparql-results+json"
 N_TRIPLES = "application/n-triples"
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 QUERY_HEADERS = FORM_HEADERS | {"Accept": f"{SPARQL_JSON}, {N_TRIPLES};q=0.9"}
+UPDATE_HEADERS = {"Content-Type": "application/sparql-update"}  # direct POST: Oxigraph, Fuseki, Virtuoso, GraphDB
 Dataset = dict[str, list[str]]
 log = logging.getLogger("stancegraph.store")
 VERSION_TTL = 1.0  # seconds between checks of the shared data version (writes by other app instances)
@@ -295,9 +296,8 @@ class RemoteStore(Store):
     def _send_update(self, update: str) -> None:
         if not self.endpoints.update:
             raise UpdateError("this store is read-only: configure sparql:QUERY_URL,UPDATE_URL to write")
-        form = urllib.parse.urlencode({"update": update}).encode()
-        try:
-            reply = self._http.request("POST", self.endpoints.update, form, FORM_HEADERS)
+        try:  # sent as it is: percent-encoded in a form, 87 MB of INSERT DATA took 8.6 s and became 115 MB
+            reply = self._http.request("POST", self.endpoints.update, update.encode("utf-8"), UPDATE_HEADERS)
         except Unreachable as err:
             raise UpdateError(f"the SPARQL store at {self.endpoints.update} is unreachable ({err})") from None
         if reply.status >= 400:  # the store's own message; an update it refused changed nothing
