@@ -27,7 +27,7 @@ import yaml
 from app.cache import VersionedCache
 from app.namespaces import PREFIXES, XSD
 from app.problems import Problem
-from app.sparql_text import bind_values, count_query, has_solution_limit, page_query
+from app.sparql_text import bind_values, count_query, has_solution_limit, page_query, volatile
 from app.store import TSV, Row, Store
 from app.workers import NoWorkerFree, QueryJob, QueryOutcome, QueryTimeout, syntax_position
 
@@ -280,13 +280,14 @@ def answer(
     store: Store, query: NamedQuery, values: dict[str, Any], limit: int, offset: int, cached: bool = True
 ) -> Answer:
     """Run a named query (blocking): one page, the total count and labels; cached until the data changes
-    (`cached=False` asks the store itself, e.g. to compare two stores that hold the same data version)."""
+    (`cached=False` asks the store itself, e.g. to compare two stores that hold the same data version), unless
+    the query calls NOW(), RAND() or UUID() (see volatile)."""
     if limit < 1 or offset < 0:  # they become LIMIT and OFFSET in the query text, where they would not parse
         raise ParameterError(f"a page needs limit >= 1 and offset >= 0 (got limit {limit}, offset {offset})")
     bindings = query.bindings(values)
     asked = (query.name, query.sparql, tuple(sorted((k, str(v)) for k, v in bindings.items())))
     try:
-        if not cached:
+        if not cached or volatile(query.sparql):
             bound = bind_values(query.sparql, bindings)
             tsv, total = _page_and_total(store, bound, limit, offset, lambda: _count(store, bound))
             return _answer_of(store, tsv, total, limit, offset)

@@ -29,6 +29,7 @@ from app.named_queries import (
     load_named_queries,
     table_rows,
 )
+from app.sparql_text import volatile
 from app.store import Store
 from app.workers import QueryError
 
@@ -99,8 +100,8 @@ class NamedQueryRoutes:
                 media_type = negotiate(accept, fmt and FORMATS[fmt], list(FORMATS.values()), aliases=False)
                 # the query's text too: an edited queries/*.rq, reloaded, answers otherwise under one data version
                 key = (query.name, query.sparql, str(sorted(request.query_params.multi_items())), media_type)
-                etag = version_etag(store.data_version, key)
-                if client_has(request, etag):
+                etag = None if volatile(query.sparql) else version_etag(store.data_version, key)
+                if etag and client_has(request, etag):
                     return Response(status_code=304, headers={"ETag": etag, "Vary": "Accept"})
                 result = await run_in_threadpool(answer, store, query, values, limit, offset)
             except (ParameterError, BadAccept) as err:
@@ -180,14 +181,14 @@ def _describe(param: Param) -> dict[str, Any]:
 
 
 def render(
-    request: Request, query: NamedQuery, values: dict, result: Answer, media_type: str, version: str, etag: str
+    request: Request, query: NamedQuery, values: dict, result: Answer, media_type: str, version: str, etag: str | None
 ) -> Response:
     headers = {
         "Link": link_header(request, result),
         "X-Total-Count": str(result.total),
         "Vary": "Accept",
         "Stancegraph-Data-Version": version,
-        "ETag": etag,
+        **({"ETag": etag} if etag else {}),
     }
     if media_type == "text/csv":
         columns, rows = table_rows(result)

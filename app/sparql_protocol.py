@@ -24,7 +24,7 @@ from app.http_common import (
 )
 from app.query_ui import query_page
 from app.service_description import description, description_cache
-from app.sparql_text import TooDeep, UnreadableService, check_nesting, service_endpoints
+from app.sparql_text import TooDeep, UnreadableService, check_nesting, service_endpoints, volatile
 from app.store import Store, UpdateError
 from app.update_dataset import DatasetConflict, with_using
 from app.workers import QueryError, QueryJob, QueryOutcome
@@ -172,11 +172,12 @@ async def answer_query(request: Request, query: str, params: list[tuple[str, str
         **_dataset(params),
     )
     version = store.data_version
-    # answers from other endpoints do not follow our data version
-    etag = None if federated else version_etag(version, job)
+    # answers from other endpoints do not follow our data version, nor do the time and random numbers
+    unkept = federated or volatile(query)
+    etag = None if unkept else version_etag(version, job)
     if etag and client_has(request, etag):
         return Response(status_code=304, headers={"ETag": etag, "Vary": "Accept"})
-    fresh = federated or "no-cache" in request.headers.get("cache-control", "")
+    fresh = unkept or "no-cache" in request.headers.get("cache-control", "")
     try:
         outcome = None if fresh else _answers.peek(version, job)  # a repeated question: not asked again
         if outcome is None:

@@ -368,10 +368,26 @@ async def _exchange_async(sock: socket.socket, job: QueryJob) -> object:
     return message.value()
 
 
-def _worker_loop(store: ox.Store, sock: socket.socket) -> None:
-    """Body of a worker process: answer jobs until told to stop or the server is gone; never returns."""
+WORKER_STACK = 16 << 20  # the thread that evaluates: at least the 8 MB a main thread has here (deep queries recurse)
+
+
+def _serve_from_new_thread(store: ox.Store, sock: socket.socket) -> None:
+    """Body of a worker process: its jobs answered by a thread of its own; never returns.
+
+    The engine draws RAND(), UUID(), STRUUID() and new blank nodes from a random generator per thread, seeded
+    once, and fork copies the forking thread's: every worker drew the same numbers, and drew them again when
+    forked anew (two workers answered `ORDER BY RAND() LIMIT 5` with the same sample, STRUUID() with the same
+    identifier). A thread started after the fork seeds its own from the system."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    threading.stack_size(WORKER_STACK)
+    serving = threading.Thread(target=_worker_loop, args=(store, sock), name="query-worker", daemon=True)
+    serving.start()
+    serving.join()
+
+
+def _worker_loop(store: ox.Store, sock: socket.socket) -> None:
+    """Answer jobs until told to stop or the server is gone; ends the process, never returns."""
     while True:
         try:
             job = _receive(sock, None)
@@ -736,7 +752,7 @@ class QueryPool:
                 store = self._open()
                 if self.memory_mb:
                     _cap_memory(self.memory_mb)
-                _worker_loop(store, child_end)
+                _serve_from_new_thread(store, child_end)
             finally:  # never return into the server's code, whatever escaped (the parent sees the socket close)
                 os._exit(1)
         child_end.close()

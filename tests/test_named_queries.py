@@ -322,6 +322,23 @@ def test_formats_json_csv_and_sparql_json(client):
     )
 
 
+def test_a_named_query_asking_the_time_is_answered_anew_each_time(make_client):
+    """A query file may ask NOW() (statements of the last 30 days, say): its answers, kept by data version,
+    stayed those of the first day, with ETags saying so."""
+    writable = make_client(admin_token=TOKEN)
+    (writable.app.state.settings.queries_dir / "asked-at.rq").write_text(
+        "#+ summary: Stances, and when this was asked\n"
+        "PREFIX sg: <https://stancegraph.org/ontology#>\n"
+        "SELECT ?stance (STRUUID() AS ?asking) WHERE { ?stance a sg:Stance } ORDER BY ?stance\n",
+        encoding="utf-8",
+    )
+    assert writable.post("/admin/reload", headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200
+    first, second = (writable.get("/api/queries/asked-at", params={"limit": 2}) for _ in range(2))
+    assert first.status_code == second.status_code == 200 and "etag" not in first.headers
+    assert first.json()["total"] == second.json()["total"] == 29
+    assert first.json()["rows"][0]["asking"] != second.json()["rows"][0]["asking"]
+
+
 def test_answers_have_etags_and_a_client_that_has_one_gets_a_304(client):
     """Repeated analyst questions cost a revalidation, not an answer (the bench timed full answers as 304s)."""
     url, params = "/api/queries/stances-of-actor", {"actor": "id:Russia", "limit": 5}

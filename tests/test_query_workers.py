@@ -7,6 +7,7 @@ import threading
 import time
 from pathlib import Path
 
+import pyoxigraph as ox
 import pytest
 
 from app.settings import Settings
@@ -69,6 +70,20 @@ def test_a_cancelled_query_gives_its_worker_back_for_the_next(one_worker):
         return await one_worker.run_async(QueryJob(ASK), timeout=10)
 
     assert asyncio.run(queries()).body.strip().endswith(b"true")
+
+
+def test_every_worker_draws_its_own_random_numbers(one_worker):
+    """The engine's random generator is per thread and fork copies it: the workers forked from one thread (at
+    a start, after every write) drew the very numbers the ones before them had and each other's: RAND(), UUID(),
+    STRUUID() and new blank nodes repeated across workers and writes."""
+    draw = QueryJob("SELECT (STRUUID() AS ?id) {}")
+    list(ox.Store().query(draw.query))  # this thread's generator is seeded; the workers are forked from here
+    draws = set()
+    for _ in range(2):
+        one_worker.close()
+        one_worker.start()  # forked anew from this thread, as after a write
+        draws.add(one_worker.run(draw, timeout=5).body)
+    assert len(draws) == 2
 
 
 def test_a_lightly_loaded_pool_keeps_lending_the_worker_it_used_last():

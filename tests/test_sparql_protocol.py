@@ -15,7 +15,7 @@ from app import http_common
 from app.formats import RDF_ALIASES
 from app.namespaces import DERIVED_GRAPH, ID, SG, sparql_prologue
 from app.remote_store import _head_in_order
-from app.sparql_text import select_star, star_in_order
+from app.sparql_text import select_star, star_in_order, volatile
 from tests.live import stancegraph_process
 
 TOKEN = "test-admin-token"
@@ -179,6 +179,40 @@ def test_a_remote_answer_to_select_star_is_read_with_its_variables_in_the_querys
     answer = ox.parse_query_results(_head_in_order(body, "SELECT * { ?b ?a }"), format=ox.QueryResultsFormat.JSON)
     assert [variable.value for variable in answer.variables] == ["b", "a"]
     assert answer.serialize(format=ox.QueryResultsFormat.CSV) == b"b,a\r\n,1\r\n"
+
+
+def test_answers_that_change_at_every_evaluation_are_never_kept(client):
+    """NOW(), RAND(), UUID() and STRUUID() answer anew at each evaluation: kept by data version, the time stood
+    still, `ORDER BY RAND()` drew the same sample again and a 304 said nothing had changed."""
+    fresh = "SELECT (STRUUID() AS ?id) (RAND() AS ?r) (NOW() AS ?t) {}"
+    first, second = (client.get("/sparql", params={"query": fresh}) for _ in range(2))
+    assert "etag" not in first.headers and "etag" not in second.headers
+    assert first.json()["results"]["bindings"][0]["id"] != second.json()["results"]["bindings"][0]["id"]
+    sample = sparql_prologue() + "SELECT ?s WHERE { ?s a sg:Stance } ORDER BY RAND() LIMIT 5"
+    draws = {
+        tuple(b["s"]["value"] for b in client.get("/sparql", params={"query": sample}).json()["results"]["bindings"])
+        for _ in range(5)
+    }
+    assert len(draws) > 1, "five draws of 5 stances out of 29 were the same"
+    for kept in ('SELECT ?now { BIND ("NOW()" AS ?now) }', "SELECT ?rand { ?rand ?p ?o } LIMIT 1 # RAND()"):
+        assert "etag" in client.get("/sparql", params={"query": kept}).headers, kept
+
+
+@pytest.mark.parametrize(
+    ("query", "changing"),
+    [
+        ("SELECT (NOW() AS ?t) {}", True),
+        ("select * { ?s ?p ?o } order by rand ( ) limit 3", True),
+        ("CONSTRUCT { ?s <x:id> ?id } WHERE { ?s ?p ?o BIND (UUID() AS ?id) }", True),
+        ("SELECT ?x { BIND (STRUUID # a comment\n () AS ?x) }", True),
+        ('SELECT ?now { BIND ("NOW()" AS ?now) }', False),
+        ("PREFIX ex: <x:> SELECT (ex:rand(?s) AS ?x) { ?s ?p ?o }", False),
+        ("SELECT ?rand { ?rand ?p ?o } # ORDER BY RAND()", False),
+        ("SELECT ?s { ?s <x:now(> ?o }", False),
+    ],
+)
+def test_a_query_that_answers_anew_at_each_evaluation_is_told_apart(query, changing):
+    assert volatile(query) is changing
 
 
 @pytest.mark.parametrize("accept", ["application/n-triples", "text/turtle", "application/rdf+xml"])
