@@ -13,6 +13,7 @@ from typing import Any
 from app.graph_formats import node_link
 from app.graph_views import build_view
 from app.named_queries import NamedQuery, answer, json_rows
+from app.sparql_text import volatile
 from app.store import Store
 from app.workers import QueryError
 
@@ -42,6 +43,8 @@ def _query_rows(query: NamedQuery, limit: int):
     values = {p.name: p.example for p in query.params if p.required}
 
     def ask(store: Store) -> list[Any]:
+        if volatile(query.sparql):
+            raise LookupError("it calls NOW(), RAND(), UUID() or STRUUID(): every evaluation answers anew")
         missing = [name for name, example in values.items() if example is None]
         if missing:
             raise LookupError(f"no example for the required parameter {', '.join(missing)}")

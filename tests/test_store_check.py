@@ -41,3 +41,14 @@ def test_a_store_that_answers_otherwise_is_named_with_the_rows_that_differ(data_
     assert verdicts["view stances"].verdict == "different"
     assert verdicts["named query external-facts"].verdict == "same"
     assert verdicts["named query stances-of-actor"].verdict == "different"  # run with its example, id:Russia
+
+
+def test_a_query_that_answers_anew_at_each_evaluation_is_skipped_saying_why(tmp_path):
+    """Two evaluations of NOW() or STRUUID() differ on any store: comparing them would blame the store."""
+    (tmp_path / "asked-at.rq").write_text(
+        "#+ summary: when this was asked\nSELECT (NOW() AS ?asked) (STRUUID() AS ?id) {}\n", encoding="utf-8"
+    )
+    store = open_store(Settings(validate_on_load=False))
+    verdicts = {c.question: c for c in compare_stores(store, store, load_named_queries(tmp_path)[0], limit=10)}
+    verdict = verdicts["named query asked-at"]
+    assert verdict.verdict == "skipped" and "every evaluation answers anew" in verdict.detail
