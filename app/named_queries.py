@@ -281,7 +281,7 @@ def answer(
 ) -> Answer:
     """Run a named query (blocking): one page, the total count and labels; cached until the data changes
     (`cached=False` asks the store itself, e.g. to compare two stores that hold the same data version), unless
-    the query calls NOW(), RAND() or UUID() (see volatile)."""
+    the query calls NOW(), RAND(), UUID() or STRUUID() (see volatile)."""
     if limit < 1 or offset < 0:  # they become LIMIT and OFFSET in the query text, where they would not parse
         raise ParameterError(f"a page needs limit >= 1 and offset >= 0 (got limit {limit}, offset {offset})")
     bindings = query.bindings(values)

@@ -375,9 +375,10 @@ def _serve_from_new_thread(store: ox.Store, sock: socket.socket) -> None:
     """Body of a worker process: its jobs answered by a thread of its own; never returns.
 
     The engine draws RAND(), UUID(), STRUUID() and new blank nodes from a random generator per thread, seeded
-    once, and fork copies the forking thread's: every worker drew the same numbers, and drew them again when
-    forked anew (two workers answered `ORDER BY RAND() LIMIT 5` with the same sample, STRUUID() with the same
-    identifier). A thread started after the fork seeds its own from the system."""
+    once, and fork copies the forking thread's: the workers forked together (at a start, after each write) drew
+    the same numbers as each other and as those forked from that thread before (two workers answered
+    `ORDER BY RAND() LIMIT 5` with the same sample, STRUUID() with the same identifier). A thread started after
+    the fork seeds its own from the system."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     threading.stack_size(WORKER_STACK)
