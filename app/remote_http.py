@@ -11,18 +11,24 @@ credentials once, not per query. Proxies are taken from the environment, as http
 import base64
 import functools
 import http.client
+import io
 import select
 import ssl
 import threading
+import traceback
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any, BinaryIO
 
 import httpx
 
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection; a query's own limit applies to its answer
 # what a connection the store closed while it was idle raises when it is used again
 STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+# reads a successful answer as it arrives: (its media type, its body) -> what the caller wants of it
+Reader = Callable[[str, BinaryIO], Any]
 
 
 class Unreachable(Exception):
@@ -37,12 +43,13 @@ class TooSlow(Exception):
 class Reply:
     status: int
     headers: list[tuple[str, str]]
-    body: bytes
+    body: bytes  # empty when a reader took it
     url: str  # the URL asked, without its query string: for messages
+    read: Any = None  # what the reader returned
 
     @property
     def media_type(self) -> str:
-        return next((v.split(";")[0].strip() for k, v in self.headers if k.lower() == "content-type"), "")
+        return _media_type(self.headers)
 
     @property
     def text(self) -> str:
@@ -96,6 +103,7 @@ class _Request:
     timeout: float | None
     idempotent: bool
     url: str  # without its query string: for messages
+    reader: Reader | None
 
 
 class StoreConnections:
@@ -117,10 +125,12 @@ class StoreConnections:
         headers: dict[str, str] | None = None,
         timeout: float | None = None,
         idempotent: bool = False,
+        reader: Reader | None = None,
     ) -> Reply:
         """The store's reply (any status); Unreachable or TooSlow (after `timeout` seconds of silence; None:
         wait). An idempotent request is sent again, on another connection, if the store had closed the one it
-        went on while it was idle (one that a store closes as it answers is not sent again)."""
+        went on while it was idle (one that a store closes as it answers is not sent again). A successful
+        answer is given to `reader` as it arrives, if there is one, rather than held whole."""
         parts = urllib.parse.urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         request = _Request(
@@ -132,6 +142,7 @@ class StoreConnections:
             timeout,
             idempotent,
             urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
+            reader,
         )
         return self._send(request) if self._auth is None else self._authenticated(request, url)
 
@@ -176,7 +187,8 @@ class StoreConnections:
             try:
                 connection.request(request.method, target, body=request.body, headers=headers)
                 response = connection.getresponse()
-                content = response.read()
+                streamed = request.reader is not None and 200 <= response.status < 300
+                content = b"" if streamed else response.read()
             except TimeoutError:
                 connection.close()
                 raise TooSlow(f"no answer within {request.timeout:g} s") from None
@@ -188,11 +200,29 @@ class StoreConnections:
             except (OSError, http.client.HTTPException) as err:
                 connection.close()
                 raise Unreachable(str(err) or type(err).__name__) from None
-            if response.will_close:
+            read = self._stream(request, connection, response) if streamed else None
+            if response.will_close or not response.isclosed():  # a reader may have left the end of the answer
                 connection.close()
             else:
                 self._give_back(request.origin, connection)
-            return Reply(response.status, response.getheaders(), content, request.url)
+            return Reply(response.status, response.getheaders(), content, request.url, read)
+
+    @staticmethod
+    def _stream(request: _Request, connection: http.client.HTTPConnection, response: http.client.HTTPResponse) -> Any:
+        """The reader's value of an answer read as it arrives. Never sent again if it breaks: the reader may
+        have written part of it already."""
+        try:
+            return request.reader(_media_type(response.getheaders()), _Body(response))
+        except BaseException as err:
+            connection.close()
+            # what the reader made lives on in its frames: freed here, not in the thread the error goes to
+            # (pyoxigraph's parsers must be dropped in the thread that made them)
+            traceback.clear_frames(err.__traceback__)
+            if isinstance(err, TimeoutError):
+                raise TooSlow(f"the answer stopped for over {request.timeout:g} s") from None
+            if isinstance(err, ConnectionError | http.client.HTTPException):
+                raise Unreachable(f"the answer broke off ({str(err) or type(err).__name__})") from None
+            raise
 
     def _take(self, origin: _Origin) -> tuple[http.client.HTTPConnection, bool]:
         """An idle connection the store has not closed meanwhile (reused = True), or a new one."""
@@ -223,6 +253,27 @@ class StoreConnections:
                 idle.append(connection)
                 return
         connection.close()
+
+
+class _Body(io.RawIOBase):
+    """An answer's body as it arrives. Read a part at a time, http.client ends an answer cut short of its
+    Content-Length silently, as if it were whole: here that is an IncompleteRead."""
+
+    def __init__(self, response: http.client.HTTPResponse):
+        self._response = response
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        count = self._response.readinto(buffer)
+        if not count and len(buffer) and self._response.length:
+            raise http.client.IncompleteRead(b"", self._response.length)
+        return count
+
+
+def _media_type(headers: list[tuple[str, str]]) -> str:
+    return next((v.split(";")[0].strip() for k, v in headers if k.lower() == "content-type"), "")
 
 
 def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:

@@ -20,7 +20,7 @@ import httpx
 import pyoxigraph as ox
 
 from app.namespaces import DERIVED_GRAPH, GRAPH, PREFIXES, SG
-from app.remote_http import Reply, StoreConnections, TooSlow, Unreachable
+from app.remote_http import Reader, Reply, StoreConnections, TooSlow, Unreachable
 from app.rules import rule_files
 from app.settings import Settings
 from app.sparql_text import in_order_of_appearance, query_dataset, select_star
@@ -257,39 +257,52 @@ class RemoteStore(Store):
     def _query(self, query: str, dataset: Dataset, timeout: float | None = None, lines_added: int = 0):
         """POST the query; the parsed answer (solutions, boolean or triples) or a QueryError whose position
         refers to the query as the client wrote it (`lines_added` lines were put before it)."""
+        reply = self._post_query(query, dataset, timeout, lines_added)
+        return _answer(reply.media_type, _head_in_order(reply.body, query))
+
+    def _post_query(
+        self, query: str, dataset: Dataset, timeout: float | None, lines_added: int = 0, reader: Reader | None = None
+    ) -> Reply:
+        """The store's successful reply to the query (given to `reader` as it arrives, if there is one)."""
         limit = timeout if timeout is not None else self.settings.query_timeout
         form = urllib.parse.urlencode({"query": query, **dataset}, doseq=True).encode()
         try:
-            reply = self._http.request("POST", self.endpoints.query, form, QUERY_HEADERS, limit, idempotent=True)
+            reply = self._http.request(
+                "POST", self.endpoints.query, form, QUERY_HEADERS, limit, idempotent=True, reader=reader
+            )
         except TooSlow:
             raise QueryTimeout(f"query stopped after the {limit:g} s time limit") from None
         except Unreachable as err:
             raise ServiceError(f"the SPARQL store at {self.endpoints.query} is unreachable ({err})") from None
         if reply.status >= 400:
             raise _refusal(reply, QuerySyntaxError, QueryEvaluationError, lines_added)
-        if reply.media_type == SPARQL_JSON:
-            return ox.parse_query_results(_head_in_order(reply.body, query), format=ox.QueryResultsFormat.JSON)
-        rdf = ox.RdfFormat.from_media_type(reply.media_type)
-        if rdf is None:
-            raise ServiceError(f"the SPARQL store answered in an unexpected format ({reply.media_type or 'none'})")
-        return ox.parse(reply.body, format=rdf)
+        return reply
 
     def dump(self, output: BinaryIO, format: ox.RdfFormat, graph: str | None = None) -> None:
+        """Written as the store's answer arrives: held whole, the dataset at 1M triples (311 MB of JSON) took
+        14.7 s and grew the app by 598 MB for /dump.nq.gz."""
         check_dump_target(format, graph)
         prefixes = PREFIXES if format in PREFIXED else None
         if graph is not None:
             if not self.has_graph(graph):
                 raise KeyError(graph)
-            triples = self._query(f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ {_graph_clause(graph)} {{ ?s ?p ?o }} }}", {})
-            ox.serialize(triples, output, format=format, prefixes=prefixes)
-            return
-        rows = self._query("SELECT ?s ?p ?o ?g WHERE { GRAPH ?g { ?s ?p ?o } }", {}, timeout=None)
-        quads = (
-            ox.Quad(r["s"], r["p"], r["o"], ox.DefaultGraph() if r["g"].value == DEFAULT_GRAPH else r["g"])
-            for r in rows
-            if r["g"].value != META_GRAPH
-        )
-        ox.serialize(quads, output, format=format, prefixes=prefixes)
+            query = f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ {_graph_clause(graph)} {{ ?s ?p ?o }} }}"
+
+            def write(media_type: str, answer: BinaryIO) -> None:
+                ox.serialize(_answer(media_type, answer), output, format=format, prefixes=prefixes)
+
+        else:
+            query = "SELECT ?s ?p ?o ?g WHERE { GRAPH ?g { ?s ?p ?o } }"
+
+            def write(media_type: str, answer: BinaryIO) -> None:
+                quads = (
+                    ox.Quad(r["s"], r["p"], r["o"], ox.DefaultGraph() if r["g"].value == DEFAULT_GRAPH else r["g"])
+                    for r in _answer(media_type, answer)
+                    if r["g"].value != META_GRAPH
+                )
+                ox.serialize(quads, output, format=format, prefixes=prefixes)
+
+        self._post_query(query, {}, timeout=None, reader=write)
 
     # ------------------------------------------------------------------ writing
 
@@ -381,6 +394,16 @@ class RemoteStore(Store):
 
 
 _HEAD_VARIABLES = re.compile(rb'\A\s*\{\s*"head"\s*:\s*\{[^{}]*?"vars"\s*:\s*(\[[^\]]*\])')
+
+
+def _answer(media_type: str, body: bytes | BinaryIO):
+    """The store's answer parsed (solutions, boolean or triples), from its bytes or as it arrives."""
+    if media_type == SPARQL_JSON:
+        return ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON)
+    rdf = ox.RdfFormat.from_media_type(media_type)
+    if rdf is None:
+        raise ServiceError(f"the SPARQL store answered in an unexpected format ({media_type or 'none'})")
+    return ox.parse(body, format=rdf)
 
 
 def _head_in_order(body: bytes, query: str) -> bytes:

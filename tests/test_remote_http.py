@@ -23,12 +23,36 @@ from tests.live import free_port, handler_server
 
 class _Store(http.server.BaseHTTPRequestHandler):
     """Answers `ok` over HTTP/1.1 keep-alive; counts connections; `/drop` closes after answering without
-    saying so (as a store restarting or timing out idle connections does), `/slow` stalls for 2 s."""
+    saying so (as a store restarting or timing out idle connections does), `/slow` stalls for 2 s. `/stream`
+    sends its answer in two chunks, the second once `read_on` is set (or 5 s passed); `/cut` breaks off after
+    the first, `/stall` stops for 2 s after it; `/refuse` is a 400."""
 
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body are written apart: no 40 ms wait for an ACK
     connections = 0
     lock = threading.Lock()
+    read_on = threading.Event()
+    waited_for_reader = False
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _chunked(self) -> None:
+        """The streamed answers: as a store writes a large result while it evaluates."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self._chunk(b"first line\n")
+        if self.path == "/cut":
+            self.close_connection = True
+            return
+        if self.path == "/stall":
+            time.sleep(2)
+        _Store.waited_for_reader = _Store.read_on.wait(5)
+        self._chunk(b"the rest")
+        self.wfile.write(b"0\r\n\r\n")
 
     def setup(self) -> None:
         with _Store.lock:
@@ -37,10 +61,12 @@ class _Store(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path in ("/stream", "/cut", "/stall"):
+            return self._chunked()
         if self.path == "/slow":
             time.sleep(2)
         answer = b"ok " + body
-        self.send_response(200)
+        self.send_response(400 if self.path == "/refuse" else 200)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
@@ -55,6 +81,7 @@ class _Store(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def store():
     _Store.connections = 0
+    _Store.read_on.clear()
     with handler_server(_Store) as base:
         yield base
 
@@ -88,6 +115,41 @@ def test_a_silent_store_is_too_slow_and_the_next_request_is_answered(store):
 def test_a_store_that_is_not_there_is_unreachable():
     with pytest.raises(Unreachable, match="refused"):
         StoreConnections(None, keep=2).request("POST", f"http://127.0.0.1:{free_port()}/query", b"")
+
+
+def _read_as_it_comes(media_type: str, answer) -> tuple[str, bytes, bytes]:
+    """A reader that takes the first line, lets the store send the rest, then takes that."""
+    first = answer.readline()
+    _Store.read_on.set()
+    return media_type, first, answer.read()
+
+
+def test_a_reader_gets_the_answer_as_it_arrives_and_the_connection_serves_again(store):
+    """How a dump of millions of quads is written without holding the store's answer whole."""
+    connections = StoreConnections(None, keep=2)
+    reply = connections.request("POST", f"{store}/stream", b"", timeout=10, reader=_read_as_it_comes)
+    assert reply.read == ("text/plain", b"first line\n", b"the rest") and reply.body == b""
+    assert _Store.waited_for_reader  # the reader had the first line before the store sent the rest
+    assert connections.request("POST", f"{store}/query", b"next").body == b"ok next"
+    assert _Store.connections == 1
+
+
+def test_an_answer_that_breaks_off_or_stops_is_an_error_not_a_short_answer(store):
+    connections = StoreConnections(None, keep=2)
+    with pytest.raises(Unreachable, match="the answer broke off"):
+        connections.request("POST", f"{store}/cut", b"", timeout=10, idempotent=True, reader=_read_as_it_comes)
+    with pytest.raises(TooSlow, match=r"the answer stopped for over 0\.5 s"):
+        connections.request("POST", f"{store}/stall", b"", timeout=0.5, reader=_read_as_it_comes)
+    assert connections.request("POST", f"{store}/query", b"again", timeout=5).body == b"ok again"
+    assert _Store.connections == 3  # neither broken connection went back to the pool
+
+
+def test_a_refusal_is_held_whole_for_its_message_and_not_given_to_the_reader(store):
+    def reader(media_type: str, answer) -> None:
+        raise AssertionError("a refusal was given to the reader")
+
+    reply = StoreConnections(None, keep=2).request("POST", f"{store}/refuse", b"why", reader=reader)
+    assert (reply.status, reply.body, reply.read) == (400, b"ok why", None)
 
 
 def test_threads_share_the_pool_without_mixing_answers(store):

@@ -7,6 +7,7 @@ The store is a real `oxigraph serve` behind a small proxy that checks credential
 import contextlib
 import hashlib
 import http.server
+import io
 import os
 import secrets
 import subprocess
@@ -14,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 
 import httpx
+import pyoxigraph as ox
 import pytest
 
 from app.settings import Settings
@@ -108,6 +110,9 @@ def test_a_store_that_wants_credentials_is_loaded_queried_and_written_with_them(
             store.update(f"INSERT DATA {{ GRAPH <http://example.org/g> {{ {TRIPLE} }} }}")
             assert store.data_version != version
             assert store.ask(f"ASK {{ {TRIPLE} }}")
+            dumped = io.BytesIO()  # read as it arrives, through the same authentication
+            store.dump(dumped, ox.RdfFormat.N_TRIPLES, "http://example.org/g")
+            assert dumped.getvalue().startswith(b"<http://example.org/a> <http://example.org/b> ")
         finally:
             store.close()
         if scheme == "digest":  # the challenge is answered once, then reused: not a refused request per query

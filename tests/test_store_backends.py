@@ -2,12 +2,16 @@
 shared by several app processes. (Everything else runs on every backend through the conftest fixtures.)"""
 
 import contextlib
+import gzip
+import http.server
 import io
 import os
 import signal
 import subprocess
 import threading
 import time
+import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -22,7 +26,7 @@ from app.settings import Settings
 from app.store import StoreUnavailable, open_store
 from bench.generate import generate
 from tests.conftest import replace_in
-from tests.live import BIN, free_port, oxigraph_server, running, stancegraph_process
+from tests.live import BIN, free_port, handler_server, oxigraph_server, running, stancegraph_process
 
 TOKEN = "backend-test-token"
 MARKER = "<https://example.org/committed> <https://example.org/p> <https://example.org/o>"
@@ -132,6 +136,66 @@ def test_a_remote_store_says_that_derived_triples_about_blank_nodes_are_about_ne
     with caplog.at_level("WARNING", logger="stancegraph.store"):
         open_store(coalition.model_copy(update={"store": "memory"})).release()
     assert not [r for r in caplog.records if "about blank nodes" in r.getMessage()]
+
+
+@contextlib.contextmanager
+def store_that_breaks_off_dumps() -> Iterator[tuple[str, threading.Event]]:
+    """`oxigraph serve` behind a relay that, while the event is set, sends half of the answer to a dump of every
+    quad and closes the connection (a store restarting, a network cut)."""
+    with oxigraph_server(union_default_graph=True) as store, httpx.Client(base_url=store, timeout=60) as upstream:
+        breaking = threading.Event()
+
+        class Relay(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "accept")}
+                answer = upstream.request(self.command, self.path, content=body, headers=headers)
+                query = urllib.parse.parse_qs(body.decode()).get("query", [""])[0] if self.command == "POST" else ""
+                cut = breaking.is_set() and query.startswith("SELECT ?s ?p ?o ?g")
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("content-type", "text/plain"))
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content[: len(answer.content) // 2] if cut else answer.content)
+                self.close_connection = cut
+
+            do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+            def log_message(self, *args) -> None:
+                pass
+
+        with handler_server(Relay) as base:
+            yield base, breaking
+
+
+def test_a_remote_dump_that_breaks_off_is_an_error_not_a_short_dump(data_copy):
+    """The dumps are written as the remote store's answer arrives: one cut halfway must not be sent as the
+    whole dataset (nor kept as it for harvesters)."""
+    from fastapi.testclient import TestClient
+
+    from app.server import create_app
+
+    with store_that_breaks_off_dumps() as (base, breaking):
+        remote = data_copy.model_copy(update={"store": f"sparql:{base}/query,{base}/update,{base}/store"})
+        with TestClient(create_app(remote)) as client:
+            breaking.set()
+            for path, accept in (("/dump.nq.gz", "*/*"), ("/store", "application/n-quads")):
+                cut = client.get(path, headers={"Accept": accept})
+                assert cut.status_code == 502, path
+                assert "the answer broke off" in cut.text, cut.text
+            breaking.clear()
+            whole = client.get("/dump.nq.gz")
+            assert whole.status_code == 200
+            quads = list(ox.parse(gzip.decompress(whole.content), format=ox.RdfFormat.N_QUADS))
+            embedded, dumped = open_store(data_copy), io.BytesIO()
+            embedded.dump(dumped, ox.RdfFormat.N_QUADS)
+            embedded.release()
+            assert len(quads) == len(list(ox.parse(dumped.getvalue(), format=ox.RdfFormat.N_QUADS))) > 1000
+            assert client.get("/store", headers={"Accept": "application/n-quads"}).content == gzip.decompress(
+                whole.content
+            )
 
 
 def test_an_on_disk_load_holds_the_dataset_built_in_memory_blank_nodes_included(data_copy, tmp_path):
