@@ -7,12 +7,15 @@ checked when opening. Our default graph lives there in the named graph `DEFAULT_
 and the fingerprint of the files it was loaded from in `META_GRAPH`, so several app instances share one store.
 """
 
+import io
 import json
 import logging
 import re
+import tempfile
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -21,7 +24,7 @@ import pyoxigraph as ox
 
 from app.namespaces import DERIVED_GRAPH, GRAPH, PREFIXES, SG
 from app.remote_http import Reader, Reply, StoreConnections, TooSlow, Unreachable
-from app.rules import rule_files
+from app.rules import line_differences, rule_files
 from app.settings import Settings
 from app.sparql_text import in_order_of_appearance, query_dataset, select_star
 from app.store import (
@@ -95,6 +98,7 @@ class RemoteStore(Store):
         self._poller: tuple[threading.Thread, threading.Event] | None = None
         self._unreachable: QueryError | None = None
         self._lock = threading.Lock()
+        self._deriving = threading.Lock()
         self._graph_cache: tuple[str, list[str]] = ("", {})
 
     # ------------------------------------------------------------------ lifecycle
@@ -200,7 +204,7 @@ class RemoteStore(Store):
 
     def _put_graph(self, iri: str, ntriples: bytes) -> None:
         if iri == DERIVED_GRAPH:
-            _warn_about_blank_nodes(ntriples)
+            _warn_about_blank_nodes(len(_about_blank_nodes(ntriples.splitlines())))
         if self.endpoints.store:
             try:
                 graph_url, headers = _with_graph(self.endpoints.store, iri), {"Content-Type": N_TRIPLES}
@@ -220,8 +224,12 @@ class RemoteStore(Store):
     def run(self, job: QueryJob, timeout: float | None = None) -> QueryOutcome:
         with self._admission.admit():
             prologue = f"BASE <{ox.NamedNode(job.base_iri).value}>\n" if job.base_iri else ""
-            result = self._query(prologue + job.query, self._dataset(job), timeout, lines_added=prologue.count("\n"))
-            return serialize(result, job)
+            query = prologue + job.query
+            reply = self._post_query(query, self._dataset(job), timeout, lines_added=prologue.count("\n"))
+            try:
+                return serialize(_answer(reply.media_type, _head_in_order(reply.body, query)), job)
+            except SyntaxError as err:
+                raise _broken_answer(err, reply.body) from None
 
     def _dataset(self, job: QueryJob) -> Dataset:
         """SPARQL Protocol dataset parameters for the job (none: the store's union default graph). The query's
@@ -255,10 +263,15 @@ class RemoteStore(Store):
         return bool(self._query(query, {}))
 
     def _query(self, query: str, dataset: Dataset, timeout: float | None = None, lines_added: int = 0):
-        """POST the query; the parsed answer (solutions, boolean or triples) or a QueryError whose position
-        refers to the query as the client wrote it (`lines_added` lines were put before it)."""
+        """POST one of our own queries, whose answers are small; its answer parsed whole (a list of solutions or
+        triples, or a boolean), or a QueryError whose position refers to the query as the client wrote it
+        (`lines_added` lines were put before it)."""
         reply = self._post_query(query, dataset, timeout, lines_added)
-        return _answer(reply.media_type, _head_in_order(reply.body, query))
+        try:
+            answer = _answer(reply.media_type, _head_in_order(reply.body, query))
+            return bool(answer) if isinstance(answer, ox.QueryBoolean) else list(answer)
+        except SyntaxError as err:
+            raise _broken_answer(err, reply.body) from None
 
     def _post_query(
         self, query: str, dataset: Dataset, timeout: float | None, lines_added: int = 0, reader: Reader | None = None
@@ -274,6 +287,8 @@ class RemoteStore(Store):
             raise QueryTimeout(f"query stopped after the {limit:g} s time limit") from None
         except Unreachable as err:
             raise ServiceError(f"the SPARQL store at {self.endpoints.query} is unreachable ({err})") from None
+        except SyntaxError as err:  # in the answer a reader was given
+            raise _broken_answer(err) from None
         if reply.status >= 400:
             raise _refusal(reply, QuerySyntaxError, QueryEvaluationError, lines_added)
         return reply
@@ -332,45 +347,87 @@ class RemoteStore(Store):
         self._derive_again()
 
     def _derive_again(self) -> None:
-        """The rules evaluated by the remote store, their triples put as the derived graph. The rules never
+        """The rules evaluated by the remote store, the derived graph brought to their triples. The rules never
         read what a rule derives (tests/test_data.py checks it), so they can run over the union with the old
         derived graph in it. If the store cannot evaluate one (Oxigraph's LATERAL on Virtuoso or Fuseki), the
         derived graph is left as it was, and the log says which rule and why: half of it would be worse.
 
         Another writer (a thread, or another app instance on the same store) may commit while the rules run
-        and put its derived graph before ours, which would then hold what the data was. So the data version
-        is read before the rules and again after the put: if it moved, the rules run again. A commit after that
-        second read is followed by its writer's own derivation, which starts after it and so is put last."""
+        and change the derived graph before us, from other data or after we read it. So the data version
+        is read before the rules and again after our changes: if it moved, the rules run again, and the
+        changes are worked out again from what the graph holds then. A commit after that second read is
+        followed by its writer's own derivation, which starts after it and so changes the graph last. The
+        threads of one instance derive one at a time."""
         try:
-            for _ in range(DERIVATION_ROUNDS):
-                before = self._read_meta()[0]
-                derived = self._derive()
-                if derived is None:
-                    return
-                self._put_graph(DERIVED_GRAPH, derived)
-                if self._read_meta()[0] == before:
-                    break
-            else:
-                log.warning(
-                    "the derived graph may miss writes that kept coming while it was derived %d times",
-                    DERIVATION_ROUNDS,
-                )
-            self._commit("")
+            with self._deriving:
+                for _ in range(DERIVATION_ROUNDS):
+                    before = self._read_meta()[0]
+                    if changes := self._derived_changes():
+                        self._send_update(changes)
+                    if self._read_meta()[0] == before:
+                        break
+                else:
+                    log.warning(
+                        "the derived graph may miss writes that kept coming while it was derived %d times",
+                        DERIVATION_ROUNDS,
+                    )
+                self._commit("")
         except (StoreUnavailable, QueryError) as err:  # the write itself is done: it is not answered as failed
             log.warning("the derived graph is left as it was: %s", err)
 
-    def _derive(self) -> bytes | None:
-        """Every rule's triples as N-Triples; None (and the log says why) if the store cannot evaluate one."""
-        derived = []
+    def _derived_changes(self) -> str:
+        """The update that brings the derived graph from what the store holds to what the rules derive now,
+        removing and adding only the triples that differ (putting the whole graph made each write at 1M
+        triples cost 34 s, 33 s of it Oxigraph server's own). Triples about blank nodes never match (neither
+        protocol can name a node the store holds): those held are removed by a pattern and those derived added
+        as new nodes. A rule the store cannot evaluate is a QueryError that names it."""
+        held = self._held_derived()
+        held_about_blank_nodes = _about_blank_nodes(held)
+        about_blank_nodes: set[bytes] = set()
+        stale, missing = line_differences(
+            (line for line in held if line not in held_about_blank_nodes), self._derived(about_blank_nodes)
+        )
+        _warn_about_blank_nodes(len(about_blank_nodes))
+        graph = _graph_clause(DERIVED_GRAPH)
+        changes = []
+        if stale:
+            changes.append(f"DELETE DATA {{ {graph} {{ {_ntriples(stale)} }} }}")
+        if held_about_blank_nodes:
+            blank_node = "FILTER (isBlank(?s) || isBlank(?o))"
+            changes.append(f"DELETE {{ {graph} {{ ?s ?p ?o }} }} WHERE {{ {graph} {{ ?s ?p ?o {blank_node} }} }}")
+        if missing or about_blank_nodes:
+            changes.append(f"INSERT DATA {{ {graph} {{ {_ntriples([*missing, *about_blank_nodes])} }} }}")
+        return " ;\n".join(changes)
+
+    def _constructed(self, query: str) -> list[bytes]:
+        """A CONSTRUCT's triples as N-Triples lines, written by the engine as it parses the store's answer."""
+        reply = self._post_query(query, self._dataset(QueryJob(query)), None)  # its FROM named to the store
+        try:
+            return ox.serialize(_answer(reply.media_type, reply.body), format=ox.RdfFormat.N_TRIPLES).splitlines()
+        except SyntaxError as err:
+            raise _broken_answer(err, reply.body) from None
+
+    def _derived(self, about_blank_nodes: set[bytes]) -> Iterator[bytes]:
+        """The rules' triples as N-Triples lines, one rule at a time, but those about blank nodes, which go to
+        `about_blank_nodes`."""
         for rule in rule_files(self.settings.rules_dir):
             try:
-                text = rule.read_text(encoding="utf-8")
-                triples = self._query(text, self._dataset(QueryJob(text)))  # a rule's FROM, named to the store
+                lines = self._constructed(rule.read_text(encoding="utf-8"))
             except QueryError as err:
-                log.warning("the derived graph is left as it was: rule %s failed: %s", rule.name, err.message)
-                return None
-            derived.append(ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES))
-        return b"".join(derived)
+                raise type(err)(f"rule {rule.name} failed: {err.message}") from None
+            about_blank_nodes |= (blank := _about_blank_nodes(lines))
+            yield from (line for line in lines if line not in blank)
+
+    def _held_derived(self) -> set[bytes]:
+        """The derived graph the store holds, as N-Triples lines written by the engine (as the rules' are),
+        read from a file rather than held twice."""
+        with tempfile.TemporaryFile() as held:
+            try:
+                self.dump(held, ox.RdfFormat.N_TRIPLES, DERIVED_GRAPH)
+            except KeyError:
+                return set()
+            held.seek(0)
+            return {line.rstrip(b"\n") for line in held}
 
     def _update(self, sparql: str, base_iri: str | None) -> None:
         self._commit_deriving(f"BASE <{ox.NamedNode(base_iri).value}> {sparql}" if base_iri else sparql)
@@ -406,6 +463,19 @@ def _answer(media_type: str, body: bytes | BinaryIO):
     return ox.parse(body, format=rdf)
 
 
+def _broken_answer(err: SyntaxError, body: bytes | None = None) -> ServiceError:
+    """A successful answer that does not parse. Oxigraph server sends its 200 before it evaluates, so an error
+    met on the way (a SERVICE that fails) is written into the answer as text: what it says from where the
+    parser stopped is the store's message. Without the answer (read as it came) the parser's is given."""
+    said = ""
+    if body is not None and err.lineno:
+        lines = io.BytesIO(body)
+        for _ in range(err.lineno):
+            line = lines.readline()
+        said = line[max((err.offset or 1) - 1, 0) :].decode("utf-8", "replace").strip()[:300]
+    return ServiceError(f"the SPARQL store broke off its answer: {said or err}")
+
+
 def _head_in_order(body: bytes, query: str) -> bytes:
     """A SPARQL JSON answer to a `SELECT *` with its variables in the order the query first mentions them, as
     the embedded stores answer (see workers): Oxigraph server lists them alphabetically (Fuseki, Virtuoso and
@@ -424,15 +494,26 @@ def _head_in_order(body: bytes, query: str) -> bytes:
     return body[: head.start(1)] + json.dumps(ordered).encode() + body[head.end(1) :]
 
 
-def _warn_about_blank_nodes(derived: bytes) -> None:
+def _about_blank_nodes(lines: Iterable[bytes]) -> set[bytes]:
+    """The N-Triples lines (one triple each, as the engine writes them) whose subject or object is a blank node."""
+    candidates = [line for line in lines if b"_:" in line]  # or a literal that says `_:`: parsed to tell
+    if not candidates:
+        return set()
+    triples = ox.parse(b"\n".join(candidates), format=ox.RdfFormat.N_TRIPLES)
+    return {
+        line
+        for line, triple in zip(candidates, triples, strict=True)
+        if isinstance(triple.subject, ox.BlankNode) or isinstance(triple.object, ox.BlankNode)
+    }
+
+
+def _ntriples(lines: Iterable[bytes]) -> str:
+    return b"\n".join(lines).decode("utf-8")
+
+
+def _warn_about_blank_nodes(about: int) -> None:
     """Say when the rules derived triples about blank nodes (a stance held by an unnamed coalition): put into a
     remote store they are about new nodes, since neither protocol can name a blank node the store holds."""
-    if b"_:" not in derived:  # no blank node (or a literal that says `_:`): nothing to parse
-        return
-    about = sum(
-        isinstance(quad.subject, ox.BlankNode) or isinstance(quad.object, ox.BlankNode)
-        for quad in ox.parse(derived, format=ox.RdfFormat.N_TRIPLES)
-    )
     if about:
         log.warning(
             "%d derived triples are about blank nodes: in a sparql: store they are about new nodes, not the ones "

@@ -6,7 +6,7 @@ derived again at every load and after every write (see the stores' writes), neve
 """
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -49,16 +49,24 @@ def _replace_differences(store: ox.Store, derived: ox.NamedNode, triples: list[b
     """Make `derived` hold exactly the rules' `triples`, touching only the ones that differ. Both sides are lines the
     engine wrote (one triple each, in one canonical form), compared as bytes, never as Python terms; only the
     held lines are kept in a set (at 10M triples the derived graph is 3 million lines)."""
-    stale = set(store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=derived).splitlines())
-    missing = []
-    for line in (line for part in triples for line in part.splitlines()):  # one rule's lines at a time
-        if line in stale:
-            stale.discard(line)  # still derived
-        else:
-            missing.append(line)  # new, or derived by two rules: loading it twice adds it once
+    held = store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=derived).splitlines()
+    stale, missing = line_differences(held, (line for part in triples for line in part.splitlines()))
     for quad in ox.parse(b"\n".join(stale), format=ox.RdfFormat.N_TRIPLES):
         store.remove(ox.Quad(quad.subject, quad.predicate, quad.object, derived))
     _add_derived(store, derived, b"\n".join(missing))
+
+
+def line_differences(held: Iterable[bytes], derived: Iterable[bytes]) -> tuple[list[bytes], set[bytes]]:
+    """(the held lines no longer derived, the derived lines not held). Only the held lines are kept whole; the
+    derived ones are read once, one rule's at a time. A line two rules derive is in neither if it is held."""
+    still_derived = dict.fromkeys(held, False)
+    missing = set()
+    for line in derived:
+        if line in still_derived:
+            still_derived[line] = True
+        else:
+            missing.add(line)
+    return [line for line, derived_now in still_derived.items() if not derived_now], missing
 
 
 def _add_derived(store: ox.Store, derived: ox.NamedNode, ntriples: bytes) -> None:

@@ -16,7 +16,7 @@ from app.formats import RDF_ALIASES
 from app.namespaces import DERIVED_GRAPH, ID, SG, sparql_prologue
 from app.remote_store import _head_in_order
 from app.sparql_text import select_star, star_in_order, volatile
-from tests.live import stancegraph_process
+from tests.live import free_port, stancegraph_process
 
 TOKEN = "test-admin-token"
 STANCES = sparql_prologue() + "SELECT (COUNT(?s) AS ?n) WHERE { ?s a sg:Stance }"
@@ -725,3 +725,17 @@ def test_a_head_request_is_logged_as_head(client, caplog):
     with caplog.at_level(logging.INFO, logger="stancegraph.access"):
         assert client.head("/views/stances").status_code == 200
     assert any('"HEAD /views/stances" 200' in record.getMessage() for record in caplog.records)
+
+
+def test_a_service_that_cannot_be_reached_is_a_502_that_says_so_on_every_backend(make_client):
+    """Through `sparql:` the remote store calls the SERVICE itself and, having sent its 200 already, writes
+    the failure into its answer (Oxigraph server does): that was a 500 here, the answer failing to parse."""
+    endpoint = f"http://127.0.0.1:{free_port()}/sparql"
+    client = make_client(federation_allow=[endpoint])
+    for query in (
+        f"SELECT * WHERE {{ SERVICE <{endpoint}> {{ ?s ?p ?o }} }}",
+        f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ SERVICE <{endpoint}> {{ ?s ?p ?o }} }}",
+    ):
+        response = client.get("/sparql", params={"query": query})
+        assert response.status_code == 502, response.text
+        assert "refused" in response.text.lower(), response.text

@@ -6,6 +6,7 @@ import gzip
 import http.server
 import io
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -126,11 +127,15 @@ def test_a_remote_store_says_that_derived_triples_about_blank_nodes_are_about_ne
     coalition = with_an_unnamed_coalition(data_copy)
     with oxigraph_server(union_default_graph=True) as base:
         remote = coalition.model_copy(update={"store": f"sparql:{base}/query,{base}/update,{base}/store"})
+        about_blank_nodes = f"""SELECT (COUNT(*) AS ?n) WHERE {{
+          GRAPH <{DERIVED_GRAPH}> {{ ?s ?p ?o FILTER (isBlank(?s) || isBlank(?o)) }} }}"""
         with caplog.at_level("WARNING", logger="stancegraph.store"):
             store = open_store(remote)
-            store.update(f"INSERT DATA {{ {MARKER} }}")
+            for n in range(2):  # each write replaces them (the only triples of the graph that are not compared)
+                store.update(f"INSERT DATA {{ {MARKER.replace('committed', f'committed-{n}')} }}")
+                assert store.select(about_blank_nodes)[0]["n"].value == "2"
         warnings = [r.getMessage() for r in caplog.records if "about blank nodes" in r.getMessage()]
-        assert len(warnings) == 2 and warnings[0].startswith("2 derived triples are about blank nodes")
+        assert len(warnings) == 3 and warnings[0].startswith("2 derived triples are about blank nodes")
         store.release()
     caplog.clear()
     with caplog.at_level("WARNING", logger="stancegraph.store"):
@@ -330,28 +335,63 @@ def test_several_app_processes_share_one_remote_store_and_its_version(tmp_path):
 
 
 def test_two_instances_writing_at_once_leave_the_derived_graph_of_both_writes(data_copy):
-    """Instance A's rules run before B's write lands, and B's derived graph is put before A's: A's would
-    then hold the data without B's stance (whose direct triple would be missing until the next write)."""
+    """Instance A works out its changes to the derived graph from the data before B's write, and B writes and
+    changes the derived graph before A sends them: the graph would then miss B's stance, or hold triples no
+    rule derives, until the next write. It must end as the rules derive from both writes."""
     with oxigraph_server(union_default_graph=True) as remote:
         settings = data_copy.model_copy(
             update={"store": f"sparql:{remote}/query,{remote}/update,{remote}/store", "admin_token": TOKEN}
         )
         first, second = open_store(settings), open_store(settings)
-        put_graph, interleaved = first._put_graph, []
+        changes_of, interleaved = first._derived_changes, []
 
-        def put_after_the_other_write(iri: str, ntriples: bytes) -> None:
-            if not interleaved:  # once: B writes and derives while A's rules have run
+        def changes_before_the_other_write() -> str | None:
+            changes = changes_of()
+            if not interleaved:  # once: B writes and derives after A worked out its changes, before A sends them
                 interleaved.append(True)
                 second.update(f"INSERT DATA {{ GRAPH <http://example.org/b> {{ {_stance('Poland', 'supports')} }} }}")
-            put_graph(iri, ntriples)
+            return changes
 
-        first._put_graph = put_after_the_other_write
+        first._derived_changes = changes_before_the_other_write
         first.update(f"INSERT DATA {{ GRAPH <http://example.org/a> {{ {_stance('Georgia', 'rejects')} }} }}")
         for holder, polarity in (("Poland", "supports"), ("Georgia", "rejects")):
             direct = f"ASK {{ GRAPH <{DERIVED_GRAPH}> {{ <{ID}{holder}> <{SG}{polarity}> <{ID}ThirdSite> }} }}"
             assert first.ask(direct) and second.ask(direct), holder
-        first.release()
-        second.release()
+        embedded = open_store(data_copy)
+        for graph, holder, polarity in (("a", "Georgia", "rejects"), ("b", "Poland", "supports")):
+            embedded.update(f"INSERT DATA {{ GRAPH <http://example.org/{graph}> {{ {_stance(holder, polarity)} }} }}")
+        assert _derived_lines(first) == _derived_lines(embedded)
+        for store in (first, second, embedded):
+            store.release()
+
+
+def test_a_rule_the_remote_store_cannot_evaluate_leaves_the_derived_graph_as_it_was(data_copy, tmp_path, caplog):
+    """Half a derived graph would say that the other half no longer holds: the write is done, the derived graph
+    is kept whole, and the log names the rule and why (as for Oxigraph's LATERAL on Virtuoso or Fuseki)."""
+    queries = tmp_path / "queries"
+    shutil.copytree(data_copy.queries_dir, queries)
+    with oxigraph_server(union_default_graph=True) as remote:
+        settings = data_copy.model_copy(
+            update={"store": f"sparql:{remote}/query,{remote}/update,{remote}/store", "queries_dir": queries}
+        )
+        store = open_store(settings)
+        before = _derived_lines(store)
+        unreachable = f"http://127.0.0.1:{free_port()}/sparql"
+        (queries / "rules" / "80-elsewhere.rq").write_text(
+            f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ SERVICE <{unreachable}> {{ ?s ?p ?o }} }}", encoding="utf-8"
+        )
+        with caplog.at_level("WARNING", logger="stancegraph.store"):
+            store.update(f"INSERT DATA {{ GRAPH <http://example.org/a> {{ {_stance('Georgia', 'rejects')} }} }}")
+        assert store.ask(f"ASK {{ <http://example.org/Georgia-stance> <{SG}holder> <{ID}Georgia> }}")
+        assert _derived_lines(store) == before
+        assert any("left as it was: rule 80-elsewhere.rq failed" in r.getMessage() for r in caplog.records)
+        store.release()
+
+
+def _derived_lines(store) -> set[bytes]:
+    dumped = io.BytesIO()
+    store.dump(dumped, ox.RdfFormat.N_TRIPLES, DERIVED_GRAPH)
+    return set(dumped.getvalue().splitlines())
 
 
 def _stance(holder: str, polarity: str) -> str:
