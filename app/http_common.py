@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from app.cache import VersionedCache
 from app.named_queries import calendar_date
 from app.settings import Settings
+from app.store import SPOOL_IN_MEMORY
 
 log = logging.getLogger("stancegraph.http")
 
@@ -37,7 +38,6 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join([chunk async for chunk in _bounded_chunks(request, limit)])
 
 
-SPOOL_IN_MEMORY = 16 << 20  # an upload's bytes past this go to a temporary file
 SPOOL_BATCH = 1 << 20  # written to it a megabyte at a time, in the thread pool (a disk write, off the event loop)
 
 

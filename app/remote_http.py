@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 
 import httpx
 
+BLOCK = 1 << 20  # bytes of a file sent at a time (http.client's default is 8 KB)
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection; a query's own limit applies to its answer
 # what a connection the store closed while it was idle raises when it is used again
 STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
@@ -98,7 +99,7 @@ class _Request:
     method: str
     origin: _Origin
     target: str  # path and query, as sent
-    body: bytes
+    body: bytes | BinaryIO  # a file is sent from its start, with its size
     headers: dict[str, str]
     timeout: float | None
     idempotent: bool
@@ -121,7 +122,7 @@ class StoreConnections:
         self,
         method: str,
         url: str,
-        body: bytes = b"",
+        body: bytes | BinaryIO = b"",
         headers: dict[str, str] | None = None,
         timeout: float | None = None,
         idempotent: bool = False,
@@ -155,7 +156,8 @@ class StoreConnections:
 
     def _authenticated(self, request: _Request, url: str) -> Reply:
         """Send as httpx's auth flow asks: with its credentials, and again if the store answers a challenge."""
-        asked = httpx.Request(request.method, url, content=request.body, headers=request.headers)
+        content = request.body if isinstance(request.body, bytes) else b""  # neither scheme reads it
+        asked = httpx.Request(request.method, url, content=content, headers=request.headers)
         with self._auth_lock:
             flow = self._auth.sync_auth_flow(asked)
             asked = next(flow)
@@ -181,6 +183,9 @@ class StoreConnections:
                 raise Unreachable(str(err) or type(err).__name__) from None
             connection.sock.settimeout(request.timeout)
             target, headers = request.target, request.headers
+            if not isinstance(request.body, bytes):  # from its start at each sending (a Digest challenge, a retry)
+                headers = headers | {"Content-Length": str(request.body.seek(0, io.SEEK_END))}
+                request.body.seek(0)
             route = self._routes[request.origin]
             if route.proxied and request.origin.scheme == "http":  # HTTPS goes through a tunnel instead
                 target, headers = f"http://{request.origin.netloc}{target}", headers | route.proxy_headers
@@ -235,8 +240,10 @@ class StoreConnections:
                 connection.close()
         route = self._routes.get(origin) or self._routes.setdefault(origin, _route(origin))
         if origin.scheme != "https":
-            return http.client.HTTPConnection(route.host, route.port, timeout=CONNECT_TIMEOUT), False
-        connection = http.client.HTTPSConnection(route.host, route.port, timeout=CONNECT_TIMEOUT, context=self._tls)
+            return http.client.HTTPConnection(route.host, route.port, timeout=CONNECT_TIMEOUT, blocksize=BLOCK), False
+        connection = http.client.HTTPSConnection(
+            route.host, route.port, timeout=CONNECT_TIMEOUT, context=self._tls, blocksize=BLOCK
+        )
         if route.proxied:
             connection.set_tunnel(origin.host, origin.port, headers=route.proxy_headers)
         return connection, False

@@ -66,6 +66,7 @@ class StoreUnavailable(Exception):
     """The configured store cannot be opened (bad setting, locked directory, unreachable server)."""
 
 
+SPOOL_IN_MEMORY = 16 << 20  # bytes of an upload, or of an update made of one, held before a temporary file
 Payload = bytes | BinaryIO  # an upload: bytes, or a file the server spooled it to (read from its start each time)
 
 

@@ -103,6 +103,17 @@ def test_a_connection_the_store_closed_is_replaced_not_reported(store):
     assert _Store.connections == 10
 
 
+def test_a_file_is_sent_whole_from_its_start_each_time(store, tmp_path):
+    """How a large update goes out: from a file, with its Content-Length, again from its start on a retry."""
+    connections = StoreConnections(None, keep=2)
+    with open(tmp_path / "update", "w+b") as update:
+        update.write(b"x" * (3 << 20) + b"end")  # past the 1 MB blocks it is sent in
+        for _ in range(2):
+            reply = connections.request("POST", f"{store}/query", update, idempotent=True)
+            assert reply.body == b"ok " + b"x" * (3 << 20) + b"end"
+    assert _Store.connections == 1
+
+
 def test_a_silent_store_is_too_slow_and_the_next_request_is_answered(store):
     connections = StoreConnections(None, keep=2)
     started = time.monotonic()

@@ -119,6 +119,26 @@ def test_a_store_that_wants_credentials_is_loaded_queried_and_written_with_them(
             assert checks.refused <= 3
 
 
+def test_an_upload_sent_from_a_file_is_sent_whole_again_after_a_new_digest_challenge(monkeypatch):
+    """A Graph Store upload goes to the store as a file (never held as one string); when the store answers
+    it with a challenge (its nonce expired), the file is sent again from its start."""
+    from app import remote_store
+
+    monkeypatch.setattr(remote_store, "SPOOL_IN_MEMORY", 4096)  # past it, the update is on disk
+    triples = "".join(f'<http://example.org/s{n}> <http://example.org/p> "{n}" .\n' for n in range(20_000))
+    with guarded_store("digest") as (base, checks):
+        store = open_store(_settings(base, store_user=USER, store_password=PASSWORD, store_auth="digest"))
+        try:
+            refused = checks.refused
+            checks.nonce = secrets.token_hex(16)  # the next request is refused with a new challenge
+            store.replace_graph("http://example.org/many", triples.encode(), "application/n-triples")
+            assert checks.refused == refused + 1
+            count = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH <http://example.org/many> { ?s ?p ?o } }"
+            assert store.select(count)[0]["n"].value == "20000"
+        finally:
+            store.close()
+
+
 def test_wrong_credentials_are_a_clear_error_that_keeps_the_password_secret():
     with guarded_store("basic") as (base, _):
         with pytest.raises(StoreUnavailable) as refused:
