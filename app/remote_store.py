@@ -27,7 +27,7 @@ from app.namespaces import DERIVED_GRAPH, GRAPH, PREFIXES, SG
 from app.remote_http import Reader, Reply, StoreConnections, TooSlow, Unreachable
 from app.rules import line_differences, rule_files
 from app.settings import Settings
-from app.sparql_text import in_order_of_appearance, query_dataset, select_star
+from app.sparql_text import in_order_of_appearance, query_dataset, query_form, select_star
 from app.store import (
     SPOOL_IN_MEMORY,
     Payload,
@@ -60,7 +60,10 @@ HIDDEN = {DEFAULT_GRAPH, META_GRAPH}
 SPARQL_JSON = "application/sparql-results+json"
 N_TRIPLES = "application/n-triples"
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
-QUERY_HEADERS = FORM_HEADERS | {"Accept": f"{SPARQL_JSON}, {N_TRIPLES};q=0.9"}
+# by the query's form: Virtuoso answers in the first type named, whatever the form (a CONSTRUCT as solutions)
+QUERY_HEADERS = FORM_HEADERS | {"Accept": SPARQL_JSON}
+GRAPH_QUERY_HEADERS = FORM_HEADERS | {"Accept": N_TRIPLES}
+MAKES_TRIPLES = ("CONSTRUCT", "DESCRIBE")
 UPDATE_HEADERS = {"Content-Type": "application/sparql-update"}  # direct POST: Oxigraph, Fuseki, Virtuoso, GraphDB
 Dataset = dict[str, list[str]]
 log = logging.getLogger("stancegraph.store")
@@ -229,7 +232,7 @@ class RemoteStore(Store):
             query = prologue + job.query
             reply = self._post_query(query, self._dataset(job), timeout, lines_added=prologue.count("\n"))
             try:
-                return serialize(_answer(reply.media_type, _head_in_order(reply.body, query)), job)
+                return serialize(_answer(reply.media_type, _head_in_order(reply.body, query), query), job)
             except SyntaxError as err:
                 raise _broken_answer(err, reply.body) from None
 
@@ -270,7 +273,7 @@ class RemoteStore(Store):
         (`lines_added` lines were put before it)."""
         reply = self._post_query(query, dataset, timeout, lines_added)
         try:
-            answer = _answer(reply.media_type, _head_in_order(reply.body, query))
+            answer = _answer(reply.media_type, _head_in_order(reply.body, query), query)
             return bool(answer) if isinstance(answer, ox.QueryBoolean) else list(answer)
         except SyntaxError as err:
             raise _broken_answer(err, reply.body) from None
@@ -281,9 +284,10 @@ class RemoteStore(Store):
         """The store's successful reply to the query (given to `reader` as it arrives, if there is one)."""
         limit = timeout if timeout is not None else self.settings.query_timeout
         form = urllib.parse.urlencode({"query": query, **dataset}, doseq=True).encode()
+        headers = GRAPH_QUERY_HEADERS if query_form(query) in MAKES_TRIPLES else QUERY_HEADERS
         try:
             reply = self._http.request(
-                "POST", self.endpoints.query, form, QUERY_HEADERS, limit, idempotent=True, reader=reader
+                "POST", self.endpoints.query, form, headers, limit, idempotent=True, reader=reader
             )
         except TooSlow:
             raise QueryTimeout(f"query stopped after the {limit:g} s time limit") from None
@@ -464,10 +468,15 @@ class RemoteStore(Store):
 _HEAD_VARIABLES = re.compile(rb'\A\s*\{\s*"head"\s*:\s*\{[^{}]*?"vars"\s*:\s*(\[[^\]]*\])')
 
 
-def _answer(media_type: str, body: bytes | BinaryIO):
-    """The store's answer parsed (solutions, boolean or triples), from its bytes or as it arrives."""
+def _answer(media_type: str, body: bytes | BinaryIO, query: str = ""):
+    """The store's answer to `query` parsed (solutions, boolean or triples), from its bytes or as it arrives."""
     if media_type == SPARQL_JSON:
-        return ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON)
+        answer = ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON)
+        if isinstance(answer, ox.QuerySolutions) and query_form(query) == "ASK":
+            # Virtuoso 7.2 answers an ASK as a SELECT of `__ASK_RETVAL`: one row if true, none if false
+            boolean = b'{"boolean": true}' if next(answer, None) is not None else b'{"boolean": false}'
+            return ox.parse_query_results(boolean, format=ox.QueryResultsFormat.JSON)
+        return answer
     rdf = ox.RdfFormat.from_media_type(media_type)
     if rdf is None:
         raise ServiceError(f"the SPARQL store answered in an unexpected format ({media_type or 'none'})")

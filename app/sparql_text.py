@@ -261,7 +261,16 @@ def volatile(query: str) -> bool:
 
 def describes(query: str) -> bool:
     """Whether the query is a DESCRIBE."""
-    return "DESCRIBE" in query.upper() and split_prologue(query)[1][:8].upper() == "DESCRIBE"
+    return "DESCRIBE" in query.upper() and query_form(query) == "DESCRIBE"
+
+
+_FIRST_WORD = re.compile(r"[A-Za-z]+")
+
+
+def query_form(query: str) -> str:
+    """SELECT, CONSTRUCT, ASK or DESCRIBE: the query's first word after its prologue, in capitals."""
+    word = _FIRST_WORD.match(split_prologue(query)[1])
+    return word[0].upper() if word else ""
 
 
 _SELECT_STAR = re.compile(rf"(?i:SELECT)(?:{_GAP}+(?i:DISTINCT|REDUCED))?{_GAP}*\*")

@@ -5,6 +5,7 @@ import contextlib
 import gzip
 import http.server
 import io
+import json
 import os
 import shutil
 import signal
@@ -12,7 +13,7 @@ import subprocess
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -22,9 +23,10 @@ import rdflib
 from rdflib.compare import isomorphic
 
 from app.embedded_store import OnDiskStore
-from app.namespaces import DERIVED_GRAPH, ID, SG
+from app.namespaces import DERIVED_GRAPH, ID, SG, XSD
 from app.settings import Settings
 from app.store import StoreUnavailable, open_store
+from app.workers import QueryJob
 from bench.generate import generate
 from tests.conftest import replace_in
 from tests.live import BIN, free_port, handler_server, oxigraph_server, running, stancegraph_process
@@ -143,27 +145,31 @@ def test_a_remote_store_says_that_derived_triples_about_blank_nodes_are_about_ne
     assert not [r for r in caplog.records if "about blank nodes" in r.getMessage()]
 
 
+Relayed = Callable[[str, httpx.Response], tuple[bytes, bool]]
+
+
 @contextlib.contextmanager
-def store_that_breaks_off_dumps() -> Iterator[tuple[str, threading.Event]]:
-    """`oxigraph serve` behind a relay that, while the event is set, sends half of the answer to a dump of every
-    quad and closes the connection (a store restarting, a network cut)."""
+def relayed_store(answer: Relayed, accept: Callable[[str], str] = lambda asked: asked) -> Iterator[str]:
+    """`oxigraph serve` behind a relay that behaves as another store would: `accept` changes the Accept header
+    it is sent; `answer(query, response)` gives the body sent back and whether to break it off halfway (send
+    half of it, then close the connection, as a store restarting or a network cut does)."""
     with oxigraph_server(union_default_graph=True) as store, httpx.Client(base_url=store, timeout=60) as upstream:
-        breaking = threading.Event()
 
         class Relay(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def _forward(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "accept")}
-                answer = upstream.request(self.command, self.path, content=body, headers=headers)
+                headers = {k: v for k, v in self.headers.items() if k.lower() == "content-type"}
+                headers["Accept"] = accept(self.headers.get("Accept", "*/*"))
+                response = upstream.request(self.command, self.path, content=body, headers=headers)
                 query = urllib.parse.parse_qs(body.decode()).get("query", [""])[0] if self.command == "POST" else ""
-                cut = breaking.is_set() and query.startswith("SELECT ?s ?p ?o ?g")
-                self.send_response(answer.status_code)
-                self.send_header("Content-Type", answer.headers.get("content-type", "text/plain"))
-                self.send_header("Content-Length", str(len(answer.content)))
+                content, cut = answer(query, response)
+                self.send_response(response.status_code)
+                self.send_header("Content-Type", response.headers.get("content-type", "text/plain"))
+                self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
-                self.wfile.write(answer.content[: len(answer.content) // 2] if cut else answer.content)
+                self.wfile.write(content[: len(content) // 2] if cut else content)
                 self.close_connection = cut
 
             do_GET = do_POST = do_PUT = do_DELETE = _forward
@@ -172,7 +178,11 @@ def store_that_breaks_off_dumps() -> Iterator[tuple[str, threading.Event]]:
                 pass
 
         with handler_server(Relay) as base:
-            yield base, breaking
+            yield base
+
+
+def _remote(settings: Settings, base: str) -> Settings:
+    return settings.model_copy(update={"store": f"sparql:{base}/query,{base}/update,{base}/store"})
 
 
 def test_a_remote_dump_that_breaks_off_is_an_error_not_a_short_dump(data_copy):
@@ -182,25 +192,54 @@ def test_a_remote_dump_that_breaks_off_is_an_error_not_a_short_dump(data_copy):
 
     from app.server import create_app
 
-    with store_that_breaks_off_dumps() as (base, breaking):
-        remote = data_copy.model_copy(update={"store": f"sparql:{base}/query,{base}/update,{base}/store"})
-        with TestClient(create_app(remote)) as client:
-            breaking.set()
-            for path, accept in (("/dump.nq.gz", "*/*"), ("/store", "application/n-quads")):
-                cut = client.get(path, headers={"Accept": accept})
-                assert cut.status_code == 502, path
-                assert "the answer broke off" in cut.text, cut.text
-            breaking.clear()
-            whole = client.get("/dump.nq.gz")
-            assert whole.status_code == 200
-            quads = list(ox.parse(gzip.decompress(whole.content), format=ox.RdfFormat.N_QUADS))
-            embedded, dumped = open_store(data_copy), io.BytesIO()
-            embedded.dump(dumped, ox.RdfFormat.N_QUADS)
-            embedded.release()
-            assert len(quads) == len(list(ox.parse(dumped.getvalue(), format=ox.RdfFormat.N_QUADS))) > 1000
-            assert client.get("/store", headers={"Accept": "application/n-quads"}).content == gzip.decompress(
-                whole.content
-            )
+    breaking = threading.Event()
+
+    def half_a_dump(query: str, response: httpx.Response) -> tuple[bytes, bool]:
+        return response.content, breaking.is_set() and query.startswith("SELECT ?s ?p ?o ?g")
+
+    with relayed_store(half_a_dump) as base, TestClient(create_app(_remote(data_copy, base))) as client:
+        breaking.set()
+        for path, accept in (("/dump.nq.gz", "*/*"), ("/store", "application/n-quads")):
+            cut = client.get(path, headers={"Accept": accept})
+            assert cut.status_code == 502, path
+            assert "the answer broke off" in cut.text, cut.text
+        breaking.clear()
+        whole = client.get("/dump.nq.gz")
+        assert whole.status_code == 200
+        quads = list(ox.parse(gzip.decompress(whole.content), format=ox.RdfFormat.N_QUADS))
+        embedded, dumped = open_store(data_copy), io.BytesIO()
+        embedded.dump(dumped, ox.RdfFormat.N_QUADS)
+        embedded.release()
+        assert len(quads) == len(list(ox.parse(dumped.getvalue(), format=ox.RdfFormat.N_QUADS))) > 1000
+        assert client.get("/store", headers={"Accept": "application/n-quads"}).content == gzip.decompress(whole.content)
+
+
+def _as_virtuoso_answers(query: str, response: httpx.Response) -> tuple[bytes, bool]:
+    """Virtuoso 7.2 answers an ASK as a SELECT of `__ASK_RETVAL` (a row when true, none when false)."""
+    if not query.lstrip().upper().startswith("ASK") or "json" not in response.headers.get("content-type", ""):
+        return response.content, False
+    true = {"__ASK_RETVAL": {"type": "typed-literal", "datatype": f"{XSD}integer", "value": "1"}}
+    rows = [true] if response.json()["boolean"] else []
+    return json.dumps({"head": {"vars": ["__ASK_RETVAL"]}, "results": {"bindings": rows}}).encode(), False
+
+
+def test_a_store_that_answers_as_virtuoso_does_is_asked_for_each_form_in_its_own_format(data_copy):
+    """Virtuoso answers in the first type the Accept header names whatever the query's form (a CONSTRUCT as
+    solutions of ?s ?p ?o, which failed here), and an ASK as solutions (which read as true even when false)."""
+    first_type_only = lambda accept: accept.split(",")[0]  # noqa: E731
+    with relayed_store(_as_virtuoso_answers, accept=first_type_only) as base:
+        remote = _remote(data_copy, base).model_copy(update={"admin_token": TOKEN})
+        store = open_store(remote)
+        assert store.ask(f"ASK {{ <{ID}Russia> ?p ?o }}") and not store.ask("ASK { <urn:nothing> ?p ?o }")
+        assert store.has_graph(DERIVED_GRAPH) and not store.has_graph("urn:nothing")
+        construct = store.run(QueryJob(f"CONSTRUCT WHERE {{ <{ID}Russia> ?p ?o }}", graph_format="text/turtle"))
+        assert len(rdflib.Graph().parse(data=construct.body, format="turtle")) > 3
+        store.update(f"INSERT DATA {{ GRAPH <http://example.org/a> {{ {_stance('Georgia', 'rejects')} }} }}")
+        direct = f"ASK {{ GRAPH <{DERIVED_GRAPH}> {{ <{ID}Georgia> <{SG}rejects> <{ID}ThirdSite> }} }}"
+        assert store.ask(direct)
+        with pytest.raises(KeyError):
+            store.dump(io.BytesIO(), ox.RdfFormat.N_TRIPLES, "urn:nothing")
+        store.release()
 
 
 def test_an_on_disk_load_holds_the_dataset_built_in_memory_blank_nodes_included(data_copy, tmp_path):
