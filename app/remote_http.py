@@ -216,8 +216,9 @@ class StoreConnections:
     def _stream(request: _Request, connection: http.client.HTTPConnection, response: http.client.HTTPResponse) -> Any:
         """The reader's value of an answer read as it arrives. Never sent again if it breaks: the reader may
         have written part of it already."""
+        body = _Body(response)
         try:
-            return request.reader(_media_type(response.getheaders()), _Body(response))
+            return request.reader(_media_type(response.getheaders()), body)
         except BaseException as err:
             connection.close()
             # what the reader made lives on in its frames: freed here, not in the thread the error goes to
@@ -227,6 +228,8 @@ class StoreConnections:
                 raise TooSlow(f"the answer stopped for over {request.timeout:g} s") from None
             if isinstance(err, ConnectionError | http.client.HTTPException):
                 raise Unreachable(f"the answer broke off ({str(err) or type(err).__name__})") from None
+            if isinstance(err, SyntaxError):
+                raise Malformed(err, body.tail, body.start) from None
             raise
 
     def _take(self, origin: _Origin) -> tuple[http.client.HTTPConnection, bool]:
@@ -262,12 +265,23 @@ class StoreConnections:
         connection.close()
 
 
+class Malformed(Exception):
+    """A successful answer its reader could not parse: the parser's error, and the end of what it had read
+    (`tail`, which starts `start` bytes into the answer), where a store that failed midway says why."""
+
+    def __init__(self, error: SyntaxError, tail: bytes, start: int):
+        super().__init__(str(error))
+        self.error, self.tail, self.start = error, tail, start
+
+
 class _Body(io.RawIOBase):
     """An answer's body as it arrives. Read a part at a time, http.client ends an answer cut short of its
-    Content-Length silently, as if it were whole: here that is an IncompleteRead."""
+    Content-Length silently, as if it were whole: here that is an IncompleteRead. The last part read is kept
+    for a Malformed error."""
 
     def __init__(self, response: http.client.HTTPResponse):
         self._response = response
+        self.tail, self.start = b"", 0
 
     def readable(self) -> bool:
         return True
@@ -276,6 +290,9 @@ class _Body(io.RawIOBase):
         count = self._response.readinto(buffer)
         if not count and len(buffer) and self._response.length:
             raise http.client.IncompleteRead(b"", self._response.length)
+        if count:
+            self.start += len(self.tail)
+            self.tail = bytes(buffer[:count])
         return count
 
 

@@ -734,7 +734,8 @@ def test_a_service_that_cannot_be_reached_is_a_502_that_says_so_on_every_backend
     client = make_client(federation_allow=[endpoint])
     for query in (
         f"SELECT * WHERE {{ SERVICE <{endpoint}> {{ ?s ?p ?o }} }}",
-        f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ SERVICE <{endpoint}> {{ ?s ?p ?o }} }}",
+        f"SELECT * WHERE {{ {{ ?s ?p ?o }} UNION {{ SERVICE <{endpoint}> {{ ?s ?p ?o }} }} }}",  # after some rows
+        f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ {{ ?s ?p ?o }} UNION {{ SERVICE <{endpoint}> {{ ?s ?p ?o }} }} }}",
     ):
         response = client.get("/sparql", params={"query": query})
         assert response.status_code == 502, response.text
