@@ -302,6 +302,11 @@ class RemoteStore(Store):
             raise _broken_answer(malformed.error, malformed.tail, malformed.start) from None
         if reply.status >= 400:
             raise _refusal(reply, QuerySyntaxError, QueryEvaluationError, lines_added)
+        if reply.status >= 300:  # not followed: the query (and credentials) would go where it says
+            where = next((v for k, v in reply.headers if k.lower() == "location"), "elsewhere")
+            raise ServiceError(
+                f"the SPARQL store at {reply.url} sends queries to {where} ({reply.status}): use that URL"
+            )
         return reply
 
     def dump(self, output: BinaryIO, format: ox.RdfFormat, graph: str | None = None) -> None:

@@ -504,3 +504,14 @@ def test_a_remote_store_that_goes_down_shows_in_health_within_a_second_and_recov
             with running(serve, ready):
                 time.sleep(1.2)
                 assert client.get("/health").json() == {"status": "ok", "data_version": version}
+
+
+def test_a_store_url_that_redirects_is_refused_with_where_it_leads(data_copy):
+    """Followed, a redirect would take the query and the credentials elsewhere; read as an answer, its empty
+    body was the store saying nothing (a 500 later)."""
+    from tests.test_ssrf import redirector
+
+    with oxigraph_server(union_default_graph=True) as real, redirector(f"{real}/query") as moved:
+        remote = data_copy.model_copy(update={"store": f"sparql:{moved}/query,{real}/update,{real}/store"})
+        with pytest.raises(StoreUnavailable, match=rf"sends queries to {real}/query \(30\d\): use that URL"):
+            open_store(remote)
