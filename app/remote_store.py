@@ -371,7 +371,7 @@ class RemoteStore(Store):
     def _derive_again(self) -> None:
         """The rules evaluated by the remote store, the derived graph brought to their triples. The rules never
         read what a rule derives (tests/test_data.py checks it), so they can run over the union with the old
-        derived graph in it. If the store cannot evaluate one (Oxigraph's LATERAL on Virtuoso or Fuseki), the
+        derived graph in it. If the store cannot evaluate one (a function it lacks, a SERVICE that fails), the
         derived graph is left as it was, and the log says which rule and why: half of it would be worse.
 
         Another writer (a thread, or another app instance on the same store) may commit while the rules run
