@@ -422,12 +422,12 @@ class RemoteStore(Store):
         return " ;\n".join(changes)
 
     def _constructed(self, query: str) -> list[bytes]:
-        """A CONSTRUCT's triples as N-Triples lines, written by the engine as it parses the store's answer."""
-        reply = self._post_query(query, self._dataset(QueryJob(query)), None)  # its FROM named to the store
-        try:
-            return ox.serialize(_answer(reply.media_type, reply.body), format=ox.RdfFormat.N_TRIPLES).splitlines()
-        except SyntaxError as err:
-            raise _broken_answer(err, reply.body) from None
+        """A CONSTRUCT's triples as N-Triples lines, written by the engine as the store's answer arrives."""
+
+        def lines(media_type: str, answer: BinaryIO) -> list[bytes]:
+            return ox.serialize(_answer(media_type, answer), format=ox.RdfFormat.N_TRIPLES).splitlines()
+
+        return self._post_query(query, self._dataset(QueryJob(query)), None, reader=lines).read  # FROM named to it
 
     def _derived(self, about_blank_nodes: set[bytes]) -> Iterator[bytes]:
         """The rules' triples as N-Triples lines, one rule at a time, but those about blank nodes, which go to
@@ -440,16 +440,16 @@ class RemoteStore(Store):
             about_blank_nodes |= (blank := _about_blank_nodes(lines))
             yield from (line for line in lines if line not in blank)
 
-    def _held_derived(self) -> set[bytes]:
+    def _held_derived(self) -> list[bytes]:
         """The derived graph the store holds, as N-Triples lines written by the engine (as the rules' are),
         read from a file rather than held twice."""
         with tempfile.TemporaryFile() as held:
             try:
                 self.dump(held, ox.RdfFormat.N_TRIPLES, DERIVED_GRAPH)
             except KeyError:
-                return set()
+                return []
             held.seek(0)
-            return {line.rstrip(b"\n") for line in held}
+            return [line.rstrip(b"\n") for line in held]
 
     def _update(self, sparql: str, base_iri: str | None) -> None:
         self._commit_deriving(f"BASE <{ox.NamedNode(base_iri).value}> {sparql}" if base_iri else sparql)
