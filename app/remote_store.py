@@ -209,7 +209,7 @@ class RemoteStore(Store):
         self._commit("", fingerprint=fingerprint, version=version_of(fingerprint))
 
     def _put_graph(self, iri: str, ntriples: bytes) -> None:
-        if iri == DERIVED_GRAPH:
+        if iri == DERIVED_GRAPH and b"_:" in ntriples:  # else no blank node: the lines need not be read
             _warn_about_blank_nodes(len(_about_blank_nodes(ntriples.splitlines())))
         if self.endpoints.store:
             try:

@@ -48,7 +48,7 @@ def apply_rules(store: ox.Store, rules_dir: Path, name: Callable[[Path], str] = 
 def _replace_differences(store: ox.Store, derived: ox.NamedNode, triples: list[bytes]) -> None:
     """Make `derived` hold exactly the rules' `triples`, touching only the ones that differ. Both sides are lines the
     engine wrote (one triple each, in one canonical form), compared as bytes, never as Python terms; only the
-    held lines are kept in a set (at 10M triples the derived graph is 3 million lines)."""
+    held lines are kept whole (at 10M triples the derived graph is 3 million lines)."""
     held = store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=derived).splitlines()
     stale, missing = line_differences(held, (line for part in triples for line in part.splitlines()))
     for quad in ox.parse(b"\n".join(stale), format=ox.RdfFormat.N_TRIPLES):
