@@ -101,22 +101,23 @@ class ResourceDescription:
         return sorted({e.value.value for e in self.outgoing if e.property in LINK_PREDICATES})
 
 
-def _edges_query(pattern: str, limit: int | None) -> str:
-    """Distinct (property, value) pairs around the resource with the graphs stating them (default: '')."""
+def _edges_query(group: str, limit: int | None) -> str:
+    """Distinct (property, value) pairs matched by `group` with the graphs stating them (default: '')."""
     page = f"LIMIT {limit}" if limit is not None else ""
     return f"""SELECT ?p ?v (GROUP_CONCAT(DISTINCT COALESCE(STR(?g), ""); separator=" ") AS ?graphs) WHERE {{
-      {{ {pattern} }} UNION {{ GRAPH ?g {{ {pattern} }} }}
+      {group}
     }} GROUP BY ?p ?v ORDER BY ?p ?v {page}"""
 
 
 def _edges(store: Store, pattern: str) -> tuple[list[Edge], int]:
     """Up to MAX_EDGES edges and their true number (counted only when there are more)."""
-    rows = store.select(_edges_query(pattern, MAX_EDGES + 1), union_default_graph=False)
+    group, dataset = store.in_any_graph(pattern)
+    rows = store.select(_edges_query(group, MAX_EDGES + 1), **dataset)
     edges = [_edge(row) for row in rows[:MAX_EDGES]]
     if len(rows) <= MAX_EDGES:
         return edges, len(edges)
-    count = f"SELECT (COUNT(*) AS ?n) WHERE {{ {_edges_query(pattern, None)} }}"
-    return edges, int(store.select(count, union_default_graph=False)[0]["n"].value)
+    count = f"SELECT (COUNT(*) AS ?n) WHERE {{ {_edges_query(group, None)} }}"
+    return edges, int(store.select(count, **dataset)[0]["n"].value)
 
 
 def _edge(row: Row) -> Edge:
@@ -144,7 +145,7 @@ def _graph_size(store: Store, iri: str) -> int | None:
     if not store.has_graph(iri):
         return None
     count = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{iri}> {{ ?s ?p ?o }} }}"
-    return int(store.select(count, union_default_graph=False)[0]["n"].value)
+    return int(store.select(count)[0]["n"].value)
 
 
 def graph_or_rdf(store: Store, iri: str, media_type: str, context_url: str, context: dict) -> tuple[bool, bytes | None]:

@@ -67,23 +67,19 @@ class DatasetStatistics:
         return self.default_graph_triples + sum(self.graph_triples.values())
 
 
-def _counts(store: Store, query: str, key: str, **dataset) -> dict[str, int]:
-    return {row[key].value: int(row["n"].value) for row in store.select(query, **dataset) if row[key] is not None}
+def _counts(store: Store, query: str, key: str) -> dict[str, int]:
+    return {row[key].value: int(row["n"].value) for row in store.select(query) if row[key] is not None}
 
 
 def dataset_statistics(store: Store) -> DatasetStatistics:
     """Triples per graph, entities per class, triples per property (cached until the data changes)."""
 
     def compute() -> DatasetStatistics:
-        default = store.select("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", union_default_graph=False)
+        group, dataset = store.in_any_graph("?s ?p ?o")
+        per_graph = store.select(f"SELECT ?g (COUNT(*) AS ?n) WHERE {{ {group} }} GROUP BY ?g", **dataset)
         return DatasetStatistics(
-            default_graph_triples=int(default[0]["n"].value),
-            graph_triples=_counts(
-                store,
-                "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g",
-                "g",
-                union_default_graph=False,
-            ),
+            default_graph_triples=sum(int(row["n"].value) for row in per_graph if row["g"] is None),
+            graph_triples={row["g"].value: int(row["n"].value) for row in per_graph if row["g"] is not None},
             classes=_counts(
                 store, "SELECT ?c (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s a ?c FILTER(isIRI(?c)) } GROUP BY ?c", "c"
             ),

@@ -177,6 +177,12 @@ class Store(ABC):
         node = str(ox.NamedNode(iri))
         return self.ask(f"ASK {{ {node} ?p ?o }}") or self.ask(f"ASK {{ ?s ?p {node} }}")
 
+    def in_any_graph(self, pattern: str) -> tuple[str, dict[str, bool]]:
+        """A group matching the triple pattern in the store's own default graph (`?g` unbound) or in one of its
+        named graphs (`?g` bound to it), and the dataset setting to select it with: each backend's fastest exact
+        way (the union default graph hides which graph a triple is in)."""
+        return f"{{ {pattern} }} UNION {{ GRAPH ?g {{ {pattern} }} }}", {"union_default_graph": False}
+
     def has_graph(self, graph: str) -> bool:
         return self.ask(f"ASK {{ GRAPH <{ox.NamedNode(graph).value}> {{ }} }}", union_default_graph=False)
 

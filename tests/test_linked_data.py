@@ -10,8 +10,8 @@ import pytest
 import rdflib
 from rdflib.compare import isomorphic
 
-from app import exports, linked_data
-from app.namespaces import ID, PREFIXES, SKOS
+from app import exports, linked_data, service_description
+from app.namespaces import GRAPH, ID, PREFIXES, SKOS
 from app.settings import PROJECT_ROOT
 from tests.conftest import quad_count, replace_in
 
@@ -278,3 +278,45 @@ def test_linked_data_routes_are_documented(client, path):
     documented = client.get("/openapi.json").json()["paths"]
     template = "/id/{path}" if path.startswith("/id/") else path
     assert template in documented
+
+
+def _edges_over_the_whole_dataset(store, pattern: str) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(property, value) -> graphs stating it ('' for the default graph), read triple by triple: the answer
+    the resource pages must give on every backend, however each one asks."""
+    rows = store.select(
+        f"SELECT ?p ?v ?g WHERE {{ {{ {pattern} }} UNION {{ GRAPH ?g {{ {pattern} }} }} }}", union_default_graph=False
+    )
+    edges: dict[tuple[str, str], set[str]] = {}
+    for row in rows:
+        edges.setdefault((row["p"].value, str(row["v"])), set()).add(row["g"].value if row["g"] else "")
+    return {key: tuple(sorted(g for g in graphs if g)) for key, graphs in edges.items()}
+
+
+@pytest.mark.parametrize("name", ["Russia", "ThirdSite", "doc/000_dcc2f28bf5a60eb8"])
+def test_a_resource_s_neighbours_name_the_graphs_that_state_them_and_only_ours(store, name):
+    """Over a remote store each edge's graphs come from one query over its union default graph, ours among
+    its named graphs: the same graphs as triple by triple, none of the store's own (`.../graph/default`)."""
+    iri = ID + name
+    described = linked_data.describe_resource(store, iri, None)
+    assert described is not None
+    for edges, pattern in ((described.outgoing, f"<{iri}> ?p ?v"), (described.incoming, f"?v ?p <{iri}>")):
+        assert {(e.property, str(e.value)): tuple(sorted(e.graphs)) for e in edges} == _edges_over_the_whole_dataset(
+            store, pattern
+        )
+    graphs = {g for e in described.outgoing + described.incoming for g in e.graphs}
+    assert graphs and not graphs & {GRAPH + "default", GRAPH + "stancegraph"}
+
+
+def test_a_document_record_s_triples_are_in_the_default_graph(store):
+    described = linked_data.describe_resource(store, ID + "doc/000_dcc2f28bf5a60eb8", None)
+    assert any(e.graphs == () for e in described.outgoing), "the default graph is said as no graph"
+
+
+def test_void_counts_each_graph_as_the_store_does(store):
+    statistics = service_description.dataset_statistics(store)
+    per_graph = store.select(
+        "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g", union_default_graph=False
+    )
+    assert statistics.graph_triples == {row["g"].value: int(row["n"].value) for row in per_graph}
+    default = store.select("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", union_default_graph=False)[0]["n"]
+    assert statistics.default_graph_triples == int(default.value) > 0

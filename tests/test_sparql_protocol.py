@@ -15,7 +15,7 @@ from app import http_common
 from app.formats import RDF_ALIASES
 from app.namespaces import DERIVED_GRAPH, ID, SG, sparql_prologue
 from app.remote_store import _head_in_order
-from app.sparql_text import select_star, star_in_order, volatile
+from app.sparql_text import reads_named_graphs, select_star, star_in_order, volatile
 from tests.live import free_port, stancegraph_process
 
 TOKEN = "test-admin-token"
@@ -247,6 +247,32 @@ def test_default_graph_is_the_union_unless_the_request_names_a_dataset(client):
     named = sparql_prologue() + "SELECT (COUNT(?s) AS ?n) WHERE { GRAPH ?g { ?s a sg:Stance } }"
     assert count(client.get("/sparql", params={"query": named, "named-graph-uri": GRAPH_2009})) == 15
     assert count(client.get("/sparql", params={"query": STANCES, "named-graph-uri": GRAPH_2009})) == 0
+
+
+def test_without_the_union_the_default_graph_is_ours_and_graph_reads_the_named_ones(client):
+    """union-default-graph=false: the default graph holds the document records, the stances are in the
+    documents' graphs (a remote store is sent its named graphs only for a query that reads them)."""
+    no_union = {"union-default-graph": "false"}
+    assert count(client.get("/sparql", params={"query": STANCES, **no_union})) == 0
+    named = sparql_prologue() + "SELECT (COUNT(?s) AS ?n) WHERE { GRAPH ?g { ?s a sg:Stance } }"
+    assert count(client.get("/sparql", params={"query": named, **no_union})) == 29
+    records = sparql_prologue() + "SELECT (COUNT(?d) AS ?n) WHERE { ?d a sg:SourceDocument }"
+    assert count(client.get("/sparql", params={"query": records, **no_union})) == 2
+
+
+@pytest.mark.parametrize(
+    ("query", "reads"),
+    [
+        ("SELECT * WHERE { ?s ?p ?o }", False),
+        ("SELECT * WHERE { GRAPH ?g { ?s ?p ?o } }", True),
+        ("select * where { graph <urn:g> { ?s ?p ?o } }", True),
+        ("PREFIX graph: <urn:g/> SELECT * WHERE { graph:a ?p ?o }", False),
+        ('SELECT * WHERE { ?s ?p "GRAPH" } # GRAPH ?g', False),
+        ("SELECT * WHERE { ?s <urn:GRAPH> ?graph }", False),
+    ],
+)
+def test_a_graph_clause_is_told_from_the_word_graph_elsewhere(query, reads):
+    assert reads_named_graphs(query) is reads
 
 
 def test_the_querys_own_from_names_its_dataset(client):
