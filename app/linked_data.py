@@ -21,11 +21,12 @@ import pyoxigraph as ox
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from app.cache import VersionedCache
-from app.exports import gzipped_dump, made_dump
+from app.exports import dump_file, made_dump
 from app.formats import RDF_FORMATS, BadAccept, NotAcceptable, negotiate
-from app.http_common import asked_head, client_has, kept_response, version_etag
+from app.http_common import ASKED_METHOD, asked_head, client_has, kept_response, version_etag
 from app.jsonld import compact, load_context
 from app.named_queries import Answer, NamedQuery, answer, json_rows, labels_of
 from app.namespaces import DERIVED_GRAPH, ENTITIES_GRAPH, GRAPH, ID, IMPORT_GRAPHS, LINKS_GRAPH, ONTOLOGY_GRAPH, RDF
@@ -347,14 +348,30 @@ async def ontology(
 )
 async def dump(request: Request) -> Response:
     store: Store = request.app.state.store
-    # weak: each load labels blank nodes anew, so processes serving one data version write isomorphic, not
-    # byte-equal, dumps
-    etag = f'W/"{store.data_version}"'
+    # weak: each load labels blank nodes anew, so a dump made again for one data version (after it was pruned,
+    # or in another cache directory) is isomorphic, not byte-equal; Range requests resume by Last-Modified
+    etag = version_etag(store.data_version, "dump")
     headers = {"ETag": etag, "Content-Disposition": 'attachment; filename="stancegraph.nq.gz"'}
     if client_has(request, etag):
         return Response(status_code=304, headers=headers)
-    body = made_dump(store) if asked_head(request) else await run_in_threadpool(gzipped_dump, store)
-    response = Response(body, media_type="application/gzip", headers=headers)
-    if body is None:  # a HEAD before this version's dump is made: its length is not known (RFC 9110 9.3.2)
+    path = made_dump(store) if asked_head(request) else await run_in_threadpool(dump_file, store)
+    if path is None:  # a HEAD before this version's dump is made: its length is not known (RFC 9110 9.3.2)
+        response = Response(media_type="application/gzip", headers=headers)
         del response.headers["content-length"]
-    return response
+        return response
+    return DumpResponse(path, media_type="application/gzip", headers=headers)
+
+
+class DumpResponse(FileResponse):
+    """The dump file, whole or by ranges, its headers alone for a HEAD (the app answers a HEAD as a GET); an
+    If-Range naming a weak ETag resends it whole, as RFC 9110 13.1.5 asks (the bytes of two dumps of one
+    version may differ), where Starlette would take it for a match. Read a MB at a time: 9 MB at 1M triples went
+    out in 17-29 ms in Starlette's 64 KB reads, each a hop to a thread."""
+
+    chunk_size = 1 << 20
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__({**scope, "method": scope.get(ASKED_METHOD, scope["method"])}, receive, send)
+
+    def _should_use_range(self, http_if_range: str) -> bool:
+        return not http_if_range.startswith("W/") and super()._should_use_range(http_if_range)

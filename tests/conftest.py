@@ -126,7 +126,7 @@ def client(store: Store):
 def empty_caches() -> None:
     """Each app starts with empty caches, as a new process does: the backends load the same files, hence share
     data versions, and answers kept by another backend's app would stand in for this one's."""
-    from app import exports, graph_view_routes, named_queries, service_description, sparql_protocol
+    from app import graph_view_routes, named_queries, service_description, sparql_protocol
 
     for cache in (
         sparql_protocol._answers,
@@ -134,9 +134,14 @@ def empty_caches() -> None:
         named_queries._cache,
         service_description._statistics,
         service_description.description_cache,
-        exports._dumps,
     ):
         cache.clear()
+    forget_dumps()
+
+
+def forget_dumps() -> None:
+    """Remove the dump files of this run's cache directory (shared by every app of the run, like a deployment's)."""
+    shutil.rmtree(Path(os.environ["STANCEGRAPH_CACHE_DIR"]) / "dumps", ignore_errors=True)
 
 
 def quad_count(store: Store) -> int:

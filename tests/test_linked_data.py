@@ -4,16 +4,19 @@ import asyncio
 import gzip
 import json
 import re
+from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
 import rdflib
+from fastapi.testclient import TestClient
 from rdflib.compare import isomorphic
 
 from app import exports, linked_data, service_description
 from app.namespaces import GRAPH, ID, PREFIXES, SKOS
+from app.server import create_app
 from app.settings import PROJECT_ROOT
-from tests.conftest import quad_count, replace_in
+from tests.conftest import forget_dumps, quad_count, replace_in
 
 WD, DBR = PREFIXES["wd"], PREFIXES["dbr"]
 VOID = rdflib.Namespace("http://rdfs.org/ns/void#")
@@ -247,7 +250,7 @@ def test_the_dump_holds_every_quad_and_is_cached_by_version(client, store):
 def test_a_head_of_the_dump_does_not_make_it(client, store):
     """Link checkers ask HEAD of the VoID `dataDump`: its headers come at once, without making a dump that takes
     seconds at a million triples; once a GET has made it, HEAD gives its length too."""
-    exports._dumps.clear()
+    forget_dumps()
     head = client.head("/dump.nq.gz")
     assert head.status_code == 200 and head.content == b""
     assert head.headers["content-type"] == "application/gzip" and "content-length" not in head.headers
@@ -256,6 +259,50 @@ def test_a_head_of_the_dump_does_not_make_it(client, store):
     again = client.head("/dump.nq.gz")
     assert again.headers["content-length"] == got.headers["content-length"] == str(len(got.content))
     assert head.headers["etag"] == again.headers["etag"] == got.headers["etag"]
+
+
+def test_a_harvester_resumes_the_dump_where_it_broke_off(client):
+    """At 10M triples the dump is over 100 MB: a download cut off midway goes on from where it stopped."""
+    whole = client.get("/dump.nq.gz")
+    size = len(whole.content)
+    assert whole.headers["accept-ranges"] == "bytes" and size > 10_000
+    resumed = {"range": "bytes=10000-", "if-range": whole.headers["last-modified"]}
+    rest = client.get("/dump.nq.gz", headers=resumed)
+    assert rest.status_code == 206 and rest.headers["content-range"] == f"bytes 10000-{size - 1}/{size}"
+    assert whole.content[:10_000] + rest.content == whole.content
+    weak = client.get("/dump.nq.gz", headers={**resumed, "if-range": whole.headers["etag"]})
+    assert weak.status_code == 200 and weak.content == whole.content, "a weak ETag never validates a range"
+    head = client.head("/dump.nq.gz", headers={"range": "bytes=10000-"})
+    assert head.status_code == 206 and head.content == b"" and head.headers["content-length"] == str(size - 10_000)
+
+
+def test_the_dump_is_one_file_that_every_app_over_the_cache_directory_sends(client, store):
+    """`serve --workers N` made N dumps, each held in its process's memory (at 1M triples 9 s and 11 MB apiece):
+    the first app to be asked makes the file, the others send it without asking their store."""
+    forget_dumps()
+    made = client.get("/dump.nq.gz")
+    with TestClient(create_app(store.settings)) as other:
+
+        def dump(*args, **kwargs):
+            raise AssertionError("the store was asked for a dump that was made already")
+
+        other.app.state.store.dump = dump
+        sent = other.get("/dump.nq.gz")
+    assert sent.status_code == 200 and sent.content == made.content
+    assert all(sent.headers[name] == made.headers[name] for name in ("etag", "last-modified", "content-length"))
+
+
+def test_each_data_version_has_its_dump_and_only_the_latest_are_kept(make_client):
+    client = make_client(admin_token="ld-token")
+    headers = {"content-type": "application/sparql-update", "authorization": "Bearer ld-token"}
+    dumps = Path(client.app.state.settings.cache_dir) / "dumps"
+    for number in range(exports.KEPT_DUMPS + 2):
+        update = f"INSERT DATA {{ GRAPH <x:g> {{ <x:s> <x:p> {number} }} }}"
+        assert client.post("/sparql", content=update, headers=headers).status_code == 204
+        quads = ox.parse(gzip.decompress(client.get("/dump.nq.gz").content), format=ox.RdfFormat.N_QUADS)
+        assert {int(q.object.value) for q in quads if q.subject == ox.NamedNode("x:s")} == set(range(number + 1))
+    assert len(list(dumps.glob("dump-*.nq.gz"))) == exports.KEPT_DUMPS
+    assert not list(dumps.glob(".making-*"))
 
 
 def test_the_vocabulary_and_its_context_are_served_and_current(client):
@@ -320,3 +367,12 @@ def test_void_counts_each_graph_as_the_store_does(store):
     assert statistics.graph_triples == {row["g"].value: int(row["n"].value) for row in per_graph}
     default = store.select("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", union_default_graph=False)[0]["n"]
     assert statistics.default_graph_triples == int(default.value) > 0
+
+
+def test_a_cache_directory_that_cannot_be_written_still_gives_the_dump(make_client, tmp_path, caplog):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the cache directory should be")
+    client = make_client(cache_dir=blocked)
+    response = client.get("/dump.nq.gz")
+    assert response.status_code == 200 and gzip.decompress(response.content).count(b"\n") > 1000
+    assert f"dumps cannot be written in {blocked / 'dumps'}" in caplog.text

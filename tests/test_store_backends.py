@@ -210,12 +210,15 @@ def test_a_remote_dump_that_breaks_off_is_an_error_not_a_short_dump(data_copy):
     def half_a_dump(query: str, response: httpx.Response) -> tuple[bytes, bool]:
         return response.content, breaking.is_set() and query.startswith("SELECT ?s ?p ?o ?g")
 
-    with relayed_store(half_a_dump) as (base, _), TestClient(create_app(_remote(data_copy, base))) as client:
+    cache = data_copy.data_dir.parent / "cache"  # its own: no dump of this data version made by other tests
+    settings = data_copy.model_copy(update={"cache_dir": cache})
+    with relayed_store(half_a_dump) as (base, _), TestClient(create_app(_remote(settings, base))) as client:
         breaking.set()
         for path, accept in (("/dump.nq.gz", "*/*"), ("/store", "application/n-quads")):
             cut = client.get(path, headers={"Accept": accept})
             assert cut.status_code == 502, path
             assert "the answer broke off" in cut.text, cut.text
+        assert not [p for p in (cache / "dumps").iterdir() if p.name != "making.lock"], "no part of it is kept"
         breaking.clear()
         whole = client.get("/dump.nq.gz")
         assert whole.status_code == 200
