@@ -52,7 +52,7 @@ def export_dataset(store: Store, out: BinaryIO, format: str, graph: str | None, 
 def dump_file(store: Store) -> Path:
     """The whole dataset as gzipped N-Quads, a file made once per data version (and code) and shared by every
     process that uses the same cache directory: kept in each process's memory, `serve --workers N` held N
-    copies and made each (at 1M triples 11 MB and 9 s of CPU apiece), and a harvester may resume a download
+    copies and made each (at 1M triples 9 MB and 9-13 s apiece), and a harvester may resume a download
     with a Range request. Blocking: call off the event loop."""
     path = _dump_path(store)
     if path.is_file():
