@@ -24,7 +24,7 @@ import pyoxigraph as ox
 
 from app.bounded_results import AnswerTooLarge
 from app.loader import LoadReport
-from app.lookups import bounded, complete, is_lookup
+from app.lookups import answer_lookup, complete
 from app.namespaces import PREFIXES
 from app.rules import apply_rules
 from app.settings import Settings
@@ -112,16 +112,14 @@ class EmbeddedStore(Store):
         Lookups share the engine guard and never wait for it: while a writer or a worker being
         forked holds it (a fork must not copy the engine in the middle of a query), the query goes to a worker.
         """
-        if not is_lookup(job):
-            return None
         with self._here() as here:
             if not here:
                 return None
             try:
-                outcome = execute(self._store, bounded(job))
+                outcome = answer_lookup(self._store, job)
             except AnswerTooLarge:
                 return None
-        return outcome if complete(job, outcome) else None
+        return outcome if outcome is not None and complete(job, outcome) else None
 
     def has_graph(self, graph: str) -> bool:
         """A seek in the engine's graph index: here when lookups are answered here, else as a query."""

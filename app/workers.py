@@ -185,17 +185,17 @@ def serialize(result, job: QueryJob) -> QueryOutcome:
     union of the graphs the engine writes a triple once per graph that holds it, which counted as two rows.
     """
     if isinstance(result, ox.QueryBoolean):
-        native = _native(RESULT_FORMATS, job.result_format, "boolean")
+        native = native_format(RESULT_FORMATS, job.result_format, "boolean")
         return QueryOutcome("boolean", job.result_format, result.serialize(format=native), 1, False)
     if isinstance(result, ox.QuerySolutions):
-        native = _native(RESULT_FORMATS, job.result_format, "solutions")
+        native = native_format(RESULT_FORMATS, job.result_format, "solutions")
         if native in SOLUTION_SINKS:
             body, rows, truncated = _bounded(result, native, SOLUTION_SINKS[native](job.max_rows, job.max_bytes))
             return QueryOutcome("solutions", job.result_format, body, rows, truncated)
         sink = LineSink(job.max_rows, header=1, max_bytes=job.max_bytes)
         tsv, rows, truncated = _bounded(result, ox.QueryResultsFormat.TSV, sink)
-        return QueryOutcome("solutions", job.result_format, _reserialize(tsv, native), rows, truncated)
-    native = _native(RDF_FORMATS, job.graph_format, "triples")  # the engine's QueryTriples or a parsed graph
+        return QueryOutcome("solutions", job.result_format, reserialize_tsv(tsv, native), rows, truncated)
+    native = native_format(RDF_FORMATS, job.graph_format, "triples")  # the engine's QueryTriples or a parsed graph
     once = describes(job.query)  # the engine's DESCRIBE repeats a triple once per graph that holds it
     if native == ox.RdfFormat.N_TRIPLES:
         body, rows, truncated = _bounded(result, native, LineSink(job.max_rows, max_bytes=job.max_bytes))
@@ -260,7 +260,8 @@ def _bounded(result, format, sink: RowSink, prefixes: dict[str, str] | None = No
     return sink.document()
 
 
-def _native(table, media_type: str | None, kind: str):
+def native_format(table, media_type: str | None, kind: str):
+    """The engine's format for the negotiated media type, or ResultNotAcceptable if it cannot carry `kind`."""
     if media_type is None:
         raise ResultNotAcceptable(f"nothing the request accepts can represent {kind}; acceptable: {', '.join(table)}")
     if media_type not in table:
@@ -268,7 +269,8 @@ def _native(table, media_type: str | None, kind: str):
     return table[media_type][1]
 
 
-def _reserialize(tsv: bytes, native: ox.QueryResultsFormat) -> bytes:
+def reserialize_tsv(tsv: bytes, native: ox.QueryResultsFormat) -> bytes:
+    """SPARQL TSV results written again by the engine in another results format (or TSV, as the engine writes it)."""
     if native == ox.QueryResultsFormat.CSV and IRI_WITH_COMMA.search(tsv):
         return _csv(ox.parse_query_results(tsv, format=ox.QueryResultsFormat.TSV))
     return ox.parse_query_results(tsv, format=ox.QueryResultsFormat.TSV).serialize(format=native)

@@ -4,8 +4,8 @@ the same answers, whatever their size, and only for queries whose cost is bounde
 import hypothesis
 import pytest
 
-from app.lookups import INLINE_ROWS, is_lookup
-from app.workers import QueryJob
+from app.lookups import INLINE_ROWS, answer_lookup, bounded, is_lookup
+from app.workers import QueryError, QueryJob, execute
 
 TOKEN = "lookup-test-token"
 SG = "PREFIX sg: <https://stancegraph.org/ontology#>\nPREFIX id: <https://stancegraph.org/id/>\n"
@@ -307,6 +307,84 @@ def test_what_is_taken_for_a_describe_lookup_is_what_the_engine_reads(separators
     assert seen == {str(t) for t in store.query(plain, use_default_graph_as_union=True)} != set(), repr(text)
 
 
+# Terms whose meaning the grammar alone tells (read from the indexes) and terms only the engine can read
+# (a typed literal or number it writes in canonical form, an undeclared prefix, a relative IRI, a language tag or
+# an IRI it refuses): either way the answer must be the engine's, byte for byte, or the engine's error.
+INDEX_TERMS = {
+    "subject": ["<x:s>", "ex:s", "?s", "$s", "<x:t>", "<x:b>", "<s>", "no:s", "<x:s s>"],
+    "predicate": ["<x:p>", "ex:p", "a", "?p", "<x:r>"],
+    "object": ["<x:o>", '"o"', "'o'", '"o"@EN', '"o"@abcdefghijk', '"7"^^xsd:integer', "7", "007", "?o", "ex:o"],
+}
+PROLOGUES = [
+    "PREFIX ex: <x:> PREFIX xsd: <http://www.w3.org/2001/XMLSchema#>\n",
+    "PREFIX ex: <y:> PREFIX ex:<x:>PREFIX xsd: <http://www.w3.org/2001/XMLSchema#>",
+    "BASE <x:/> PREFIX ex: <x:> PREFIX xsd: <http://www.w3.org/2001/XMLSchema#>\n",
+]
+
+
+@hypothesis.settings(max_examples=400, deadline=None, derandomize=True)
+@hypothesis.given(
+    prologue=hypothesis.strategies.sampled_from(PROLOGUES),
+    form=hypothesis.strategies.sampled_from(["SELECT *", "SELECT ?o ?s", "SELECT ?p ?absent", "SELECT ?o ?o", "ASK"]),
+    subject=hypothesis.strategies.sampled_from(INDEX_TERMS["subject"]),
+    predicate=hypothesis.strategies.sampled_from(INDEX_TERMS["predicate"]),
+    obj=hypothesis.strategies.sampled_from(INDEX_TERMS["object"]),
+    limit=hypothesis.strategies.sampled_from(["", " LIMIT 0", " LIMIT 1", " LIMIT 2"]),
+    media_type=hypothesis.strategies.sampled_from(
+        ["application/sparql-results+json", "application/sparql-results+xml", "text/tab-separated-values", "text/csv"]
+    ),
+    union=hypothesis.strategies.booleans(),
+)
+def test_a_lookup_read_from_the_indexes_is_the_engines_answer(
+    prologue, form, subject, predicate, obj, limit, media_type, union
+):
+    """The answer read from the quads at the pattern is the engine's, byte for byte: columns in the engine's
+    order, rows repeated once per graph that holds them over the union, unbound columns, blank nodes, language
+    tags in lower case, LIMIT (0 too, and on ASK); and what only the engine can read gets its answer or error."""
+    text = f"{prologue}{form} WHERE {{ {subject} {predicate} {obj} }}{limit}"
+    job = QueryJob(text, union_default_graph=union, result_format=media_type, max_rows=10_000)
+    if not is_lookup(job):
+        return
+    store = _small_store()
+    try:
+        expected = execute(store, bounded(job))
+    except QueryError as engine_error:
+        with pytest.raises(type(engine_error)) as error:
+            answer_lookup(store, job)
+        assert error.value.message == engine_error.message
+        return
+    assert answer_lookup(store, job) == expected, repr(text)
+
+
+def test_plain_lookups_are_read_from_the_indexes_and_the_rest_by_the_engine(monkeypatch):
+    """So that parsing and planning are skipped where the grammar tells all (not only in the tests above, where
+    either path gives the same answer)."""
+    import app.lookups
+
+    store = _small_store()
+    engine = []
+    monkeypatch.setattr(app.lookups, "execute", lambda store, job: engine.append(job.query))
+    read_from_indexes = [
+        "SELECT ?label WHERE { <x:s> <http://www.w3.org/2000/01/rdf-schema#label> ?label }",
+        "PREFIX ex: <x:> SELECT * { ex:s ?p ?o } LIMIT 5",
+        "PREFIX : <x:> ASK { ?s a :o }",
+        "SELECT ?s { ?s <x:p> 'o'@en }",
+    ]
+    for text in read_from_indexes:
+        assert answer_lookup(store, QueryJob(text)) is not None and engine == [], text
+    read_by_the_engine = [
+        "BASE <x:> SELECT ?o { <s> ?p ?o }",
+        "SELECT ?s { ?s <x:p> 7 }",
+        'PREFIX xsd: <http://www.w3.org/2001/XMLSchema#> SELECT ?s { ?s <x:p> "7"^^xsd:integer }',
+        "SELECT ?o { undeclared:s ?p ?o }",
+        "SELECT ?o { <x:r> <x:r> ?o }",  # an RDF 1.2 triple term as the object
+        "DESCRIBE <x:s>",
+    ]
+    for text in read_by_the_engine:
+        answer_lookup(store, QueryJob(text))
+    assert engine == read_by_the_engine
+
+
 def _small_store():
     import pyoxigraph as ox
 
@@ -321,6 +399,11 @@ def _small_store():
         ("x:o", "x:q", ox.NamedNode("x:s")),
     ]:
         store.add(ox.Quad(ox.NamedNode(s), ox.NamedNode(p), o, ox.NamedNode("x:g")))
+    store.add(ox.Quad(ox.NamedNode("x:s"), ox.NamedNode("x:p"), ox.NamedNode("x:o"), ox.NamedNode("x:other")))
+    store.add(ox.Quad(ox.NamedNode("x:s"), ox.NamedNode("x:p"), ox.Literal("default"), ox.DefaultGraph()))
+    store.add(ox.Quad(ox.NamedNode("x:b"), ox.NamedNode("x:p"), ox.BlankNode("b1"), ox.NamedNode("x:g")))
+    triple_term = ox.Triple(ox.NamedNode("x:s"), ox.NamedNode("x:p"), ox.NamedNode("x:o"))
+    store.add(ox.Quad(ox.NamedNode("x:r"), ox.NamedNode("x:r"), triple_term, ox.NamedNode("x:g")))
     return store
 
 
