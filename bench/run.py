@@ -418,7 +418,13 @@ Timing = tuple[float, float, float, float]  # ms: cold, cached (whole answer: ht
 def named_queries(base: str, repeats: int = 5) -> dict[str, Timing]:
     """Median latency in ms of each named query: cold (a new question each call: its page and its total are
     kept per question), cached, revalidated. `timeline` is asked from a day before every statement."""
-    cases = {"stances-of-actor": "actor", "conflicts": "actor", "blocked-proposals": "by", "timeline": None}
+    cases = {
+        "stances-of-actor": "actor",
+        "conflicts": "actor",
+        "blocked-proposals": "by",
+        "timeline": None,
+        "evidence": "resource",  # what each resource page asks
+    }
     out = {}
     with httpx.Client(timeout=600) as http:
         for name, param in cases.items():
