@@ -25,12 +25,12 @@ import rdflib
 
 from app.graph_formats import COLOURS, draw, node_colours, node_link
 from app.graph_views import RESOURCE_VIEWS
+from app.labels import labels_query
 from app.named_queries import (
     ParameterError,
     answer,
     answer_document,
     calendar_date,
-    labels_query,
     load_named_queries,
 )
 from app.namespaces import XSD

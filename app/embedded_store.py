@@ -23,6 +23,7 @@ from typing import BinaryIO
 import pyoxigraph as ox
 
 from app.bounded_results import AnswerTooLarge
+from app.labels import labels_from_index
 from app.loader import LoadReport
 from app.lookups import answer_lookup, complete
 from app.namespaces import PREFIXES
@@ -120,6 +121,13 @@ class EmbeddedStore(Store):
             except AnswerTooLarge:
                 return None
         return outcome if outcome is not None and complete(job, outcome) else None
+
+    def labels(self, iris: set[str]) -> dict[str, str]:
+        """Read at each IRI from the index when lookups are answered here (the labels of an actor page's 350
+        IRIs at 1M triples: 6-30 ms instead of 20-77 ms by the query through a worker), else by the query."""
+        with self._here() as here:
+            read = labels_from_index(self._store, iris) if here else None
+        return super().labels(iris) if read is None else read
 
     def has_graph(self, graph: str) -> bool:
         """A seek in the engine's graph index: here when lookups are answered here, else as a query."""

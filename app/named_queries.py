@@ -15,7 +15,7 @@ Pages are true: a COUNT over the same bindings gives the total; answers are cach
 import datetime
 import functools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,11 +33,6 @@ from app.workers import NoWorkerFree, QueryJob, QueryOutcome, QueryTimeout, synt
 
 PARAM_TYPES = {"iri", "string", "date", "integer", "decimal", "boolean"}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-LABELS = """PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
-PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
-SELECT ?iri (COALESCE(SAMPLE(?english), SAMPLE(?label)) AS ?name)
-WHERE { ?iri rdfs:label|skos:prefLabel ?label BIND (IF(LANG(?label) IN ("", "en"), ?label, ?none) AS ?english) }
-GROUP BY ?iri"""
 
 
 class ParameterError(ValueError):
@@ -363,15 +358,7 @@ def _labels(store: Store, rows: list[Row]) -> dict[str, str]:
 
 def labels_of(store: Store, iris: set[str]) -> dict[str, str]:
     """A label for each IRI that has one (English or untagged preferred)."""
-    if not iris:
-        return {}
-    return {row["iri"].value: row["name"].value for row in store.select(labels_query(iris))}
-
-
-def labels_query(iris: Iterable[str]) -> str:
-    """The label lookup for these IRIs (validated by pyoxigraph before they are written into the query)."""
-    values = " ".join(str(ox.NamedNode(i)) for i in sorted(iris))
-    return LABELS.replace("WHERE {", "WHERE { VALUES ?iri { " + values + " }", 1)
+    return store.labels(iris) if iris else {}
 
 
 def plain_value(term: ox.NamedNode | ox.BlankNode | ox.Literal | None) -> Any:

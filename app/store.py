@@ -22,6 +22,7 @@ import pyoxigraph as ox
 from starlette.concurrency import run_in_threadpool
 
 from app.corpus import Corpus
+from app.labels import labels_query
 from app.loader import LoadReport, build
 from app.namespaces import DERIVED_GRAPH
 from app.problems import parser_reason
@@ -170,6 +171,10 @@ class Store(ABC):
     def ask(self, sparql: str, **dataset) -> bool:
         outcome = self.run(QueryJob(sparql, result_format=TSV, **dataset))
         return bool(ox.parse_query_results(outcome.body, format=ox.QueryResultsFormat.TSV))
+
+    def labels(self, iris: set[str]) -> dict[str, str]:
+        """A label for each IRI that has one (English or untagged preferred; see labels)."""
+        return {row["iri"].value: row["name"].value for row in self.select(labels_query(iris))}
 
     def mentions(self, iri: str) -> bool:
         """Whether any triple names the IRI, as subject or object (what tells a resource from a typo); two
