@@ -39,7 +39,8 @@ def labels_from_index(store: ox.Store, iris: Iterable[str]) -> dict[str, str] | 
             if isinstance(label, ox.Literal) and label.language in (None, "en"):
                 first = label
                 break
-            first = first or label
+            if first is None:
+                first = label
         else:
             if next(labels, None) is not None:
                 return None

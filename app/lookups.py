@@ -69,19 +69,23 @@ _DESCRIBE = re.compile(rf"{_PROLOGUE}(?i:DESCRIBE){_KEYWORD_END}{_WS}(?:(?:{_IRI
 def is_lookup(job: QueryJob) -> bool:
     """Whether the job is one triple pattern anchored at a constant subject or object, or a DESCRIBE of constant
     IRIs, over the default dataset."""
-    if job.default_graphs is not None or job.named_graphs is not None:
-        return False
-    return _DESCRIBE.fullmatch(job.query) is not None or _reading(job.query)[0]
+    return _over_default_dataset(job) and (_reading(job.query)[0] or _DESCRIBE.fullmatch(job.query) is not None)
 
 
 def answer_lookup(store: ox.Store, job: QueryJob) -> QueryOutcome | None:
     """A lookup's answer cut at INLINE_ROWS (see bounded), read from the indexes when the grammar tells all
     the query means, else from the engine; None if the job is not a lookup; AnswerTooLarge past INLINE_BYTES."""
-    if not is_lookup(job):
+    if not _over_default_dataset(job):
         return None
-    index_read = _reading(job.query)[1]
+    pattern_lookup, index_read = _reading(job.query)
+    if not pattern_lookup and _DESCRIBE.fullmatch(job.query) is None:
+        return None
     outcome = index_read.answer(store, job) if index_read else None
     return outcome or execute(store, bounded(job))
+
+
+def _over_default_dataset(job: QueryJob) -> bool:
+    return job.default_graphs is None and job.named_graphs is None
 
 
 @dataclass(frozen=True)
