@@ -418,20 +418,21 @@ Timing = tuple[float, float, float, float]  # ms: cold, cached (whole answer: ht
 def named_queries(base: str, repeats: int = 5) -> dict[str, Timing]:
     """Median latency in ms of each named query: cold (a new question each call: its page and its total are
     kept per question), cached, revalidated. `timeline` is asked from a day before every statement."""
-    cases = {
-        "stances-of-actor": "actor",
-        "conflicts": "actor",
-        "blocked-proposals": "by",
-        "timeline": None,
-        "evidence": "resource",  # what each resource page asks
+    cases: dict[str, Callable[[int], dict[str, str]]] = {
+        "stances-of-actor": lambda n: {"actor": f"id:Actor{n}"},
+        "conflicts": lambda n: {"actor": f"id:Actor{n}"},
+        "blocked-proposals": lambda n: {"by": f"id:Actor{n}"},
+        "preconditions": lambda n: {"issue": f"id:Issue{n}"},
+        "timeline": lambda n: {"from": f"1900-01-{n + 1:02d}"},
+        "evidence": lambda n: {"resource": f"id:Actor{n}"},  # what each resource page asks
+        "search-quotes": lambda n: {"text": f"Actor{n} rejects"},
     }
     out = {}
     with httpx.Client(timeout=600) as http:
-        for name, param in cases.items():
+        for name, params in cases.items():
             cold, warm, curl, revalidated = [], [], [], []
             for n in range(repeats):
-                params = {param: f"id:Actor{n}"} if param else {"from": f"1900-01-{n + 1:02d}"}
-                url = httpx.URL(f"{base}/api/queries/{name}", params=params)
+                url = httpx.URL(f"{base}/api/queries/{name}", params=params(n))
                 cold.append(_timed(http, url)[0])
                 elapsed, etag = _timed(http, url)
                 warm.append(elapsed)

@@ -211,16 +211,30 @@ def test_evidence_for_a_resource(client):
     assert any(q.startswith("we will not participate in the creation of an antimissile potential") for q in quotes)
 
 
-def test_evidence_restricted_in_each_branch_equals_the_query_restricted_once(store):
-    """The resource is filled in inside each branch of the evidence query's UNION (where the engine needs it):
-    the same rows as the VALUES block that opens the query alone, for every kind of resource."""
-    evidence = next(q for q in load_named_queries(store.settings.queries_dir)[0] if q.name == "evidence")
-    once = evidence.sparql.replace("VALUES ?resource { UNDEF }", "")
-    assert once != evidence.sparql
-    for name in ("ThirdSite", "Russia", "VladimirPutin", "AndreyNesterenko", "doc/003_cf8b46a4843bbcf9/stance-02"):
-        bound = evidence.bindings({"resource": f"id:{name}"})
-        found = [sorted(map(repr, store.select(bind_values(text, bound)))) for text in (evidence.sparql, once)]
-        assert found[0] and found[0] == found[1], name
+PLACEHOLDER_CASES = [
+    (
+        "evidence",
+        "resource",
+        ["ThirdSite", "Russia", "VladimirPutin", "AndreyNesterenko", "doc/003_cf8b46a4843bbcf9/stance-02"],
+    ),
+    ("preconditions", "issue", ["MeaningfulDialogueOnCooperation", "ResultSuitingAll", "ThirdSiteActivation"]),
+]
+
+
+@pytest.mark.parametrize(("name", "parameter", "values"), PLACEHOLDER_CASES)
+def test_a_parameter_filled_in_where_the_engine_needs_it_gives_the_rows_of_the_query_restricted_once(
+    store, name, parameter, values
+):
+    """Placeholders carry a parameter into a UNION's branches (evidence) or an OPTIONAL (preconditions), where the
+    engine would otherwise list the whole corpus: they change how fast, never which rows, against the VALUES block
+    that opens the query alone."""
+    query = next(q for q in load_named_queries(store.settings.queries_dir)[0] if q.name == name)
+    once = query.sparql.replace(f"VALUES ?{parameter} {{ UNDEF }}", "")
+    assert once != query.sparql
+    for value in values:
+        bound = query.bindings({parameter: f"id:{value}"})
+        found = [sorted(map(repr, store.select(bind_values(text, bound)))) for text in (query.sparql, once)]
+        assert found[0] and found[0] == found[1], value
 
 
 def test_quotes_by_speaker_include_paraphrases_in_text_order(client):
