@@ -161,7 +161,9 @@ def test_statistics_count_what_each_document_encodes(settings):
     assert rows[DOC_2009]["stances"] == 15 and rows[DOC_2009]["preconditions"] == 2
     assert rows[DOC_2007]["stances"] == 14 and rows[DOC_2007]["preconditions"] == 4
     assert rows[DOC_2009]["quotes"] == 22 and rows[DOC_2007]["quotes"] == 22
-    assert rows[DOC_2007]["events"] == 2
+    assert rows[DOC_2007]["events"] == 2 and rows[DOC_2009]["events"] == 1
+    assert rows[DOC_2007]["actors"] == 13 and rows[DOC_2009]["actors"] == 11  # of subclasses of sg:Actor too
+    assert rows[DOC_2007]["proposals"] == 8 and rows[DOC_2009]["proposals"] == 3
 
 
 def test_serve_says_what_it_loads_while_it_loads(tmp_path):
