@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from rdflib.compare import isomorphic
 
 from app import exports, linked_data, service_description
-from app.namespaces import GRAPH, ID, PREFIXES, SKOS
+from app.namespaces import GRAPH, ID, PREFIXES, SG, SKOS
 from app.server import create_app
 from app.settings import PROJECT_ROOT
 from tests.conftest import forget_dumps, quad_count, replace_in
@@ -209,6 +209,21 @@ def test_literals_are_shown_as_text_never_as_markup(make_client, tmp_path):
     page = http.get("/id/Russia", headers=TEXT_HTML).text
     assert "<script>alert(1)</script>" not in page
     assert "Russia&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    shown = '<span class="literal">Russia&lt;script&gt;alert(1)&lt;/script&gt;</span> <span class="muted">@en</span>'
+    assert shown in page
+    holder = http.app.state.store.select(f"SELECT ?stance WHERE {{ ?stance <{SG}holder> <{ID}Russia> }} LIMIT 1")
+    linking = http.get(f"/id/{holder[0]['stance'].value.removeprefix(ID)}", headers=TEXT_HTML).text
+    assert f'<a href="http://testserver/id/Russia" title="{ID}Russia">Russia&lt;script&gt;' in linking
+    assert "<script>alert(1)</script>" not in linking
+
+
+def test_a_long_literal_is_cut_on_the_page_with_its_length(make_client):
+    http = make_client()
+    entities = http.app.state.settings.data_dir / "entities.ttl"
+    replace_in(entities, 'rdfs:label "Russia"@en', f'rdfs:label "Russia"@en ; rdfs:comment "{"x" * 700}<b>"')
+    http.app.state.store.reload()
+    page = http.get("/id/Russia", headers=TEXT_HTML).text
+    assert f'<span class="literal">{"x" * linked_data.MAX_LITERAL}… (703 characters)</span>' in page
 
 
 def test_void_counts_match_the_store(client, store):
