@@ -260,7 +260,10 @@ def test_proposals_by_proposer(client):
 
 
 def test_entities_mentioned_in_more_than_one_document(client):
-    entities = {iri(r["entity"]) for r in rows(client, "multi-document-entities")}
+    found = rows(client, "multi-document-entities")
+    entities = {iri(r["entity"]) for r in found}
+    russia = next(r for r in found if iri(r["entity"]) == "Russia")
+    assert russia["documents"] == 2 and len(russia["sources"].split()) == 2 and russia["type"]["iri"] == SG + "State"
     assert {"ThirdSite", "Russia", "UnitedStates", "RobertGates", "RussianParticipationInThirdSite"} <= entities
     assert "AndreyNesterenko" not in entities and "MikhailKamynin" not in entities
 
