@@ -29,7 +29,7 @@ from app.exports import dump_file, made_dump
 from app.formats import RDF_FORMATS, BadAccept, NotAcceptable, negotiate
 from app.http_common import ASKED_METHOD, asked_head, client_has, kept_response, version_etag
 from app.jsonld import compact, load_context
-from app.named_queries import Answer, NamedQuery, answer, json_rows, labels_of
+from app.named_queries import Answer, NamedQuery, answer, json_rows
 from app.namespaces import DERIVED_GRAPH, ENTITIES_GRAPH, GRAPH, ID, IMPORT_GRAPHS, LINKS_GRAPH, ONTOLOGY_GRAPH, RDF
 from app.namespaces import compact as compact_iri
 from app.service_description import LINK_PREDICATES
@@ -138,7 +138,7 @@ def describe_resource(store: Store, iri: str, evidence: NamedQuery | None) -> Re
     quotes = answer(store, evidence, {"resource": iri}, MAX_EVIDENCE, 0) if evidence else None
     iris = {iri} | {e.property for e in outgoing + incoming}
     iris |= {e.value.value for e in outgoing + incoming if isinstance(e.value, ox.NamedNode)}
-    labels = labels_of(store, iris) | (quotes.labels if quotes else {})
+    labels = store.labels(iris) | (quotes.labels if quotes else {})
     return ResourceDescription(iri, outgoing, outgoing_total, incoming, incoming_total, quotes, labels, graph_size)
 
 

@@ -34,6 +34,7 @@ import pyoxigraph as ox
 
 from app.bounded_results import AnswerTooLarge
 from app.formats import RESULT_FORMATS
+from app.namespaces import RDF
 from app.workers import QueryJob, QueryOutcome, execute, native_format, reserialize_tsv
 
 INLINE_ROWS = 1_000  # past this many rows a lookup is not cheap any more: a worker answers it
@@ -152,7 +153,7 @@ _remembered_reading = functools.lru_cache(maxsize=1024)(_read)
 _DECLARATION = re.compile(rf"{_WS}(?:(?i:PREFIX){_WS}(?P<prefix>{_PREFIX}){_WS}<(?P<namespace>[^>]*)>|(?i:BASE))")
 _VARIABLE = re.compile(r"[?$]([A-Za-z_][A-Za-z0-9_]*)")
 _PLAIN_TERMS = (ox.NamedNode, ox.BlankNode, ox.Literal)  # not an RDF 1.2 triple term: the engine writes those
-RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+RDF_TYPE = ox.NamedNode(RDF + "type")
 _BOOLEANS = {value: b'{"head":{},"boolean":%s}' % str(value).lower().encode() for value in (True, False)}
 
 

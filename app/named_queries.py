@@ -353,12 +353,7 @@ def _count(store: Store, bound: str) -> int:
 
 
 def _labels(store: Store, rows: list[Row]) -> dict[str, str]:
-    return labels_of(store, {t.value for row in rows for t in row.values() if isinstance(t, ox.NamedNode)})
-
-
-def labels_of(store: Store, iris: set[str]) -> dict[str, str]:
-    """A label for each IRI that has one (English or untagged preferred)."""
-    return store.labels(iris) if iris else {}
+    return store.labels({t.value for row in rows for t in row.values() if isinstance(t, ox.NamedNode)})
 
 
 def plain_value(term: ox.NamedNode | ox.BlankNode | ox.Literal | None) -> Any:

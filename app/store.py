@@ -174,6 +174,8 @@ class Store(ABC):
 
     def labels(self, iris: set[str]) -> dict[str, str]:
         """A label for each IRI that has one (English or untagged preferred; see labels)."""
+        if not iris:
+            return {}
         return {row["iri"].value: row["name"].value for row in self.select(labels_query(iris))}
 
     def mentions(self, iri: str) -> bool:

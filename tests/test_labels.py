@@ -26,6 +26,7 @@ def test_every_label_of_the_corpus_read_from_the_index_is_the_querys(store):
     read = labels_from_index(engine, iris)
     assert read == _queried(engine, iris) and len(read) > 100
     assert store.labels(iris) == Store.labels(store, iris) == read  # the backend's own way, and the query
+    assert store.labels(set()) == Store.labels(store, set()) == {}  # nothing asked: no query
 
 
 def test_english_or_untagged_first_then_any_label_over_every_graph():
