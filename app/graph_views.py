@@ -593,11 +593,10 @@ def _alone(store: Store, graph: nx.DiGraph, resource: str) -> nx.DiGraph:
 
 
 EGO_QUERY = """
-SELECT ?s ?p ?o ?sLabel ?oLabel ?pLabel WHERE {
+SELECT ?s ?p ?o WHERE {
   VALUES ?n { %s }
   { ?n ?p ?o BIND (?n AS ?s) FILTER (isIRI(?o)) } UNION { ?s ?p ?n BIND (?n AS ?o) FILTER (isIRI(?s)) }
   FILTER (?p NOT IN (rdf:type, sg:mentions, sg:graph))
-  OPTIONAL { ?s rdfs:label ?sLabel } OPTIONAL { ?o rdfs:label ?oLabel } OPTIONAL { ?p rdfs:label ?pLabel }
 }"""
 
 
@@ -607,7 +606,12 @@ EGO_LIMIT = 2000  # nodes: a neighbourhood stops growing at the first depth that
 def ego(store: Store, resource: str, depth: int = 1, limit: int = EGO_LIMIT) -> nx.DiGraph:
     """The resource's neighbourhood in the RDF graph up to `depth` links away, a whole level at a time. No
     level is asked once `limit` nodes are reached (at 1M triples an actor's second level is 8,000), and the
-    graph then says so (`truncated`, `depth_reached`) rather than passing for the neighbourhood asked."""
+    graph then says so (`truncated`, `depth_reached`) rather than passing for the neighbourhood asked.
+
+    Each level's nodes and predicates are named by Store.labels (English first, `skos:prefLabel` too), not
+    by label OPTIONALs in the query: those read every label of the store, gave a row per label of each end
+    and named a node by whichever came first (an actor's or an issue's second level at 1M: 0.63-0.77 s ->
+    0.36-0.50 s)."""
     if limit < 1:
         raise ValueError(f"limit must be at least 1, not {limit}")
     graph = nx.DiGraph(view="ego", resource=resource, depth=depth)
@@ -619,12 +623,15 @@ def ego(store: Store, resource: str, depth: int = 1, limit: int = EGO_LIMIT) -> 
             )
             break
         values = " ".join(str(ox.NamedNode(n)) for n in sorted(frontier))
+        rows = store.select_values(sparql_prologue() + EGO_QUERY % values)
+        links = [(row["s"], row["p"], row["o"]) for row in rows]
+        unnamed = {end for s, _, o in links for end in (s, o) if end not in graph}
+        names = store.labels(unnamed | {p for _, p, _ in links})
         found = set()
-        for row in store.select_values(sparql_prologue() + EGO_QUERY % values):
-            s, o = row["s"], row["o"]
-            _node(graph, s, row["sLabel"], "resource")
-            _node(graph, o, row["oLabel"], "resource")
-            graph.add_edge(s, o, predicate=row["p"], label=row["pLabel"] or _short(row["p"]))
+        for s, p, o in links:
+            _node(graph, s, names.get(s, ""), "resource")
+            _node(graph, o, names.get(o, ""), "resource")
+            graph.add_edge(s, o, predicate=p, label=names.get(p) or _short(p))
             found |= {s, o}
         frontier = found - seen
         seen |= found

@@ -21,6 +21,7 @@ from app.named_queries import expand_iri
 from app.namespaces import DERIVED_GRAPH, ID, SG, sparql_prologue
 from app.settings import PROJECT_ROOT
 from app.store import open_store
+from tests.conftest import replace_in
 
 DIALOGUE = ID + "MeaningfulDialogueOnCooperation"
 RENOUNCE = ID + "USRenouncesThirdSite"
@@ -263,6 +264,22 @@ def test_ego_and_timeline(store):
     dates = nx.get_node_attributes(timeline, "date")
     assert all(dates[u] <= dates[v] for u, v in timeline.edges)
     assert any(d.get("type") == "event" for _, d in timeline.nodes(data=True))
+
+
+def test_a_neighbourhood_names_each_node_by_one_label_english_first_or_by_its_preferred_label(data_copy):
+    """As pages and named queries do: a node labelled in several languages is named in English whatever
+    order the engine lists its labels in (es and pl come first), one named only by skos:prefLabel by that
+    label rather than by the end of its IRI."""
+    replace_in(
+        data_copy.data_dir / "entities.ttl",
+        'id:ThirdSite a sg:Plan ; rdfs:label "third site"@en ;',
+        'id:ThirdSite skos:related id:MissileShield . id:MissileShield skos:prefLabel "missile shield"@en .\n'
+        'id:ThirdSite a sg:Plan ; rdfs:label "tercer emplazamiento"@es , "trzecia lokalizacja"@pl , "third site"@en ;',
+    )
+    store = open_store(data_copy)
+    for resource in ("ThirdSite", "UnitedStates", "Russia"):
+        assert graph_views.ego(store, ID + resource, depth=2).nodes[ID + "ThirdSite"]["label"] == "third site"
+    assert graph_views.ego(store, ID + "ThirdSite").nodes[ID + "MissileShield"]["label"] == "missile shield"
 
 
 VIEWS = {
