@@ -96,10 +96,10 @@ def _named(names: Names, iri: str, default_type: str) -> tuple[str, str]:
     return label, kind or default_type
 
 
-NAMES_QUERY = """
-SELECT ?node ?label ?type WHERE {
+TYPES_QUERY = """
+SELECT ?node ?class WHERE {
   VALUES ?node { %s }
-  OPTIONAL { ?node rdfs:label ?label } OPTIONAL { ?node a/rdfs:label ?type }
+  ?node a ?class
 }"""
 QUOTES_QUERY = """
 SELECT ?node ?quote WHERE {
@@ -146,11 +146,19 @@ def _at_once(ask: Callable[[T], R], questions: list[T]) -> list[R]:
 
 def _names(store: Store, rows: list[Row], *keys: str) -> Names:
     """Label and type of the resources in the `keys` columns, asked once per resource rather than in every
-    statement row."""
-    names: Names = {}
-    for row in _per_resource(store, NAMES_QUERY, {row[key] for row in rows for key in keys}):
-        names.setdefault(row["node"], (row["label"], row["type"]))
-    return names
+    statement row. Each is named by one label, English or untagged first, by Store.labels as on pages and in
+    named queries (a label OPTIONAL named a node by whichever label the engine listed first: "Rússia"), and
+    typed by the first of its classes, in IRI order, that has a label."""
+    resources = {row[key] for row in rows for key in keys if _iri_term(row[key])}
+    classes: dict[str, list[str]] = defaultdict(list)
+    for row in _per_resource(store, TYPES_QUERY, resources):
+        if _iri_term(row["class"]):
+            classes[row["node"]].append(row["class"])
+    labels = store.labels(resources | {name for named in classes.values() for name in named})
+    return {
+        iri: (labels.get(iri, ""), next((labels[c] for c in sorted(classes[iri]) if c in labels), ""))
+        for iri in resources
+    }
 
 
 def _quotes(store: Store, rows: list[Row], key: str) -> dict[str, set[str]]:
@@ -354,7 +362,7 @@ PRECONDITIONS_QUERY = """
 SELECT ?pre ?dependent ?requirement ?kind ?holder ?date ?source WHERE {
   ?pre a sg:Precondition ; sg:dependent ?dependent ; sg:requirement ?requirement ; sg:holder ?holder ;
        sg:date ?date ; sg:source ?source .
-  OPTIONAL { ?pre sg:preconditionKind/rdfs:label ?kind }
+  OPTIONAL { ?pre sg:preconditionKind ?kind }
   %s
 }"""
 
@@ -385,7 +393,7 @@ def preconditions(store: Store, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
     _require_sources(store, view)
     graph = nx.DiGraph(view="preconditions")
     edges: dict[tuple[str, str], dict] = {}
-    rows = store.select_values(sparql_prologue() + PRECONDITIONS_QUERY % view.sparql())
+    rows = _kinds_named(store, store.select_values(sparql_prologue() + PRECONDITIONS_QUERY % view.sparql()))
     names, quotes = _names(store, rows, "dependent", "requirement"), _quotes(store, rows, "pre")
     for row in sorted(rows, key=_row_key):  # the same graph, order and chains whatever order the store answers in
         dependent, requirement = row["dependent"], row["requirement"]
@@ -411,6 +419,13 @@ def preconditions(store: Store, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
     _mark_blocks(store, graph, view)
     _order(graph)
     return graph
+
+
+def _kinds_named(store: Store, rows: list[Row]) -> list[Row]:
+    """Each precondition's kind (a concept) by one label, English first: labels joined in the query gave a row,
+    and so a kind, per language."""
+    labels = store.labels({row["kind"] for row in rows if _iri_term(row["kind"])})
+    return [{**row, "kind": labels.get(row["kind"], "")} for row in rows]
 
 
 def _mark_blocks(store: Store, graph: nx.DiGraph, view: ViewFilter) -> None:
@@ -643,9 +658,8 @@ def ego(store: Store, resource: str, depth: int = 1, limit: int = EGO_LIMIT) -> 
 
 
 EVENTS_QUERY = """
-SELECT ?event ?label ?date WHERE {
+SELECT ?event ?date WHERE {
   ?event a/rdfs:subClassOf* sg:Event ; sg:date ?date .
-  OPTIONAL { ?event rdfs:label ?label }
   %s
 }"""
 
@@ -674,8 +688,9 @@ def timeline(store: Store, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
             by_actor[row["holder"]].append((row["date"], stance))
     dated_only = ViewFilter(as_of=view.as_of)  # events carry no source filter: they are not statements
     events = store.select_values(sparql_prologue() + EVENTS_QUERY % dated_only.sparql())
+    names = store.labels({row["event"] for row in events if _iri_term(row["event"])})
     for row in events:
-        graph.add_node(row["event"], label=row["label"], type="event", date=row["date"])
+        graph.add_node(row["event"], label=names.get(row["event"], ""), type="event", date=row["date"])
     for actor, items in by_actor.items():
         ordered = sorted(items)
         for (d1, a), (d2, b) in itertools.pairwise(ordered):

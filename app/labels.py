@@ -16,6 +16,7 @@ WHERE { ?iri rdfs:label|skos:prefLabel ?label BIND (IF(LANG(?label) IN ("", "en"
 GROUP BY ?iri"""
 LABELLING = (ox.NamedNode(RDFS + "label"), ox.NamedNode(SKOS + "prefLabel"))
 MOST_LABELS = 1_000  # read at one IRI without finding an English one: the query answers instead
+LABELS_PER_QUERY = 2_000  # IRIs named in one label query (a query of 8,000 IRIs is 400 KB)
 
 
 def labels_query(iris: Iterable[str]) -> str:

@@ -22,7 +22,7 @@ import pyoxigraph as ox
 from starlette.concurrency import run_in_threadpool
 
 from app.corpus import Corpus
-from app.labels import labels_query
+from app.labels import LABELS_PER_QUERY, labels_query
 from app.loader import LoadReport, build
 from app.namespaces import DERIVED_GRAPH
 from app.problems import parser_reason
@@ -173,10 +173,14 @@ class Store(ABC):
         return bool(ox.parse_query_results(outcome.body, format=ox.QueryResultsFormat.TSV))
 
     def labels(self, iris: set[str]) -> dict[str, str]:
-        """A label for each IRI that has one (English or untagged preferred; see labels)."""
-        if not iris:
-            return {}
-        return {row["iri"].value: row["name"].value for row in self.select(labels_query(iris))}
+        """A label for each IRI that has one (English or untagged preferred; see labels), asked LABELS_PER_QUERY
+        IRIs at a time (a view names thousands)."""
+        ordered = sorted(iris)
+        return {
+            row["iri"].value: row["name"].value
+            for start in range(0, len(ordered), LABELS_PER_QUERY)
+            for row in self.select(labels_query(ordered[start : start + LABELS_PER_QUERY]))
+        }
 
     def mentions(self, iri: str) -> bool:
         """Whether any triple names the IRI, as subject or object (what tells a resource from a typo); two

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from app import graph_formats, graph_views
 from app.graph_views import ViewFilter
-from app.named_queries import expand_iri
+from app.named_queries import answer, expand_iri, load_named_queries
 from app.namespaces import DERIVED_GRAPH, ID, SG, sparql_prologue
 from app.settings import PROJECT_ROOT
 from app.store import open_store
@@ -266,17 +266,45 @@ def test_ego_and_timeline(store):
     assert any(d.get("type") == "event" for _, d in timeline.nodes(data=True))
 
 
-def test_a_neighbourhood_names_each_node_by_one_label_english_first_or_by_its_preferred_label(data_copy):
+def test_views_name_each_node_by_one_label_english_first_or_by_its_preferred_label(data_copy):
     """As pages and named queries do: a node labelled in several languages is named in English whatever
-    order the engine lists its labels in (es and pl come first), one named only by skos:prefLabel by that
-    label rather than by the end of its IRI."""
+    order the engine lists its labels in (the views named Russia "Rússia", an event by its last label, a
+    precondition's kind in every language), one named only by skos:prefLabel by that label rather than by the
+    end of its IRI."""
+    entities = data_copy.data_dir / "entities.ttl"
     replace_in(
-        data_copy.data_dir / "entities.ttl",
+        entities,
+        'rdfs:label "Russia"@en',
+        'rdfs:label "Russia"@en , "Rusko"@cs , "Venäjä"@fi , "Rusland"@nl , "Oroszország"@hu , "Rússia"@pt',
+    )
+    replace_in(
+        entities,
         'id:ThirdSite a sg:Plan ; rdfs:label "third site"@en ;',
         'id:ThirdSite skos:related id:MissileShield . id:MissileShield skos:prefLabel "missile shield"@en .\n'
         'id:ThirdSite a sg:Plan ; rdfs:label "tercer emplazamiento"@es , "trzecia lokalizacja"@pl , "third site"@en ;',
     )
+    with entities.open("a", encoding="utf-8") as more:
+        more.write(
+            '<https://stancegraph.org/id/precondition-kind/only-if> rdfs:label "ist nur möglich, wenn"@de ,'
+            ' "n\'est possible que si"@fr .\n'
+            'id:TwoPlusTwoMeeting2007 rdfs:label "Treffen zwei plus zwei"@de , "rencontre deux plus deux"@fr .\n'
+        )
     store = open_store(data_copy)
+    kinds = [kind for *_, kind in graph_views.preconditions(store).edges(data="kind")]
+    assert "is possible only if" in kinds and not any("möglich" in kind or "possible que" in kind for kind in kinds)
+    named = {q.name: q for q in load_named_queries(PROJECT_ROOT / "queries")[0]}["preconditions"]
+    kinds = [str(row.get("kind", "")) for row in answer(store, named, {}, 1000, 0).rows]
+    assert any("is possible only if" in kind for kind in kinds) and not any("möglich" in kind for kind in kinds)
+    meeting = graph_views.timeline(store).nodes[ID + "TwoPlusTwoMeeting2007"]["label"]
+    assert meeting == '"two plus two" meeting, Moscow, 12 October 2007'
+    russia = ID + "Russia"
+    held = f"{sparql_prologue()} SELECT ?stance ?label WHERE {{ ?stance a sg:Stance ; sg:holder <{russia}> %s }}"
+    labels, stances = (store.select_values(held % more) for more in ("; rdfs:label ?label", "BIND (1 AS ?label)"))
+    assert len(labels) == len(stances) > 5 and all(row["label"].startswith("Russia ") for row in labels)
+    assert graph_views.stances(store).nodes[russia]["label"] == "Russia"
+    assert graph_views.actors(store).nodes[russia]["label"] == "Russia"
+    held = [d["label"] for _, d in graph_views.timeline(store).nodes(data=True) if d.get("actor") == russia]
+    assert held and all(label.startswith("Russia ") for label in held)
     for resource in ("ThirdSite", "UnitedStates", "Russia"):
         assert graph_views.ego(store, ID + resource, depth=2).nodes[ID + "ThirdSite"]["label"] == "third site"
     assert graph_views.ego(store, ID + "ThirdSite").nodes[ID + "MissileShield"]["label"] == "missile shield"

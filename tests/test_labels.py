@@ -60,3 +60,21 @@ def test_an_iri_with_too_many_labels_none_english_is_left_to_the_query():
         engine.add(ox.Quad(many, RDFS_LABEL, ox.Literal(f"name {n}", language="de")))
     assert labels_from_index(engine, {"x:many"}) is None
     assert set(_queried(engine, {"x:many"})) == {"x:many"}
+
+
+def test_labels_asked_a_batch_at_a_time_are_those_asked_at_once(store, monkeypatch):
+    """A view names thousands of IRIs: the label query names LABELS_PER_QUERY of them at a time."""
+    rows = store.select_values("SELECT DISTINCT ?iri WHERE { ?iri <http://www.w3.org/2000/01/rdf-schema#label> ?l }")
+    iris = {row["iri"] for row in rows if not row["iri"].startswith("_:")} | {"x:unlabelled"}
+    whole = Store.labels(store, iris)
+    asked = []
+    select = store.select
+
+    def counted(query: str, **dataset):
+        asked.append(query)
+        return select(query, **dataset)
+
+    monkeypatch.setattr(store, "select", counted)
+    monkeypatch.setattr("app.store.LABELS_PER_QUERY", 7)
+    assert Store.labels(store, iris) == whole and len(whole) == len(iris) - 1 > 100
+    assert len(asked) == -(-len(iris) // 7)
