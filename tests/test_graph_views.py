@@ -303,8 +303,8 @@ def test_views_name_each_node_by_one_label_english_first_or_by_its_preferred_lab
     assert len(labels) == len(stances) > 5 and all(row["label"].startswith("Russia ") for row in labels)
     assert graph_views.stances(store).nodes[russia]["label"] == "Russia"
     assert graph_views.actors(store).nodes[russia]["label"] == "Russia"
-    held = [d["label"] for _, d in graph_views.timeline(store).nodes(data=True) if d.get("actor") == russia]
-    assert held and all(label.startswith("Russia ") for label in held)
+    in_timeline = [d["label"] for _, d in graph_views.timeline(store).nodes(data=True) if d.get("actor") == russia]
+    assert in_timeline and all(label.startswith("Russia ") for label in in_timeline)
     for resource in ("ThirdSite", "UnitedStates", "Russia"):
         assert graph_views.ego(store, ID + resource, depth=2).nodes[ID + "ThirdSite"]["label"] == "third site"
     assert graph_views.ego(store, ID + "ThirdSite").nodes[ID + "MissileShield"]["label"] == "missile shield"
