@@ -195,13 +195,15 @@ class _PageTerms:
     def name(self, value: str) -> str:
         return self.labels.get(value) or compact_iri(value)
 
+    def _anchor(self, iri: str, text: str, title: str = "") -> Markup:
+        titled = f' title="{escape(title)}"' if title else ""
+        return Markup(f'<a href="{escape(self.href(iri))}"{titled}>{escape(text)}</a>')
+
     def link(self, iri: str) -> Markup:
         """`<a>` to the IRI's page, titled with the IRI, showing its label or compact form."""
         found = self._links.get(iri)
         if found is None:
-            found = self._links[iri] = Markup(
-                f'<a href="{escape(self.href(iri))}" title="{escape(iri)}">{escape(self.name(iri))}</a>'
-            )
+            found = self._links[iri] = self._anchor(iri, self.name(iri), iri)
         return found
 
     def labelled(self, node: dict[str, str]) -> Markup:
@@ -210,9 +212,7 @@ class _PageTerms:
         found = self._labelled.get(key)
         if found is None:
             iri, label = key
-            found = self._labelled[key] = Markup(
-                f'<a href="{escape(self.href(iri))}">{escape(label or compact_iri(iri))}</a>'
-            )
+            found = self._labelled[key] = self._anchor(iri, label or compact_iri(iri))
         return found
 
     def value(self, term: ox.NamedNode | ox.BlankNode | ox.Literal) -> Markup:
