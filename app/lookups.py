@@ -17,7 +17,10 @@ as the engine does: a text it reads differently could hide more query (a comment
 CR, say) and run it where nothing can stop it, so tests/test_lookups.py checks that the engine reads every
 text taken for a lookup with the same pattern and answers. Anything the grammar does not have (a FILTER, a
 property path, a long string, a blank node, a WHERE after DESCRIBE, a dataset named by the request) makes
-the query an ordinary one. Only the in-memory store answers lookups itself (see EmbeddedStore.answers_lookups).
+the query an ordinary one. The in-memory store answers the endpoint's lookups on the event loop; on disk
+they go to the workers (a seek may wait for the disk, which the loop must not), and only the lookups made in
+a thread that builds an answer (a dereference, a page's labels) are read there (see
+EmbeddedStore.lookups_on_the_loop).
 
 A SELECT or ASK lookup is read straight from the store's indexes, at the pattern's constants, rather than
 given to the engine: parsing and planning the query cost more than reading its answer (in process 22 µs

@@ -103,6 +103,23 @@ def test_a_saturated_server_answers_503_with_retry_after_but_still_answers_looku
         assert httpx.get(f"{base}/sparql", params={"query": ANY_TRIPLE}, timeout=30).status_code == 200
 
 
+def test_on_disk_a_saturated_server_still_dereferences_iris(tmp_path):
+    """On `oxigraph:PATH` the endpoint's lookups go to the workers (the event loop must not wait for the disk),
+    but a dereference (and a page's labels) read the indexes in the thread that builds the answer."""
+    with stancegraph_server(
+        store=f"oxigraph:{tmp_path / 'store'}", query_timeout=3, query_workers=1, max_waiting_queries=0
+    ) as base:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(httpx.get, f"{base}/sparql", params={"query": HOSTILE["cross join"]}, timeout=30)
+            time.sleep(0.5)
+            refused = httpx.get(f"{base}/sparql", params={"query": ASK}, timeout=30)
+            dereferenced = httpx.get(f"{base}/id/Russia", headers={"accept": "text/turtle"}, timeout=30)
+            assert slow.result().status_code == 503
+        assert refused.status_code == 503 and "busy" in refused.text
+        assert dereferenced.status_code == 200 and "rdfs:label" in dereferenced.text, "a dereference needs no worker"
+        assert httpx.get(f"{base}/sparql", params={"query": ASK}, timeout=30).status_code == 200
+
+
 def test_the_optional_rate_limit_answers_429_with_retry_after():
     with TestClient(create_app(Settings(rate_limit="5/second;1000/hour"))) as client:
         check_rate_limit(client)
