@@ -426,6 +426,21 @@ def test_an_empty_named_graph_exists_and_an_absent_one_does_not(make_client):
     assert redirect.status_code == 303 and "graph%2F000_dcc2f28bf5a60eb8" in redirect.headers["location"]
 
 
+def test_after_an_update_the_engine_refuses_the_next_one_is_applied(make_client):
+    """The refusal comes from the engine, with the store open for writing (on disk: a read-write handle,
+    which holds RocksDB's lock): nothing of it may stop the next write."""
+    client = make_client(admin_token=TOKEN)
+    update = {"content-type": "application/sparql-update", "authorization": f"Bearer {TOKEN}"}
+    create = "CREATE GRAPH <http://example.org/once>"
+    assert client.post("/sparql", content=create, headers=update).status_code == 204
+    for _ in range(2):
+        again = client.post("/sparql", content=create, headers=update)
+        assert again.status_code == 400 and "already exists" in again.text, again.text
+    insert = "INSERT DATA { GRAPH <http://example.org/once> { <http://e/a> <http://e/b> 1 } }"
+    assert client.post("/sparql", content=insert, headers=update).status_code == 204
+    assert client.get("/sparql", params={"query": "ASK { <http://e/a> <http://e/b> 1 }"}).json()["boolean"]
+
+
 def test_graph_store_protocol(make_client):
     store = make_client(admin_token=TOKEN)
     auth = {"authorization": f"Bearer {TOKEN}"}
