@@ -1,5 +1,5 @@
-"""Benchmark: Stancegraph on each store backend against `oxigraph serve`, Virtuoso and rdflib-endpoint, same
-corpus, same run.
+"""Benchmark: Stancegraph on each store backend against `oxigraph serve` (in memory, and on disk for our
+on-disk backend), Virtuoso and rdflib-endpoint, same corpus, same run.
 
     python bench/run.py                                  # ~100k triples, 4 concurrent clients, 3 rounds of 3 s
     python bench/run.py --documents 2000 --rounds 5      # ~1M triples, 5 rounds per query and server
@@ -67,6 +67,7 @@ MIX = {
     "construct": "CONSTRUCT { ?h sg:rejects ?t } WHERE { ?s sg:holder ?h ; sg:polarity pol:rejects ; sg:target ?t }",
 }
 BASELINES = ("oxigraph serve", "Virtuoso", "rdflib-endpoint")
+ON_DISK = ("stancegraph oxigraph:PATH", "oxigraph serve --location")  # the same storage on both sides
 PROCESSES = 2  # `stancegraph serve --workers 2`: one app process per core of the benchmark machine
 BASELINE_VENV = ROOT / ".venv-baselines"  # rdflib-endpoint pins its own FastAPI: kept out of our environment
 
@@ -584,6 +585,9 @@ def _start_servers(
             timeout=3600,
         ).raise_for_status()
         targets.append(Target("oxigraph serve", f"{oxigraph}/query", (pid,)))
+    if ON_DISK[1] not in args.skip and ON_DISK[0].removeprefix("stancegraph ") not in args.skip:
+        oxigraph, pid = stack.enter_context(oxigraph_process(oxigraph_on_disk(quads, scratch / "oxigraph"), True))
+        targets.append(Target(ON_DISK[1], f"{oxigraph}/query", (pid,)))
     if "Virtuoso" not in args.skip and not shutil.which("virtuoso-t"):
         print("Virtuoso left out: apt-get install virtuoso-opensource-7-bin to measure it", file=sys.stderr)
     elif "Virtuoso" not in args.skip:
@@ -597,6 +601,15 @@ def _start_servers(
         loads["rdflib-endpoint (start and parse)"] = (time.perf_counter() - started, float("nan"))
         targets.append(Target("rdflib-endpoint", endpoint, (pid,)))
     return targets
+
+
+def oxigraph_on_disk(quads: Path, location: Path) -> Path:
+    """The quads in an Oxigraph directory by its own bulk loader, compacted (`oxigraph optimize`) as our
+    on-disk load is: the baseline of `oxigraph:PATH`."""
+    binary = str(Path(sys.executable).parent / "oxigraph")
+    subprocess.run([binary, "load", "--location", str(location), "--file", str(quads)], check=True, capture_output=True)
+    subprocess.run([binary, "optimize", "--location", str(location)], check=True, capture_output=True)
+    return location
 
 
 def _whole_seconds(text: str) -> int:
@@ -633,6 +646,7 @@ def report(triples: int, args, loads, mixes: dict[str, dict[str, Measure]], extr
     servers = list(mixes)
     ours = [s for s in ("stancegraph memory", f"stancegraph memory, {PROCESSES} processes") if s in mixes]
     pairs = [(mine, b) for mine in ours for b in BASELINES if b in mixes]
+    pairs += [ON_DISK] if all(server in mixes for server in ON_DISK) else []
     print("\nThroughput in requests/s (p50 / p99 latency in ms)\n")
     _mix_table(mixes, pairs, _cell, lambda m: m.throughput)
     failures = [f"{s}, {name}: {mixes[s][name].failure}" for name in MIX for s in servers if mixes[s][name].failure]
