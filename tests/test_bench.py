@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from bench.run import MIX, PREFIXES, WARM_UP, Measure, Target, cpu_seconds, run_mixes
+from bench.run import MIX, PREFIXES, WARM_UP, Measure, Target, cpu_seconds, oxigraph_on_disk, run_mixes
 from tests.live import handler_server
 
 BURN_THEN_WAIT = """
@@ -83,3 +83,13 @@ def test_a_measure_length_wrk_cannot_take_is_refused_before_anything_runs():
     ran = subprocess.run([sys.executable, str(bench), "--seconds", "2.5"], capture_output=True, text=True, timeout=60)
     assert ran.returncode == 2
     assert "'2.5': give a whole number of seconds, at least 1" in ran.stderr
+
+
+def test_the_on_disk_baseline_holds_the_quads_of_the_corpus_in_their_graphs(tmp_path):
+    """`oxigraph serve --location` is measured over the very quads our on-disk backend serves."""
+    import pyoxigraph as ox
+
+    quads = tmp_path / "all.nq"
+    quads.write_text('<x:a> <x:b> "1" <x:g1> .\n<x:a> <x:b> "2" <x:g2> .\n<x:c> <x:d> <x:e> .\n', encoding="utf-8")
+    store = ox.Store.read_only(str(oxigraph_on_disk(quads, tmp_path / "oxigraph")))
+    assert sorted(str(q) for q in store) == sorted(str(q) for q in ox.parse(path=quads, format=ox.RdfFormat.N_QUADS))
