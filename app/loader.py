@@ -88,9 +88,19 @@ def check(corpus: Corpus, shacl: bool = True, fingerprint: str | None = None) ->
         derived = rules.submit(apply_rules, store, corpus.settings.rules_dir, corpus.name)
         problems += check_quotes(store, corpus)
         if shacl:
-            problems += shape_problems(store, corpus, fingerprint)
+            problems += _shapes_apart(store, corpus, fingerprint)
         problems += derived.result()
     return store, sorted(problems)
+
+
+def _shapes_apart(store: ox.Store, corpus: Corpus, fingerprint: str) -> list[Problem]:
+    """shape_problems in a thread of its own, waited for. rdflib's SPARQL parser (pyparsing, under pyshacl and
+    app.shape_documents) leaves exceptions and their frames in reference cycles, and a frame keeps its caller's
+    frame: run in the caller's thread, it kept the caller's whole stack and what its frames held alive until the
+    next full collection, in whichever thread that ran (pyo3 will not free pyoxigraph's results and iterators on
+    another thread than theirs: it warns and leaks them)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shapes") as apart:
+        return apart.submit(shape_problems, store, corpus, fingerprint).result()
 
 
 def shape_problems(store: ox.Store, corpus: Corpus, fingerprint: str) -> list[Problem]:
