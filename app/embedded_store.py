@@ -302,6 +302,7 @@ class OnDiskStore(EmbeddedStore):
     # A seek on disk may wait for the disk, which the event loop must never do: the endpoint's lookups go to the
     # workers (a thread hop answered 20% fewer); those asked from a thread (pages, labels) are read there.
     lookups_on_the_loop = False
+    prefers_scans = True
 
     def __init__(self, settings: Settings, location: Path, pooled: bool = False):
         super().__init__(settings, pooled)

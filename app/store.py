@@ -105,6 +105,10 @@ def check_payload(data: Payload, media_type: str, graph: str | None) -> ox.RdfFo
 class Store(ABC):
     """What the HTTP layer, the CLI and the client need from a store, whatever the backend."""
 
+    # Whether a join over most of some properties' triples is cheaper scanning each property than seeking each
+    # subject's: on disk (RocksDB) a seek costs what reading a run of triples does (see graph_views).
+    prefers_scans = False
+
     def __init__(self, settings: Settings):
         self.settings = settings
         self.corpus = Corpus(settings)
