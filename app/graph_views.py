@@ -387,10 +387,19 @@ def _normalise(raw: int, a: set, b: set, normalisation: str) -> float:
     return float(raw)
 
 
+PRECONDITION_SEEKS = """
+  ?pre a sg:Precondition ; sg:dependent ?dependent ; sg:requirement ?requirement ; sg:holder ?holder ;
+       sg:date ?date ; sg:source ?source ."""
+PRECONDITION_SCANS = """
+  { SELECT ?pre WHERE { ?pre a sg:Precondition } }
+  { SELECT ?pre ?dependent WHERE { ?pre sg:dependent ?dependent } }
+  { SELECT ?pre ?requirement WHERE { ?pre sg:requirement ?requirement } }
+  { SELECT ?pre ?holder WHERE { ?pre sg:holder ?holder } }
+  { SELECT ?pre ?date WHERE { ?pre sg:date ?date } }
+  { SELECT ?pre ?source WHERE { ?pre sg:source ?source } }"""  # as STANCE_SCANS (at 1M on disk: 0.69 -> 0.41 s)
 PRECONDITIONS_QUERY = """
 SELECT ?pre ?dependent ?requirement ?kind ?holder ?date ?source WHERE {
-  ?pre a sg:Precondition ; sg:dependent ?dependent ; sg:requirement ?requirement ; sg:holder ?holder ;
-       sg:date ?date ; sg:source ?source .
+  %s
   OPTIONAL { ?pre sg:preconditionKind ?kind }
   %s
 }"""
@@ -422,7 +431,8 @@ def preconditions(store: Store, view: ViewFilter = ViewFilter()) -> nx.DiGraph:
     _require_sources(store, view)
     graph = nx.DiGraph(view="preconditions")
     edges: dict[tuple[str, str], dict] = {}
-    rows = _kinds_named(store, store.select_values(sparql_prologue() + PRECONDITIONS_QUERY % view.sparql()))
+    pattern = PRECONDITION_SCANS if store.prefers_scans else PRECONDITION_SEEKS
+    rows = _kinds_named(store, store.select_values(sparql_prologue() + PRECONDITIONS_QUERY % (pattern, view.sparql())))
     names, quotes = _names(store, rows, "dependent", "requirement"), _quotes(store, rows, "pre")
     for row in sorted(rows, key=_row_key):  # the same graph, order and chains whatever order the store answers in
         dependent, requirement = row["dependent"], row["requirement"]

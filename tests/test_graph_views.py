@@ -339,11 +339,11 @@ def test_labels_and_quotes_asked_in_many_queries_at_once_give_the_same_view(stor
     assert sum(name.startswith("view") for name in asked_on) >= 2, "several small queries, on the view's threads"
 
 
-@pytest.mark.parametrize("view", ["stances", "actors in conflict", "timeline"])
-def test_stances_scanned_or_sought_give_the_same_view(store, view, monkeypatch):
-    """On disk the views scan each property of the stances and their quotes (Store.prefers_scans: 4x faster
-    there), elsewhere they seek from each stance by groups of holders: with or without filters, the same graph
-    in the same order."""
+@pytest.mark.parametrize("view", VIEWS)
+def test_statements_scanned_or_sought_give_the_same_view(store, view, monkeypatch):
+    """On disk the views scan each property of the stances (and their quotes) and of the preconditions
+    (Store.prefers_scans: up to 4x faster there), elsewhere they seek from each statement: with or without
+    filters, the same graph in the same order."""
     edges = graph_views.stances(store).edges(data=True)
     cited = next(data["sources"] for *_, data in edges).split(graph_views.SEPARATOR)[0]
     filters = [ViewFilter(), ViewFilter(as_of=datetime.date(2008, 12, 31)), ViewFilter(sources=(cited,))]
