@@ -23,7 +23,7 @@ import pandas as pd
 import pyoxigraph as ox
 import rdflib
 
-from app.graph_formats import COLOURS, draw, node_colours, node_link
+from app.graph_formats import COLOURS, draw, node_colours, node_link_json
 from app.graph_views import RESOURCE_VIEWS
 from app.labels import labels_query
 from app.named_queries import (
@@ -185,7 +185,7 @@ class EmbeddedTransport:
             raise StancegraphError(f"400: {err}") from None
         except UnknownResource as err:
             raise StancegraphError(f"404: {err}") from None
-        return json.loads(json.dumps(node_link(graph)))  # exactly what the HTTP API sends
+        return json.loads(node_link_json(graph))  # exactly what the HTTP API sends
 
     def add_graph(self, graph: str, data: bytes, media_type: str, token: str | None) -> None:
         from app.store import UpdateError

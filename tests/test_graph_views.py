@@ -536,6 +536,28 @@ def test_views_kept_in_memory_stay_within_the_byte_budget(many_actors_client, mo
     assert cache.weight == kept, "a view heavier than the whole budget is answered, not kept"
 
 
+@pytest.mark.parametrize("name", ["stances", "preconditions", "actors", "timeline"])
+def test_a_cached_view_weighs_about_what_it_holds_in_memory(many_actors_client, name):
+    """The cache's byte budget counts a graph by a sample of its attributes: it must stay near what Python holds."""
+    import pickle
+    import tracemalloc
+
+    from app.graph_view_routes import WEIGHED, _weight
+
+    graph = graph_views.build_view(many_actors_client.app.state.store, name)
+    blob = pickle.dumps(graph)
+    tracemalloc.start()
+    try:
+        copy = pickle.loads(blob)
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert copy.number_of_edges() == graph.number_of_edges()
+    assert held / 1.5 <= _weight(graph) <= held * 1.5
+    if name in ("stances", "timeline"):
+        assert max(graph.number_of_nodes(), graph.number_of_edges()) > 2 * WEIGHED, "weighed by a sample"
+
+
 def test_the_view_cache_budget_is_a_setting(monkeypatch):
     from fastapi.testclient import TestClient
 
